@@ -1,0 +1,17 @@
+DROP TABLE subscribe_messages;
+DROP TABLE risk_rules;
+DROP TABLE user_login_ips;
+DROP TABLE audit_log;
+DROP TABLE admin_users;
+DROP TABLE merchant_daily_stats;
+DROP TABLE notification_log;
+DROP TABLE outbox;
+DROP TABLE points_rules;
+DROP TABLE user_points;
+DROP TABLE points_records;
+DROP TABLE refunds;
+DROP TABLE payment_orders;
+DROP TABLE payment_codes;
+DROP TABLE merchants;
+DROP TABLE refresh_tokens;
+DROP TABLE users;

@@ -1,0 +1,380 @@
+//! Typed settings: embedded defaults < optional config file < `APP_*` environment variables,
+//! plus the conventional `DATABASE_URL` and `REDIS_URL` and the `WECHAT_*` group.
+//!
+//! Secrets live in `SecretString` so they never reach a log line or a `Debug` print.
+
+use std::path::PathBuf;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// The placeholder secrets of the embedded default. Production refuses to start on them.
+pub const DEFAULT_JWT_SECRET: &str = "dev-only-jwt-secret-change-me-in-production";
+pub const DEFAULT_FIELD_KEY: &str = "dev-only-field-key-change-me-in-production";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Local,
+    Test,
+    Production,
+}
+
+impl Environment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Environment::Local => "local",
+            Environment::Test => "test",
+            Environment::Production => "production",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub host: String,
+    pub port: u16,
+    pub env: Environment,
+    /// Where the embedded SQLite file and generated sandbox keys live.
+    pub data_dir: PathBuf,
+    /// `mysql://…` or `sqlite://…`; `None` means an SQLite file under `data_dir`.
+    pub database_url: Option<SecretString>,
+    pub redis_url: Option<SecretString>,
+    /// Prefix for every Redis key, so several deployments (or tests) can share one Redis.
+    pub redis_prefix: String,
+    pub db_pool_size: u32,
+    /// `json`, `pretty`, or `auto` (JSON unless stdout is a terminal).
+    pub log_format: String,
+    pub jwt_secret: SecretString,
+    /// Key material for field encryption (phone numbers) and blind indexes.
+    pub field_key: SecretString,
+    pub admin_username: String,
+    pub admin_password: Option<SecretString>,
+    /// Port of the in-process WeChat sandbox in the embedded default; `port + 1` when unset.
+    pub sandbox_port: Option<u16>,
+    /// Seconds an idle points actor lives before it stops.
+    pub actor_idle_secs: u64,
+    pub rate_limit_payments_per_min: u32,
+    pub rate_limit_points_queries_per_min: u32,
+    pub rate_limit_login_per_min_per_ip: u32,
+    /// Graceful shutdown: how long in-flight requests get to finish.
+    pub shutdown_timeout_secs: u64,
+    #[serde(default)]
+    pub wechat: WechatSettings,
+}
+
+/// WeChat Pay and login settings (`WECHAT_*`). When none is given the server runs in sandbox
+/// mode: it starts the local stand-in for WeChat and uses its keys.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct WechatSettings {
+    pub appid: Option<String>,
+    pub app_secret: Option<SecretString>,
+    pub mchid: Option<String>,
+    pub merchant_serial_no: Option<String>,
+    pub merchant_private_key_file: Option<PathBuf>,
+    pub apiv3_key: Option<SecretString>,
+    pub platform_public_key_file: Option<PathBuf>,
+    pub platform_public_key_id: Option<String>,
+    pub platform_certificate_file: Option<PathBuf>,
+    pub pay_base_url: Option<String>,
+    pub api_base_url: Option<String>,
+    pub notify_base_url: Option<String>,
+}
+
+impl WechatSettings {
+    /// True when no `WECHAT_*` setting was given: the server starts its own sandbox.
+    pub fn is_sandbox(&self) -> bool {
+        self.appid.is_none()
+            && self.mchid.is_none()
+            && self.merchant_private_key_file.is_none()
+            && self.apiv3_key.is_none()
+            && self.pay_base_url.is_none()
+            && self.api_base_url.is_none()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration could not be read: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("refusing to start in production: {0}")]
+    Unsafe(String),
+}
+
+/// Which database the server talks to, derived from `database_url`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Mysql,
+    Sqlite,
+}
+
+impl Settings {
+    /// Loads settings from the process environment.
+    pub fn load() -> Result<Self, ConfigError> {
+        let vars: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_from(&vars)
+    }
+
+    /// Loads settings from the given environment (tests pass their own).
+    pub fn load_from(vars: &[(String, String)]) -> Result<Self, ConfigError> {
+        let get = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let mut builder = config::Config::builder()
+            .set_default("host", "127.0.0.1")?
+            .set_default("port", 8080)?
+            .set_default("env", "local")?
+            .set_default("data_dir", "./data")?
+            .set_default("redis_prefix", "points")?
+            .set_default("db_pool_size", 16)?
+            .set_default("log_format", "auto")?
+            .set_default("jwt_secret", DEFAULT_JWT_SECRET)?
+            .set_default("field_key", DEFAULT_FIELD_KEY)?
+            .set_default("admin_username", "admin")?
+            .set_default("actor_idle_secs", 300)?
+            .set_default("rate_limit_payments_per_min", 5)?
+            .set_default("rate_limit_points_queries_per_min", 100)?
+            .set_default("rate_limit_login_per_min_per_ip", 60)?
+            .set_default("shutdown_timeout_secs", 30)?;
+        if let Some(file) = get("APP_CONFIG_FILE") {
+            builder = builder.add_source(config::File::with_name(&file).required(true));
+        } else {
+            builder = builder.add_source(config::File::with_name("config/app").required(false));
+        }
+        let app_env: config::Map<String, String> = vars
+            .iter()
+            .filter_map(|(k, v)| {
+                let key = k.strip_prefix("APP_")?;
+                (key != "CONFIG_FILE").then(|| (key.to_ascii_lowercase(), v.clone()))
+            })
+            .collect();
+        let wechat_env: config::Map<String, String> = vars
+            .iter()
+            .filter_map(|(k, v)| {
+                let key = k.strip_prefix("WECHAT_")?;
+                Some((format!("wechat.{}", key.to_ascii_lowercase()), v.clone()))
+            })
+            .collect();
+        builder = builder.add_source(
+            config::Environment::default()
+                .source(Some(app_env))
+                .try_parsing(true),
+        );
+        for (k, v) in wechat_env {
+            builder = builder.set_override(k, v)?;
+        }
+        if let Some(url) = get("DATABASE_URL").filter(|u| !u.is_empty()) {
+            builder = builder.set_override("database_url", url)?;
+        }
+        if let Some(url) = get("REDIS_URL").filter(|u| !u.is_empty()) {
+            builder = builder.set_override("redis_url", url)?;
+        }
+        let settings: Settings = builder.build()?.try_deserialize()?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// Refuses unsafe production settings, naming the missing setting.
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.env != Environment::Production {
+            return Ok(());
+        }
+        let mut missing = Vec::new();
+        if self.jwt_secret.expose_secret() == DEFAULT_JWT_SECRET
+            || self.jwt_secret.expose_secret().len() < 32
+        {
+            missing.push("APP_JWT_SECRET (at least 32 characters, not the default)");
+        }
+        if self.field_key.expose_secret() == DEFAULT_FIELD_KEY
+            || self.field_key.expose_secret().len() < 32
+        {
+            missing.push("APP_FIELD_KEY (at least 32 characters, not the default)");
+        }
+        if self.database_kind() != DatabaseKind::Mysql {
+            missing.push("DATABASE_URL (mysql://…; SQLite is for local use only)");
+        }
+        if self.redis_url.is_none() {
+            missing.push("REDIS_URL");
+        }
+        if self.admin_password.is_none() {
+            missing.push("APP_ADMIN_PASSWORD");
+        }
+        if self.wechat.is_sandbox() {
+            missing.push("WECHAT_* (the sandbox is not for production)");
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Unsafe(format!("set {}", missing.join(", "))))
+        }
+    }
+
+    pub fn database_kind(&self) -> DatabaseKind {
+        match &self.database_url {
+            Some(url) if url.expose_secret().starts_with("mysql://") => DatabaseKind::Mysql,
+            _ => DatabaseKind::Sqlite,
+        }
+    }
+
+    /// The SQLite path: from `sqlite://PATH` or the embedded default under `data_dir`.
+    pub fn sqlite_path(&self) -> PathBuf {
+        match &self.database_url {
+            Some(url) => {
+                let url = url.expose_secret();
+                let path = url
+                    .strip_prefix("sqlite://")
+                    .or_else(|| url.strip_prefix("sqlite:"))
+                    .unwrap_or(url);
+                PathBuf::from(path)
+            }
+            None => self.data_dir.join("points.sqlite"),
+        }
+    }
+
+    pub fn sandbox_port(&self) -> u16 {
+        self.sandbox_port.unwrap_or_else(|| {
+            if self.port == 0 {
+                0
+            } else {
+                self.port.saturating_add(1)
+            }
+        })
+    }
+
+    /// Describes the backends in use without revealing credentials.
+    pub fn describe_backends(&self) -> String {
+        let db = match self.database_kind() {
+            DatabaseKind::Mysql => format!(
+                "mysql ({})",
+                redact_url(
+                    self.database_url
+                        .as_ref()
+                        .map(|u| u.expose_secret())
+                        .unwrap_or("")
+                )
+            ),
+            DatabaseKind::Sqlite => format!("sqlite ({})", self.sqlite_path().display()),
+        };
+        let cache = match &self.redis_url {
+            Some(url) => format!("redis ({})", redact_url(url.expose_secret())),
+            None => "in-memory".to_string(),
+        };
+        let wechat = if self.wechat.is_sandbox() {
+            "sandbox"
+        } else {
+            "wechat"
+        };
+        format!("database={db} cache={cache} nonce_store={cache} wechat={wechat}")
+    }
+}
+
+/// `scheme://user:pass@host/db` -> `scheme://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.split_once('@') {
+        Some((creds, host)) => {
+            let user = creds.split(':').next().unwrap_or("");
+            if creds.contains(':') {
+                format!("{scheme}://{user}:***@{host}")
+            } else {
+                format!("{scheme}://{user}@{host}")
+            }
+        }
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_setup() {
+        let s = Settings::load_from(&[]).unwrap();
+        assert_eq!(s.host, "127.0.0.1");
+        assert_eq!(s.port, 8080);
+        assert_eq!(s.env, Environment::Local);
+        assert_eq!(s.database_kind(), DatabaseKind::Sqlite);
+        assert!(s.redis_url.is_none());
+        assert!(s.wechat.is_sandbox());
+        assert_eq!(s.sandbox_port(), 8081);
+    }
+
+    #[test]
+    fn environment_overrides_defaults() {
+        let s = Settings::load_from(&vars(&[
+            ("APP_HOST", "0.0.0.0"),
+            ("APP_PORT", "9000"),
+            ("APP_RATE_LIMIT_PAYMENTS_PER_MIN", "1000"),
+            ("DATABASE_URL", "mysql://root:pw@127.0.0.1:3306/x"),
+            ("WECHAT_APPID", "wx123"),
+        ]))
+        .unwrap();
+        assert_eq!(s.host, "0.0.0.0");
+        assert_eq!(s.port, 9000);
+        assert_eq!(s.sandbox_port(), 9001);
+        assert_eq!(s.rate_limit_payments_per_min, 1000);
+        assert_eq!(s.database_kind(), DatabaseKind::Mysql);
+        assert_eq!(s.wechat.appid.as_deref(), Some("wx123"));
+        assert!(!s.wechat.is_sandbox());
+    }
+
+    #[test]
+    fn production_refuses_defaults_and_names_each_missing_setting() {
+        let err = Settings::load_from(&vars(&[("APP_ENV", "production")])).unwrap_err();
+        let msg = err.to_string();
+        for name in [
+            "APP_JWT_SECRET",
+            "APP_FIELD_KEY",
+            "DATABASE_URL",
+            "REDIS_URL",
+            "APP_ADMIN_PASSWORD",
+            "WECHAT_",
+        ] {
+            assert!(msg.contains(name), "{name} missing from: {msg}");
+        }
+    }
+
+    #[test]
+    fn production_starts_when_everything_is_set() {
+        let s = Settings::load_from(&vars(&[
+            ("APP_ENV", "production"),
+            ("APP_JWT_SECRET", "0123456789abcdef0123456789abcdef-jwt"),
+            ("APP_FIELD_KEY", "0123456789abcdef0123456789abcdef-field"),
+            ("APP_ADMIN_PASSWORD", "a-long-admin-password"),
+            ("DATABASE_URL", "mysql://app:pw@db:3306/points"),
+            ("REDIS_URL", "redis://redis:6379"),
+            ("WECHAT_APPID", "wx123"),
+            ("WECHAT_MCHID", "1900000001"),
+        ]))
+        .unwrap();
+        assert_eq!(s.env, Environment::Production);
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Settings::load_from(&vars(&[(
+            "DATABASE_URL",
+            "mysql://root:hunter2@127.0.0.1:3306/x",
+        )]))
+        .unwrap();
+        let shown = format!("{s:?} {}", s.describe_backends());
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains(DEFAULT_JWT_SECRET), "{shown}");
+    }
+
+    #[test]
+    fn sqlite_url_forms() {
+        let s = Settings::load_from(&vars(&[("DATABASE_URL", "sqlite:///tmp/a.db")])).unwrap();
+        assert_eq!(s.sqlite_path(), PathBuf::from("/tmp/a.db"));
+        let s = Settings::load_from(&vars(&[("DATABASE_URL", "sqlite://rel.db")])).unwrap();
+        assert_eq!(s.sqlite_path(), PathBuf::from("rel.db"));
+    }
+}

@@ -1,0 +1,12 @@
+//! points-app: WeChat scan-to-pay with loyalty points.
+//!
+//! The program is this library; `main` only loads settings, installs telemetry and runs
+//! [`startup::Application`].
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod cache;
+pub mod config;
+pub mod http;
+pub mod startup;
+pub mod storage;
+pub mod telemetry;

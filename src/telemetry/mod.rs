@@ -1,0 +1,78 @@
+//! Telemetry: the tracing subscriber (JSON logs, or human-readable on a terminal), trace ids,
+//! and the Prometheus metrics registry.
+
+pub mod metrics;
+
+use std::io::IsTerminal;
+
+use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+
+pub use metrics::Metrics;
+
+tokio::task_local! {
+    /// The trace id of the request being served, for error bodies and background hand-offs.
+    pub static TRACE_ID: String;
+}
+
+/// The current request's trace id, or an empty string outside a request.
+pub fn current_trace_id() -> String {
+    TRACE_ID.try_with(|t| t.clone()).unwrap_or_default()
+}
+
+/// A new trace id: a UUID v7 in simple form (time-ordered, 32 hex characters).
+pub fn new_trace_id() -> String {
+    uuid::Uuid::now_v7().simple().to_string()
+}
+
+/// Accepts a caller's `X-Request-Id` when it is short and plain, so it cannot inject into logs.
+pub fn accept_trace_id(raw: &str) -> Option<String> {
+    let ok = !raw.is_empty()
+        && raw.len() <= 128
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+    ok.then(|| raw.to_string())
+}
+
+/// Installs the global subscriber once. `format` is `json`, `pretty` or `auto` (JSON unless
+/// stdout is a terminal). `RUST_LOG` overrides the default filter.
+pub fn init_subscriber(format: &str) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn,mio=warn,h2=warn"));
+    let json = match format {
+        "json" => true,
+        "pretty" => false,
+        _ => !std::io::stdout().is_terminal(),
+    };
+    let registry = tracing_subscriber::registry().with(filter);
+    let result = if json {
+        registry
+            .with(
+                fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(false),
+            )
+            .try_init()
+    } else {
+        registry.with(fmt::layer().with_target(false)).try_init()
+    };
+    // A second initialisation (several apps in one test process) keeps the first subscriber.
+    drop(result);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trace_ids_from_callers_are_checked() {
+        assert_eq!(accept_trace_id("abc-123").as_deref(), Some("abc-123"));
+        assert!(accept_trace_id("").is_none());
+        assert!(accept_trace_id("a b").is_none());
+        assert!(accept_trace_id("x\n{\"level\":\"ERROR\"}").is_none());
+        assert!(accept_trace_id(&"a".repeat(129)).is_none());
+        assert_eq!(new_trace_id().len(), 32);
+    }
+}
