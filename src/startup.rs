@@ -45,6 +45,8 @@ impl Application {
                     .configure(http::configure)
             })
             .shutdown_timeout(settings.shutdown_timeout_secs)
+            // SIGINT is graceful too (actix would stop at once): see `run_until_stopped`.
+            .disable_signals()
             .client_request_timeout(Duration::from_secs(10))
             .listen(listener)?
             .run()
@@ -72,6 +74,20 @@ impl Application {
     /// Serves until SIGTERM/SIGINT (or a stop through the handle): stops accepting, lets
     /// in-flight requests finish, then lets background work flush.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        actix_web::rt::spawn(async move {
+            match shutdown_signal().await {
+                Ok(signal) => {
+                    tracing::info!(
+                        category = "system",
+                        signal,
+                        "stopping: finishing in-flight requests"
+                    );
+                    handle.stop(true).await;
+                }
+                Err(e) => tracing::warn!(category = "system", error = %e, "no signal handling"),
+            }
+        });
         let result = self.server.await;
         tracing::info!(
             category = "system",
@@ -79,4 +95,15 @@ impl Application {
         );
         result
     }
+}
+
+/// Waits for SIGTERM (Kubernetes) or SIGINT (a terminal's Ctrl-C).
+async fn shutdown_signal() -> std::io::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
 }

@@ -4,3 +4,4 @@ mod errors;
 mod health;
 mod helpers;
 mod migrations;
+mod shutdown;
