@@ -6,6 +6,7 @@
 
 pub mod cache;
 pub mod config;
+pub mod domain;
 pub mod http;
 pub mod startup;
 pub mod storage;

@@ -4,6 +4,7 @@
 //! Each query is written once and run on either backend through [`with_conn!`].
 
 pub mod migrate;
+pub mod orders;
 pub mod schema;
 
 use std::time::Duration;

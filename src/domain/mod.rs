@@ -1,0 +1,3 @@
+//! Plain types and rules: no HTTP, no SQL, no actors.
+
+pub mod order;
