@@ -5,6 +5,7 @@
 
 pub mod migrate;
 pub mod orders;
+pub mod outbox;
 pub mod schema;
 
 use std::time::Duration;

@@ -4,4 +4,5 @@ mod errors;
 mod health;
 mod helpers;
 mod migrations;
+mod orders_storage;
 mod shutdown;
