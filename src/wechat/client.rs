@@ -200,7 +200,7 @@ impl WechatClient {
             }
             None => None,
         };
-        let (_, answer) = self.pay_call(method, path, bytes, repeat).await?;
+        let (_, answer) = self.pay_call(method, path, bytes).await?;
         serde_json::from_slice(&answer).map_err(|e| WechatError::Protocol(format!("{path}: {e}")))
     }
 
