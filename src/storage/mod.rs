@@ -5,8 +5,11 @@
 
 pub mod migrate;
 pub mod orders;
+pub mod refunds;
 pub mod outbox;
 pub mod schema;
+pub mod shop;
+pub mod stats;
 
 use std::time::Duration;
 
