@@ -14,6 +14,12 @@ START=$SECONDS
 step() { printf '\n==> ops: %s (%ss)\n' "$*" "$((SECONDS - START))"; }
 VENV="${OPS_VENV:-/var/tmp/points-ops-venv}"
 
+# Pids of the daemons the packages below could start (pgrep -x matches one name at a time).
+daemon_pids() {
+  pgrep -x prometheus || true
+  pgrep -x nginx || true
+}
+
 install_debian_packages() {
   local wanted=()
   command -v promtool >/dev/null 2>&1 || wanted+=(prometheus)
@@ -32,17 +38,17 @@ install_debian_packages() {
     own_policy=1
   fi
   local before
-  before=" $(pgrep -d ' ' -x 'prometheus|nginx' || true) "
+  before=" $(daemon_pids | tr '\n' ' ') "
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
     "${wanted[@]}" > /tmp/points-ops-apt.log 2>&1 \
-    || { tail -30 /tmp/points-ops-apt.log; return 1; }
-  [ "$own_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
+    || { tail -30 /tmp/points-ops-apt.log; [ "$own_policy" = 0 ] || rm -f /usr/sbin/policy-rc.d; return 1; }
+  [ "$own_policy" = 0 ] || rm -f /usr/sbin/policy-rc.d
   # Should a daemon have started anyway (a policy that allowed it), stop the ones this
   # install started, by pid, and keep them from starting at boot.
   local pid
-  for pid in $(pgrep -x 'prometheus|nginx' || true); do
+  for pid in $(daemon_pids); do
     case "$before" in
       *" $pid "*) ;;
       *) echo "stopping $(cat /proc/"$pid"/comm 2>/dev/null || echo process) $pid started by the install"
