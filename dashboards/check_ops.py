@@ -15,7 +15,11 @@
    from the settings structs in src/config.rs), and the Dockerfile has what the deployment
    relies on (build of both binaries, non-root user, /healthz check, port 8080).
 
-Usage: python3 dashboards/check_ops.py [--promtool PATH]
+Usage: python3 dashboards/check_ops.py [--promtool PATH] [--scrape FILE] [--list-used]
+  --scrape FILE  also check a saved `GET /metrics` answer (e.g. after one full payment flow):
+                 every metric a dashboard or rule uses is exported, with the catalogue's type.
+  --list-used    print the catalogue metrics that dashboards and rules use, one per line, and
+                 exit (for a test in another language that scrapes a running server).
 Prints one line per failure and a closing "N passed, N failed" line; exits 1 on any failure.
 """
 
@@ -339,15 +343,70 @@ def check_dockerfile(report):
                      f".dockerignore excludes {needed}, which the build needs")
 
 
+def base_name(name, catalogue):
+    """The catalogue name a series belongs to (`x_bucket` -> `x` for a histogram), or None."""
+    if name in catalogue:
+        return name
+    for suffix in ("_bucket", "_sum", "_count"):
+        if name.endswith(suffix) and catalogue.get(name[: -len(suffix)]) in ("histogram", "summary"):
+            return name[: -len(suffix)]
+    return None
+
+
+def used_metrics(catalogue, exprs, rule_exprs):
+    used = set()
+    for expr in [e for _, e in exprs] + rule_exprs:
+        for name in metric_names(expr):
+            base = base_name(name, catalogue)
+            if base:
+                used.add(base)
+    return used
+
+
+def rule_expressions():
+    result = []
+    for path in RULE_FILES:
+        with open(path, encoding="utf-8") as f:
+            for group in yaml.safe_load(f).get("groups", []):
+                result += [str(r.get("expr", "")) for r in group.get("rules", [])]
+    return result
+
+
+def check_scrape(report, catalogue, used, path):
+    """A saved /metrics answer exports every used metric, with the catalogue's type."""
+    exported = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            m = re.match(r"#\s*TYPE\s+(\S+)\s+(\S+)", line)
+            if m:
+                exported[m.group(1)] = m.group(2)
+    for name in sorted(used):
+        if report.check(name in exported, f"{path}: {name} is used by a dashboard or rule but not exported"):
+            report.check(exported[name] == catalogue[name],
+                         f"{path}: {name} is exported as {exported[name]}, docs/metrics.md says {catalogue[name]}")
+    missing = sorted(set(catalogue) - set(exported))
+    if missing:
+        print(f"{path}: catalogue metrics not (yet) exported: " + ", ".join(missing))
+
+
 def main(argv):
     promtool = None
     if "--promtool" in argv:
         promtool = argv[argv.index("--promtool") + 1]
     report = Report()
     catalogue = load_catalogue(report)
+    if "--list-used" in argv:
+        quiet = Report()
+        exprs = check_dashboards(quiet, catalogue)
+        for name in sorted(used_metrics(catalogue, exprs, rule_expressions())):
+            print(name)
+        return 0
     exprs = check_dashboards(report, catalogue)
     check_promql(report, exprs, promtool)
     alerts = check_rules(report, catalogue)
+    if "--scrape" in argv:
+        check_scrape(report, catalogue, used_metrics(catalogue, exprs, rule_expressions()),
+                     argv[argv.index("--scrape") + 1])
     check_yaml(report)
     check_env(report)
     check_dockerfile(report)
