@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Operations checks: alert rules (promtool check + unit tests), Prometheus config, Grafana
-# dashboards and the metric catalogue, Kubernetes manifests, nginx config (syntax and a live
-# affinity test on loopback), docker-compose file, Dockerfile. See docs/operations.md.
+# dashboards and the metric catalogue (statically, and every query against a real Prometheus
+# scraping a stub on loopback), Kubernetes manifests, nginx config (syntax and a live affinity
+# test on loopback), docker-compose file, Dockerfile. See docs/operations.md, "Validation".
 #
 # Runs as root on a fresh Debian 12 machine with access to Debian's and PyPI's registries only:
 # installs promtool (package prometheus), nginx-light and docker-compose with apt, and
@@ -93,6 +94,9 @@ promtool check config dashboards/prometheus.yml
 
 step "dashboards, metric catalogue, rule hygiene, YAML, env names, Dockerfile"
 "$PY" dashboards/check_ops.py --promtool "$(command -v promtool)"
+
+step "dashboard queries against a live Prometheus (loopback)"
+"$PY" dashboards/live_query_test.py
 
 step "kubernetes-validate --strict deploy/k8s"
 k8s_files=()
