@@ -107,6 +107,8 @@ done
 if command -v kubectl >/dev/null 2>&1; then
   step "kubectl kustomize deploy/k8s"
   kubectl kustomize deploy/k8s > /dev/null
+else
+  echo "kubectl not installed: kustomization not rendered"
 fi
 
 step "nginx -t deploy/nginx/nginx.conf"
