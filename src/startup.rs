@@ -12,6 +12,7 @@ use crate::config::Settings;
 use crate::http::{self, AppState};
 use crate::storage::Db;
 use crate::telemetry::Metrics;
+use crate::wechat;
 
 pub struct Application {
     port: u16,
@@ -26,15 +27,26 @@ impl Application {
         let metrics = Metrics::new()?;
         let db = Db::connect(&settings).await?;
         let redis = cache::connect_redis(&settings).await?;
+        let listener = TcpListener::bind((settings.host.as_str(), settings.port))?;
+        let port = listener.local_addr()?.port();
+        // WeChat (or the sandbox standing in for it) calls us back at our real port.
+        let notify_host = match settings.host.as_str() {
+            "0.0.0.0" | "::" | "[::]" => "127.0.0.1",
+            host => host,
+        };
+        let (wechat, notify_verifier, sandbox) =
+            wechat::setup_with_notify_base(&settings, &format!("http://{notify_host}:{port}"))
+                .await?;
         let settings = Arc::new(settings);
         let state = AppState {
             settings: settings.clone(),
             db,
             redis,
             metrics,
+            wechat,
+            notify_verifier,
+            sandbox: sandbox.map(Arc::new),
         };
-        let listener = TcpListener::bind((settings.host.as_str(), settings.port))?;
-        let port = listener.local_addr()?.port();
         let server = {
             let state = state.clone();
             HttpServer::new(move || {
@@ -89,6 +101,9 @@ impl Application {
             }
         });
         let result = self.server.await;
+        if let Some(sandbox) = &self.state.sandbox {
+            sandbox.stop().await;
+        }
         tracing::info!(
             category = "system",
             "http server stopped; flushing background work"

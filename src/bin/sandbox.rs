@@ -103,7 +103,11 @@ fn serve(args: &[String]) -> ExitCode {
             handle.base_url(),
             config.keys_dir.display()
         );
-        tokio::signal::ctrl_c().await?;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r?,
+            _ = term.recv() => {}
+        }
         handle.stop().await;
         anyhow::Ok(())
     });

@@ -11,8 +11,10 @@ use actix_web::web;
 
 use crate::cache::RedisPool;
 use crate::config::Settings;
+use crate::sandbox::SandboxHandle;
 use crate::storage::Db;
 use crate::telemetry::Metrics;
+use crate::wechat::{NotificationVerifier, WechatClient};
 
 pub use error::ApiError;
 
@@ -26,6 +28,10 @@ pub struct AppState {
     pub db: Db,
     pub redis: Option<RedisPool>,
     pub metrics: Metrics,
+    pub wechat: WechatClient,
+    pub notify_verifier: NotificationVerifier,
+    /// The in-process WeChat sandbox of the embedded default (kept alive with the app).
+    pub sandbox: Option<Arc<SandboxHandle>>,
 }
 
 /// Every route of the server, registered in one place.

@@ -118,6 +118,9 @@ pub async fn start(config: &SandboxConfig) -> anyhow::Result<SandboxHandle> {
     })
     .workers(2)
     .shutdown_timeout(5)
+    // The host process decides when to stop (in-process, the server's own signal handling
+    // drains it; standalone, the binary waits for SIGTERM/SIGINT).
+    .disable_signals()
     .listen(listener)?
     .run();
     let handle = server.handle();

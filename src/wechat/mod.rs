@@ -58,7 +58,8 @@ pub async fn setup_with_notify_base(
         return Ok((WechatClient::new(config)?, verifier, None));
     }
     let mut sandbox_config =
-        SandboxConfig::new(settings.data_dir.join("sandbox"), settings.sandbox_port());
+        SandboxConfig::new(settings.sandbox_keys_dir(), settings.sandbox_port());
+    sandbox_config.time_scale = settings.sandbox_time_scale;
     sandbox_config.host = "127.0.0.1".into();
     let handle = sandbox::start(&sandbox_config).await?;
     let notify = settings
