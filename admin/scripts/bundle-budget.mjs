@@ -1,7 +1,7 @@
 // Bundle budget: the JavaScript a browser fetches on the first load of /admin/ (the entry
 // chunk plus everything it imports statically, per dist/.vite/manifest.json), gzipped.
-// Fails when that exceeds the budget. Also reports, for information, what opening the
-// dashboard adds (it is lazy-loaded with ECharts) and the first-load CSS.
+// Fails when that exceeds the budget. An operator lands on the dashboard right after logging
+// in, and the dashboard is lazy-loaded with ECharts, so that path is held to the same budget.
 import { readFileSync } from 'node:fs'
 import { gzipSync } from 'node:zlib'
 import { join } from 'node:path'
@@ -55,15 +55,20 @@ const firstLoad = report('First load (entry + static imports):', staticClosure(e
 
 const dashKey = Object.keys(manifest).find((k) => k.endsWith('views/DashboardView.vue'))
 const layoutKey = Object.keys(manifest).find((k) => k.endsWith('views/LayoutView.vue'))
+let dashboard = 0
 if (dashKey && layoutKey) {
   const afterLogin = staticClosure(entryKey)
   staticClosure(layoutKey, afterLogin)
   staticClosure(dashKey, afterLogin)
-  report('Dashboard after login (adds the layout and the lazy dashboard chunk with ECharts):', afterLogin)
+  dashboard = report('Dashboard after login (adds the layout and the lazy dashboard chunk with ECharts):', afterLogin)
 }
 
-console.log(`\nFirst-load JS: ${firstLoad.toFixed(1)} kB gzipped, budget ${BUDGET_KB} kB`)
-if (firstLoad > BUDGET_KB) {
-  console.error(`bundle budget exceeded by ${(firstLoad - BUDGET_KB).toFixed(1)} kB`)
-  process.exit(1)
+console.log(`\nFirst-load JS: ${firstLoad.toFixed(1)} kB gzipped; with the dashboard: ${dashboard.toFixed(1)} kB; budget ${BUDGET_KB} kB`)
+let failed = false
+for (const [what, kb] of [['first load', firstLoad], ['dashboard after login', dashboard]]) {
+  if (kb > BUDGET_KB) {
+    console.error(`bundle budget exceeded (${what}): ${kb.toFixed(1)} kB > ${BUDGET_KB} kB`)
+    failed = true
+  }
 }
+if (failed) process.exit(1)
