@@ -3,7 +3,7 @@
 # first-load bundle budget, then the end-to-end tests in chromium when a server is given.
 #   E2E_BASE_URL        the server serving /admin/ and /api/ (unset: e2e is skipped)
 #   E2E_ADMIN_PASSWORD  the admin password that server was started with
-#   E2E_SANDBOX_URL     the WeChat sandbox (pays orders, completes refunds)
+#   E2E_SANDBOX_URL     the WeChat sandbox (pays orders, completes refunds); default: server port + 1
 set -euo pipefail
 cd "$(dirname "$0")/../admin"
 

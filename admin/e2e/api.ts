@@ -3,7 +3,15 @@
 import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto'
 
 export const BASE_URL = (process.env.E2E_BASE_URL ?? '').replace(/\/$/, '')
-export const SANDBOX_URL = (process.env.E2E_SANDBOX_URL ?? '').replace(/\/$/, '')
+/** The embedded sandbox listens on the server's port + 1 unless told otherwise (APP_SANDBOX_PORT). */
+export const SANDBOX_URL = (process.env.E2E_SANDBOX_URL ?? defaultSandbox(BASE_URL)).replace(/\/$/, '')
+
+function defaultSandbox(base: string): string {
+  if (!base) return ''
+  const u = new URL(base)
+  u.port = String(Number(u.port || (u.protocol === 'https:' ? 443 : 80)) + 1)
+  return u.origin
+}
 export const ADMIN_USERNAME = process.env.E2E_ADMIN_USERNAME ?? 'admin'
 export const ADMIN_PASSWORD = process.env.E2E_ADMIN_PASSWORD ?? ''
 
