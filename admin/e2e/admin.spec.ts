@@ -31,6 +31,7 @@ let owner: MiniUser
 let shopper: MiniUser
 let merchantId = ''
 let ratio = 0
+let originalRatio: number | null = null
 let orderNo = ''
 const merchantName = `端到端测试商户 ${run}`
 const AMOUNT_FEN = 12_345 // ¥123.45: 123 whole yuan earn points
@@ -75,6 +76,22 @@ test.beforeAll(async ({ browser }) => {
   merchantId = (await registerMerchant(owner, merchantName)).id
 })
 
+// Leave the server's earning rule as it was found, for whatever runs against it next.
+test.afterAll(async () => {
+  if (originalRatio === null) return
+  const login = await fetch(`${BASE_URL}/api/admin/login`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ username: ADMIN_USERNAME, password: ADMIN_PASSWORD }),
+  })
+  const { access_token } = (await login.json()) as { access_token: string }
+  const auth = { Authorization: `Bearer ${access_token}`, 'Content-Type': 'application/json' }
+  const current = (await (await fetch(`${BASE_URL}/api/admin/points-rules`, { headers: auth })).json()) as Record<string, unknown>
+  const fields = ['min_order_fen', 'max_order_fen', 'per_order_max_points', 'daily_cap', 'lifetime_cap', 'expiry_days'] as const
+  const body = Object.fromEntries([...fields.map((f) => [f, current[f]]), ['points_per_yuan', originalRatio]])
+  await fetch(`${BASE_URL}/api/admin/points-rules`, { method: 'PUT', headers: auth, body: JSON.stringify(body) })
+})
+
 test('the admin logs in', async () => {
   await page.goto('/admin/')
   await expect(page).toHaveURL(/\/admin\/login/)
@@ -108,7 +125,8 @@ test('changes a rule and sees it applied to the next payment', async () => {
   await page.goto('/admin/points-rules')
   const input = page.locator('input[data-test="points_per_yuan"]')
   await expect(input).toBeVisible()
-  ratio = (await input.inputValue()) === '3' ? 4 : 3
+  originalRatio = Number(await input.inputValue())
+  ratio = originalRatio === 3 ? 4 : 3
   await input.fill(String(ratio))
   const saved = page.waitForResponse((r) => r.url().includes('/api/admin/points-rules') && r.request().method() === 'PUT')
   await page.locator('[data-test="rules-save"]').click()
@@ -185,6 +203,10 @@ test('exports the orders CSV', async () => {
 })
 
 test('the other pages render', async () => {
+  // the dashboard again, now that today has a payment and a refund
+  await page.goto('/admin/dashboard')
+  await expect(page.getByText('每日交易额与订单数').or(page.getByText('所选日期内暂无数据'))).toBeVisible()
+  await shot('dashboard')
   await page.goto('/admin/users')
   await expect(page.getByPlaceholder('昵称、用户编号或完整手机号')).toBeVisible()
   await shot('users')
