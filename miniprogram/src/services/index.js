@@ -1,0 +1,61 @@
+// The app's single set of services, made on first use from the global `wx`.
+const env = require('../config/env');
+const { createAppStore } = require('../store/index');
+const { createSession } = require('./session');
+const { createClient } = require('./request');
+const { createApi } = require('./api');
+
+let services = null;
+let loginShownAt = 0;
+
+function currentPageUrl() {
+  const pages = typeof getCurrentPages === 'function' ? getCurrentPages() : [];
+  const top = pages[pages.length - 1];
+  if (!top || !top.route) return '';
+  const q = Object.keys(top.options || {})
+    .map((k) => `${k}=${encodeURIComponent(top.options[k])}`)
+    .join('&');
+  return `/${top.route}${q ? `?${q}` : ''}`;
+}
+
+/** Sends the user to the login page once (several failing calls must not stack login pages). */
+function goLogin(wxApi) {
+  const t = Date.now();
+  if (t - loginShownAt < 2000) return;
+  const here = currentPageUrl();
+  if (here.startsWith('/pages/login/index')) return;
+  loginShownAt = t;
+  wxApi.navigateTo({ url: `/pages/login/index${here ? `?redirect=${encodeURIComponent(here)}` : ''}` });
+}
+
+function createServices(wxApi, overrides = {}) {
+  const store = createAppStore();
+  const session = createSession({ storage: wxApi, store });
+  const client = createClient(
+    Object.assign(
+      {
+        wx: wxApi,
+        baseUrl: () => env.baseUrl(wxApi),
+        session,
+        onAuthLost: () => goLogin(wxApi),
+      },
+      overrides,
+    ),
+  );
+  const api = createApi(client, session);
+  session.publish();
+  return { store, session, client, api, wx: wxApi };
+}
+
+function getServices() {
+  if (!services) services = createServices(wx); // eslint-disable-line no-undef
+  return services;
+}
+
+/** Tests replace the services (e.g. with a fake wx); the app never calls this. */
+function setServices(next) {
+  services = next;
+  loginShownAt = 0;
+}
+
+module.exports = { getServices, setServices, createServices, currentPageUrl };
