@@ -6,7 +6,6 @@ const { createClient } = require('./request');
 const { createApi } = require('./api');
 
 let services = null;
-let loginShownAt = 0;
 
 function currentPageUrl() {
   const pages = typeof getCurrentPages === 'function' ? getCurrentPages() : [];
@@ -19,13 +18,16 @@ function currentPageUrl() {
 }
 
 /** Sends the user to the login page once (several failing calls must not stack login pages). */
-function goLogin(wxApi) {
-  const t = Date.now();
-  if (t - loginShownAt < 2000) return;
-  const here = currentPageUrl();
-  if (here.startsWith('/pages/login/index')) return;
-  loginShownAt = t;
-  wxApi.navigateTo({ url: `/pages/login/index${here ? `?redirect=${encodeURIComponent(here)}` : ''}` });
+function loginNavigator(wxApi) {
+  let shownAt = 0;
+  return () => {
+    const t = Date.now();
+    if (t - shownAt < 2000) return;
+    const here = currentPageUrl();
+    if (here.startsWith('/pages/login/index')) return;
+    shownAt = t;
+    wxApi.navigateTo({ url: `/pages/login/index${here ? `?redirect=${encodeURIComponent(here)}` : ''}` });
+  };
 }
 
 function createServices(wxApi, overrides = {}) {
@@ -37,7 +39,7 @@ function createServices(wxApi, overrides = {}) {
         wx: wxApi,
         baseUrl: () => env.baseUrl(wxApi),
         session,
-        onAuthLost: () => goLogin(wxApi),
+        onAuthLost: loginNavigator(wxApi),
       },
       overrides,
     ),
@@ -55,7 +57,6 @@ function getServices() {
 /** Tests replace the services (e.g. with a fake wx); the app never calls this. */
 function setServices(next) {
   services = next;
-  loginShownAt = 0;
 }
 
 module.exports = { getServices, setServices, createServices, currentPageUrl };

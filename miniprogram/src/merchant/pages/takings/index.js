@@ -1,33 +1,15 @@
 // Takings by China Standard Time day from GET /api/merchants/{id}/stats?from=&to=.
 const { services, errorText } = require('../../../utils/page');
 const { fenToYuan, cstRange } = require('../../../utils/format');
+const { summarize } = require('../../utils/takings');
 
 const RANGES = [
   { days: 7, text: '近 7 天' },
   { days: 30, text: '近 30 天' },
 ];
 
-function summarize(rows) {
-  const t = rows.reduce(
-    (acc, r) => ({
-      orders: acc.orders + (r.order_count || 0),
-      amount: acc.amount + (r.amount_fen || 0),
-      refund: acc.refund + (r.refund_fen || 0),
-      points: acc.points + (r.points_awarded || 0),
-    }),
-    { orders: 0, amount: 0, refund: 0, points: 0 },
-  );
-  return {
-    orders: t.orders,
-    amountText: fenToYuan(t.amount),
-    refundText: fenToYuan(t.refund),
-    netText: fenToYuan(t.amount - t.refund),
-    points: t.points,
-  };
-}
-
 Component({
-  data: { merchantId: '', merchantName: '', ranges: RANGES, days: 7, from: '', to: '', loading: true, error: '', days_: [], total: null },
+  data: { merchantId: '', merchantName: '', ranges: RANGES, days: 7, from: '', to: '', loading: true, error: '', dayRows: [], total: null },
   methods: {
     onLoad(query) {
       this.setData({ merchantId: query.id || '', merchantName: query.name ? decodeURIComponent(query.name) : '' });
@@ -47,7 +29,7 @@ Component({
         const rows = await services().api.merchants.stats(this.data.merchantId, { from, to });
         const sorted = rows.slice().sort((a, b) => (a.date < b.date ? 1 : -1));
         this.setData({
-          days_: sorted.map((r) => ({
+          dayRows: sorted.map((r) => ({
             date: r.date,
             orders: r.order_count || 0,
             amountText: fenToYuan(r.amount_fen),
@@ -64,5 +46,3 @@ Component({
     },
   },
 });
-
-module.exports = { summarize };
