@@ -8,6 +8,17 @@ function createFakeWx({ envVersion = 'develop', routes = {} } = {}) {
     routes,
     envVersion,
     modalAnswer: true,
+    // what Vant reads at render time
+    getSystemInfoSync: () => ({ SDKVersion: '3.3.4', platform: 'devtools', windowWidth: 375, windowHeight: 667, pixelRatio: 2, theme: 'light' }),
+    getWindowInfo: () => ({ windowWidth: 375, windowHeight: 667, pixelRatio: 2, statusBarHeight: 20 }),
+    getDeviceInfo: () => ({ platform: 'devtools' }),
+    getAppBaseInfo: () => ({ SDKVersion: '3.3.4', theme: 'light' }),
+    canIUse: () => true,
+    nextTick: (fn) => setTimeout(fn, 0),
+    createSelectorQuery: () => {
+      const q = { in: () => q, select: () => q, selectAll: () => q, boundingClientRect: () => q, fields: () => q, exec: (cb) => cb && cb([]) };
+      return q;
+    },
     getAccountInfoSync: () => ({ miniProgram: { envVersion: fake.envVersion, appId: 'wxtest' } }),
     getStorageSync: (k) => (storage.has(k) ? storage.get(k) : ''),
     setStorageSync: (k, v) => storage.set(k, JSON.parse(JSON.stringify(v))),
@@ -35,7 +46,8 @@ function createFakeWx({ envVersion = 'develop', routes = {} } = {}) {
       calls.scanCode.push(opts);
       Promise.resolve().then(() => {
         if (fake.scanResult) opts.success && opts.success(fake.scanResult);
-        else opts.fail && opts.fail({ errMsg: 'scanCode:fail cancel' });
+        else opts.fail && opts.fail({ errMsg: fake.scanError || 'scanCode:fail cancel' });
+        opts.complete && opts.complete();
       });
     },
     requestPayment(opts) {

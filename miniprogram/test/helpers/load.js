@@ -5,7 +5,7 @@ const path = require('path');
 const fs = require('fs');
 const simulate = require('miniprogram-simulate');
 const { setServices, createServices } = require('../../src/services/index');
-const { createFakeWx } = require('./fake-wx');
+const { createFakeWx, loggedIn } = require('./fake-wx');
 
 const SRC = path.resolve(__dirname, '../../src');
 
@@ -36,11 +36,20 @@ function load(rel) {
   if (!fs.existsSync(path.join(SRC, 'miniprogram_npm/@vant/weapp'))) {
     throw new Error('src/miniprogram_npm is missing: run `npm run build:npm` first');
   }
-  return simulate.load(path.join(SRC, rel), {
-    compiler: 'official',
-    rootPath: SRC,
-    usingComponents: collectOverrides(rel),
+  // simulate runs each component's JS with require() and expects `delete require.cache` to let
+  // the next load run it again; jest's registry ignores that, so a second page using van-button
+  // would get no definition. Each load gets its own registry, sharing only the services.
+  const shared = require('../../src/services/index');
+  let id;
+  jest.isolateModules(() => {
+    jest.doMock(path.join(SRC, 'services/index.js'), () => shared);
+    id = simulate.load(path.join(SRC, rel), {
+      compiler: 'official',
+      rootPath: SRC,
+      usingComponents: collectOverrides(rel),
+    });
   });
+  return id;
 }
 
 /** Renders and attaches, so lifecycle `attached` runs and the DOM can be queried. */
@@ -51,9 +60,10 @@ function render(id, props) {
   return comp;
 }
 
-/** A fresh fake wx wired into fresh services with instant retries. */
-function useFakeWx(opts) {
+/** A fresh fake wx (with a stored session when `loggedIn`) wired into fresh services, instant retries. */
+function useFakeWx(opts = {}) {
   const fake = createFakeWx(opts);
+  if (opts.loggedIn) loggedIn(fake, opts.loggedIn === true ? {} : opts.loggedIn);
   global.wx = fake;
   setServices(createServices(fake, { retryDelayMs: 0, sleep: () => Promise.resolve() }));
   return fake;
@@ -68,11 +78,11 @@ function text(comp, selector) {
   return el ? el.dom.textContent.trim() : null;
 }
 
-/** Taps an element; for a Vant button, its inner <button>, as a finger would. */
+/** Taps an element; for a Vant button or cell, its inner element, as a finger would. */
 function tap(comp, selector) {
   const el = comp.querySelector(selector);
   if (!el) throw new Error(`nothing matches ${selector}`);
-  const inner = el.querySelector && el.querySelector('.van-button');
+  const inner = el.querySelector && (el.querySelector('.van-button') || el.querySelector('.van-cell'));
   (inner || el).dispatchEvent('tap');
   return flush(); // Vant re-emits taps as `click` on a later tick
 }
