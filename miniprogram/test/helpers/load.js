@@ -73,14 +73,19 @@ const flush = async (n = 10) => {
   for (let i = 0; i < n; i += 1) await new Promise((r) => setTimeout(r, 0));
 };
 
+/** querySelector that can step into a custom component: 'list-state >>> .list-state__retry'. */
+function find(comp, selector) {
+  return selector.split('>>>').reduce((node, part) => (node ? node.querySelector(part.trim()) : null), comp);
+}
+
 function text(comp, selector) {
-  const el = comp.querySelector(selector);
+  const el = find(comp, selector);
   return el ? el.dom.textContent.trim() : null;
 }
 
 /** Taps an element; for a Vant button or cell, its inner element, as a finger would. */
 function tap(comp, selector) {
-  const el = comp.querySelector(selector);
+  const el = find(comp, selector);
   if (!el) throw new Error(`nothing matches ${selector}`);
   const inner = el.querySelector && (el.querySelector('.van-button') || el.querySelector('.van-cell'));
   (inner || el).dispatchEvent('tap');
@@ -89,11 +94,11 @@ function tap(comp, selector) {
 
 /** Types into a van-field (its inner input) or a plain input. */
 function type(comp, selector, value) {
-  const el = comp.querySelector(selector);
+  const el = find(comp, selector);
   if (!el) throw new Error(`nothing matches ${selector}`);
   const inner = (el.querySelector && (el.querySelector('input') || el.querySelector('textarea'))) || el;
   inner.dispatchEvent('input', { detail: { value } });
   return flush();
 }
 
-module.exports = { tap, type, load, render, useFakeWx, flush, text, simulate, SRC };
+module.exports = { find, tap, type, load, render, useFakeWx, flush, text, simulate, SRC };
