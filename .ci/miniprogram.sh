@@ -21,6 +21,17 @@ step "jest"
 if [ -z "${E2E_BASE_URL:-}" ] || [ -z "${E2E_SANDBOX_URL:-}" ]; then
   echo "e2e: SKIPPED - E2E_BASE_URL and E2E_SANDBOX_URL are not set (no server + sandbox to pay against); reported as skipped, not passed"
 fi
-npx jest --ci
+report="$(mktemp)"
+trap 'rm -f "$report"' EXIT
+set +e
+npx jest --ci --json --outputFile="$report"
+status=$?
+set -e
+summary="$(node -e '
+  const r = require(process.argv[1]);
+  console.log(`miniprogram: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`);
+' "$report" 2>/dev/null || echo "miniprogram: jest wrote no report")"
 
 step "done"
+echo "$summary"
+exit "$status"
