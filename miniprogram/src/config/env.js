@@ -1,9 +1,9 @@
 // Where the API lives for each mini-program version (wx.getAccountInfoSync().miniProgram.envVersion).
 // develop: DevTools and preview; trial: 体验版; release: the published version.
 // In develop the base URL can be pointed elsewhere without a rebuild:
-//   wx.setStorageSync('API_BASE_URL', 'http://192.168.1.20:9000')   (DevTools console)
+//   wx.setStorageSync('API_BASE_URL', 'http://192.168.1.20:8080')   (DevTools console)
 const BASE_URLS = {
-  develop: 'http://127.0.0.1:9000',
+  develop: 'http://127.0.0.1:8080',
   trial: 'https://api-trial.points-pay.example.cn',
   release: 'https://api.points-pay.example.cn',
 };

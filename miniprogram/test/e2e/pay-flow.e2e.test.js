@@ -2,8 +2,8 @@
  * @jest-environment node
  */
 // The end-to-end journey against the real server and the WeChat sandbox (see scenario.js).
-//   E2E_BASE_URL         the API server, e.g. http://127.0.0.1:9000
-//   E2E_SANDBOX_URL      the sandbox, e.g. http://127.0.0.1:9100
+//   E2E_BASE_URL         the API server, e.g. http://127.0.0.1:8080
+//   E2E_SANDBOX_URL      the sandbox, e.g. http://127.0.0.1:8081 (the server's port + 1 by default)
 //   E2E_PAYMENT_CODE_ID  a payment code of an approved merchant; without it one is made: a
 //                        merchant registers and E2E_ADMIN_USERNAME / E2E_ADMIN_PASSWORD approve it
 //   E2E_AMOUNT_FEN       what the shopper pays for an open-amount code (default 1000, 10 yuan)
