@@ -28,7 +28,7 @@ npx jest --ci --json --outputFile="$report"
 status=$?
 set -e
 summary="$(node -e '
-  const r = require(process.argv[1]);
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
   console.log(`miniprogram: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`);
 ' "$report" 2>/dev/null || echo "miniprogram: jest wrote no report")"
 
