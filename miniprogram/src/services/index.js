@@ -7,14 +7,19 @@ const { createApi } = require('./api');
 
 let services = null;
 
-function currentPageUrl() {
+/** "/route?query" of a page on the stack, counted from the top (0 = the current page). */
+function pageUrl(fromTop = 0) {
   const pages = typeof getCurrentPages === 'function' ? getCurrentPages() : [];
-  const top = pages[pages.length - 1];
-  if (!top || !top.route) return '';
-  const q = Object.keys(top.options || {})
-    .map((k) => `${k}=${encodeURIComponent(top.options[k])}`)
+  const page = pages[pages.length - 1 - fromTop];
+  if (!page || !page.route) return '';
+  const q = Object.keys(page.options || {})
+    .map((k) => `${k}=${encodeURIComponent(page.options[k])}`)
     .join('&');
-  return `/${top.route}${q ? `?${q}` : ''}`;
+  return `/${page.route}${q ? `?${q}` : ''}`;
+}
+
+function currentPageUrl() {
+  return pageUrl(0);
 }
 
 /** Sends the user to the login page once (several failing calls must not stack login pages). */
@@ -59,4 +64,4 @@ function setServices(next) {
   services = next;
 }
 
-module.exports = { getServices, setServices, createServices, currentPageUrl };
+module.exports = { getServices, setServices, createServices, currentPageUrl, pageUrl };

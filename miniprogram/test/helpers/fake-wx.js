@@ -60,7 +60,10 @@ function createFakeWx({ envVersion = 'develop', routes = {} } = {}) {
     navigateTo: (o) => calls.navigateTo.push(o.url),
     redirectTo: (o) => calls.redirectTo.push(o.url),
     reLaunch: (o) => calls.reLaunch.push(o.url),
-    navigateBack: (o) => calls.navigateBack.push(o || {}),
+    navigateBack(o = {}) {
+      calls.navigateBack.push(o);
+      if (o.success) o.success();
+    },
     showToast: (o) => calls.showToast.push(o.title),
     showLoading: () => {},
     hideLoading: () => {},

@@ -71,6 +71,30 @@ describe('login', () => {
     expect(fake.calls.redirectTo).toEqual(['/pages/pay/index?code=pc1']);
   });
 
+  test('the page that asked for login, right below, is reopened with the session', async () => {
+    const fake = useFakeWx();
+    fake.routes['POST /api/auth/wechat-login'] = () => json(200, { access_token: 'A', refresh_token: 'R', expires_in: 7200, sign_key: 'S' });
+    global.getCurrentPages = () => [{ route: 'pages/home/index', options: {} }, { route: 'pages/pay/index', options: { code: 'pc1' } }, { route: 'pages/login/index', options: {} }];
+    const page = render(id);
+    page.instance.onLoad({ redirect: encodeURIComponent('/pages/pay/index?code=pc1') });
+    await tap(page, '.login__submit');
+    await flush();
+    global.getCurrentPages = () => [];
+    expect(fake.calls.navigateBack).toHaveLength(1);
+    expect(fake.calls.redirectTo).toEqual(['/pages/pay/index?code=pc1']);
+  });
+
+  test('without a redirect, login just goes back', async () => {
+    const fake = useFakeWx();
+    fake.routes['POST /api/auth/wechat-login'] = () => json(200, { access_token: 'A', refresh_token: 'R', expires_in: 7200, sign_key: 'S' });
+    const page = render(id);
+    page.instance.onLoad({});
+    await tap(page, '.login__submit');
+    await flush();
+    expect(fake.calls.navigateBack).toHaveLength(1);
+    expect(fake.calls.redirectTo).toEqual([]);
+  });
+
   test('a used code shows its message and stays on the page', async () => {
     const fake = useFakeWx();
     fake.routes['POST /api/auth/wechat-login'] = () => json(400, { code: 'WECHAT_CODE_USED', message: 'code been used', trace_id: 't' });
@@ -165,6 +189,12 @@ describe('pay entry (pages/pay/index?code=)', () => {
     await flush();
     expect(fake.calls.navigateTo).toEqual([`/pages/login/index?redirect=${encodeURIComponent('/pages/pay/index?code=pc4')}`]);
     expect(fake.calls.request).toEqual([]);
+    // back without logging in: the page says why, and its button asks again
+    page.instance.onShow();
+    await flush();
+    expect(text(page, '.pay__error')).toBe('登录后才能付款');
+    await tap(page, '.pay__retry');
+    expect(fake.calls.navigateTo).toHaveLength(2);
   });
 
   test('no code at all', async () => {

@@ -14,13 +14,22 @@ Component({
         return;
       }
       this.setData({ code });
-      const { session } = services();
-      if (!session.get()) {
-        this.setData({ loading: false });
-        wx.navigateTo({ url: `/pages/login/index?redirect=${encodeURIComponent(`/pages/pay/index?code=${code}`)}` });
+      if (!services().session.get()) {
+        this.askLogin();
         return;
       }
       this.load();
+    },
+    onShow() {
+      // Back from the login page without logging in: say why nothing happens.
+      if (this._askedLogin && !services().session.get()) {
+        this.setData({ loading: false, error: '登录后才能付款' });
+      }
+    },
+    askLogin() {
+      this._askedLogin = true;
+      this.setData({ loading: false });
+      wx.navigateTo({ url: `/pages/login/index?redirect=${encodeURIComponent(`/pages/pay/index?code=${this.data.code}`)}` });
     },
     async load() {
       this.setData({ loading: true, error: '' });
@@ -48,8 +57,9 @@ Component({
       wx.redirectTo({ url });
     },
     onRetry() {
-      if (this.data.code) this.load();
-      else wx.redirectTo({ url: '/pages/scan/index' });
+      if (!this.data.code) wx.redirectTo({ url: '/pages/scan/index' });
+      else if (!services().session.get()) this.askLogin();
+      else this.load();
     },
     onHome() {
       wx.reLaunch({ url: '/pages/home/index' });
