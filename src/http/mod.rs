@@ -1,6 +1,7 @@
 //! HTTP: routes, extractors, DTOs and the mapping of answers to responses. Handlers hold no
 //! business logic: they authenticate, parse, send a message, and map the answer.
 
+pub mod admin_web;
 pub mod error;
 pub mod health;
 pub mod middleware;

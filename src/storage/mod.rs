@@ -5,8 +5,8 @@
 
 pub mod migrate;
 pub mod orders;
-pub mod refunds;
 pub mod outbox;
+pub mod refunds;
 pub mod schema;
 pub mod shop;
 pub mod stats;

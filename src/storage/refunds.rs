@@ -46,14 +46,19 @@ pub enum Begin {
     /// Another refund is in flight, or the order is not refundable now.
     NotRefundable(OrderStatus),
     /// More than what is left to refund.
-    Exceeds { refundable: i64 },
+    Exceeds {
+        refundable: i64,
+    },
     NotFound,
 }
 
 /// Reserves the refund: the order moves to `refunding` (only from paid or partially refunded,
 /// only if the amount fits) and the refund row is written, in one transaction.
 pub async fn begin(db: &Db, refund: &RefundRow) -> Result<Begin, StorageError> {
-    let refundable_from = [OrderStatus::Paid.as_str(), OrderStatus::PartiallyRefunded.as_str()];
+    let refundable_from = [
+        OrderStatus::Paid.as_str(),
+        OrderStatus::PartiallyRefunded.as_str(),
+    ];
     let mut conn = db.write_conn().await?;
     let outcome = with_conn!(&mut conn, |c| {
         c.transaction::<_, diesel::result::Error, _>(async |c| {
@@ -67,7 +72,11 @@ pub async fn begin(db: &Db, refund: &RefundRow) -> Result<Begin, StorageError> {
             }
             let order: Option<(String, i64, i64)> = payment_orders::table
                 .filter(payment_orders::order_no.eq(&refund.order_no))
-                .select((payment_orders::status, payment_orders::amount_fen, payment_orders::refunded_fen))
+                .select((
+                    payment_orders::status,
+                    payment_orders::amount_fen,
+                    payment_orders::refunded_fen,
+                ))
                 .first(c)
                 .await
                 .optional()?;
@@ -95,7 +104,10 @@ pub async fn begin(db: &Db, refund: &RefundRow) -> Result<Begin, StorageError> {
                 let status = OrderStatus::parse(&status).unwrap_or(OrderStatus::Closed);
                 return Ok(Begin::NotRefundable(status));
             }
-            diesel::insert_into(refunds::table).values(refund).execute(c).await?;
+            diesel::insert_into(refunds::table)
+                .values(refund)
+                .execute(c)
+                .await?;
             Ok(Begin::Started)
         })
         .await
@@ -116,7 +128,10 @@ pub async fn find(db: &Db, out_refund_no: &str) -> Result<Option<RefundRow>, Sto
 }
 
 /// Refunds still processing (the supervisor asks WeChat about them).
-pub async fn processing(db: &Db, older_than: NaiveDateTime) -> Result<Vec<RefundRow>, StorageError> {
+pub async fn processing(
+    db: &Db,
+    older_than: NaiveDateTime,
+) -> Result<Vec<RefundRow>, StorageError> {
     let mut conn = db.conn().await?;
     Ok(with_conn!(&mut conn, |c| {
         refunds::table
@@ -183,7 +198,11 @@ pub async fn finish(
                 .select((payment_orders::amount_fen, payment_orders::refunded_fen))
                 .first(c)
                 .await?;
-            let refunded_after = if outcome == SUCCESS { refunded + refund.amount_fen } else { refunded };
+            let refunded_after = if outcome == SUCCESS {
+                refunded + refund.amount_fen
+            } else {
+                refunded
+            };
             let status = if refunded_after >= amount {
                 OrderStatus::Refunded
             } else if refunded_after > 0 {
@@ -191,15 +210,17 @@ pub async fn finish(
             } else {
                 OrderStatus::Paid
             };
-            diesel::update(payment_orders::table.filter(payment_orders::order_no.eq(&refund.order_no)))
-                .set((
-                    payment_orders::refunded_fen.eq(refunded_after),
-                    payment_orders::status.eq(status.as_str()),
-                    payment_orders::updated_at.eq(now),
-                    payment_orders::version.eq(payment_orders::version + 1),
-                ))
-                .execute(c)
-                .await?;
+            diesel::update(
+                payment_orders::table.filter(payment_orders::order_no.eq(&refund.order_no)),
+            )
+            .set((
+                payment_orders::refunded_fen.eq(refunded_after),
+                payment_orders::status.eq(status.as_str()),
+                payment_orders::updated_at.eq(now),
+                payment_orders::version.eq(payment_orders::version + 1),
+            ))
+            .execute(c)
+            .await?;
             if outcome == SUCCESS {
                 diesel::insert_or_ignore_into(outbox::table)
                     .values(clawback)

@@ -1,5 +1,6 @@
 //! API tests: one binary, the real server on port 0, a fresh database per test.
 
+mod admin_web;
 mod errors;
 mod health;
 mod helpers;
