@@ -7,6 +7,8 @@
 pub mod cache;
 pub mod config;
 pub mod http;
+pub mod sandbox;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;
+pub mod wechat;
