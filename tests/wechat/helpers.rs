@@ -22,6 +22,7 @@ impl TestSandbox {
 
     pub async fn start_with_notify(notify_base: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        copy_template_keys(&dir.path().join("sandbox"));
         let mut config = SandboxConfig::new(dir.path().join("sandbox"), 0);
         config.time_scale = 0.001;
         let handle = sandbox::start(&config).await.unwrap();
@@ -58,6 +59,22 @@ impl TestSandbox {
     pub async fn deliveries(&self, out_trade_no: &str) -> Vec<serde_json::Value> {
         let v = self.get(&format!("/sandbox/notifications?out_trade_no={out_trade_no}")).await;
         v["deliveries"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+/// RSA key generation is the slow part of a sandbox start: generate one set per test process
+/// and give each sandbox its own copy (each still has its own orders and deliveries).
+fn copy_template_keys(to: &std::path::Path) {
+    static TEMPLATE: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let template = TEMPLATE.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        points_app::sandbox::SandboxKeys::load_or_generate(dir.path()).unwrap();
+        dir
+    });
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(template.path()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
     }
 }
 
