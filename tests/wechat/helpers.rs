@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use points_app::sandbox::{self, SandboxConfig, SandboxHandle};
-use points_app::wechat::{self, NotificationVerifier, VerifiedNotification, WechatClient, WechatConfig};
+use points_app::wechat::{
+    self, NotificationVerifier, VerifiedNotification, WechatClient, WechatConfig,
+};
 
 pub struct TestSandbox {
     pub handle: SandboxHandle,
@@ -26,7 +28,8 @@ impl TestSandbox {
         let mut config = SandboxConfig::new(dir.path().join("sandbox"), 0);
         config.time_scale = 0.001;
         let handle = sandbox::start(&config).await.unwrap();
-        let wechat_config = wechat::sandbox_client_config(handle.keys(), &handle.base_url(), notify_base);
+        let wechat_config =
+            wechat::sandbox_client_config(handle.keys(), &handle.base_url(), notify_base);
         let verifier = wechat::verifier_for(&wechat_config);
         TestSandbox {
             client: WechatClient::new(wechat_config).unwrap(),
@@ -52,12 +55,23 @@ impl TestSandbox {
     }
 
     pub async fn get(&self, path: &str) -> serde_json::Value {
-        self.http.get(self.url(path)).send().await.unwrap().json().await.unwrap()
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     /// Deliveries recorded by the sandbox for an order.
     pub async fn deliveries(&self, out_trade_no: &str) -> Vec<serde_json::Value> {
-        let v = self.get(&format!("/sandbox/notifications?out_trade_no={out_trade_no}")).await;
+        let v = self
+            .get(&format!(
+                "/sandbox/notifications?out_trade_no={out_trade_no}"
+            ))
+            .await;
         v["deliveries"].as_array().cloned().unwrap_or_default()
     }
 }
@@ -140,7 +154,11 @@ impl Receiver {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("expected {n} notifications, got {:?}; refused {:?}", self.accepted(), self.received.refused.lock().unwrap());
+        panic!(
+            "expected {n} notifications, got {:?}; refused {:?}",
+            self.accepted(),
+            self.received.refused.lock().unwrap()
+        );
     }
 
     pub async fn stop(&self) {
@@ -148,10 +166,15 @@ impl Receiver {
     }
 }
 
-async fn receive(state: web::Data<ReceiverState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+async fn receive(
+    state: web::Data<ReceiverState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
     let n = state.received.attempts.fetch_add(1, Ordering::SeqCst) + 1;
     if n <= state.fail_first {
-        return HttpResponse::InternalServerError().json(serde_json::json!({"code": "FAIL", "message": "try later"}));
+        return HttpResponse::InternalServerError()
+            .json(serde_json::json!({"code": "FAIL", "message": "try later"}));
     }
     match state.verifier.verify_and_decrypt(req.headers(), &body) {
         Ok(v) => {
@@ -160,7 +183,8 @@ async fn receive(state: web::Data<ReceiverState>, req: HttpRequest, body: web::B
         }
         Err(e) => {
             state.received.refused.lock().unwrap().push(e.to_string());
-            HttpResponse::Unauthorized().json(serde_json::json!({"code": "FAIL", "message": "bad signature"}))
+            HttpResponse::Unauthorized()
+                .json(serde_json::json!({"code": "FAIL", "message": "bad signature"}))
         }
     }
 }

@@ -22,7 +22,10 @@ async fn with_receiver(fail_first: u32) -> (TestSandbox, Receiver) {
 #[actix_web::test]
 async fn paying_delivers_a_verified_transaction_success() {
     let (sb, receiver) = with_receiver(0).await;
-    sb.client.jsapi_prepay(&prepay_request("order-n001", 2500, "o-alice")).await.unwrap();
+    sb.client
+        .jsapi_prepay(&prepay_request("order-n001", 2500, "o-alice"))
+        .await
+        .unwrap();
     let (status, paid) = sb.control("/sandbox/orders/order-n001/pay").await;
     assert_eq!(status, 200);
     let got = receiver.wait_for(1).await;
@@ -56,21 +59,32 @@ async fn paying_delivers_a_verified_transaction_success() {
 #[actix_web::test]
 async fn failed_deliveries_are_retried_until_204() {
     let (sb, receiver) = with_receiver(2).await;
-    sb.client.jsapi_prepay(&prepay_request("order-n002", 100, "o-bob")).await.unwrap();
+    sb.client
+        .jsapi_prepay(&prepay_request("order-n002", 100, "o-bob"))
+        .await
+        .unwrap();
     sb.control("/sandbox/orders/order-n002/pay").await;
     receiver.wait_for(1).await;
     // The record is updated right after the answer; give it a moment.
     let mut deliveries = Vec::new();
     for _ in 0..100 {
         deliveries = sb.deliveries("order-n002").await;
-        if deliveries.first().is_some_and(|d| d["status"] == "delivered") {
+        if deliveries
+            .first()
+            .is_some_and(|d| d["status"] == "delivered")
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let d = &deliveries[0];
     assert_eq!(d["status"], "delivered", "{d}");
-    let statuses: Vec<_> = d["attempts"].as_array().unwrap().iter().map(|a| a["http_status"].as_u64()).collect();
+    let statuses: Vec<_> = d["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["http_status"].as_u64())
+        .collect();
     assert_eq!(statuses, vec![Some(500), Some(500), Some(204)]);
     receiver.stop().await;
 }
@@ -78,11 +92,18 @@ async fn failed_deliveries_are_retried_until_204() {
 #[actix_web::test]
 async fn duplicates_and_late_deliveries_carry_the_same_notification_id() {
     let (sb, receiver) = with_receiver(0).await;
-    sb.client.jsapi_prepay(&prepay_request("order-n003", 100, "o-carol")).await.unwrap();
-    sb.control("/sandbox/orders/order-n003/pay?duplicates=3&delay_ms=300").await;
+    sb.client
+        .jsapi_prepay(&prepay_request("order-n003", 100, "o-carol"))
+        .await
+        .unwrap();
+    sb.control("/sandbox/orders/order-n003/pay?duplicates=3&delay_ms=300")
+        .await;
     // The query overtakes the delayed notification: the order is already paid.
     let tx = sb.client.query_by_out_trade_no("order-n003").await.unwrap();
-    assert_eq!(tx.trade_state, points_app::wechat::types::TradeState::Success);
+    assert_eq!(
+        tx.trade_state,
+        points_app::wechat::types::TradeState::Success
+    );
     assert!(receiver.accepted().is_empty());
     let got = receiver.wait_for(4).await;
     assert_eq!(got.len(), 4);
@@ -94,7 +115,10 @@ async fn duplicates_and_late_deliveries_carry_the_same_notification_id() {
 #[actix_web::test]
 async fn an_unreachable_receiver_is_recorded_and_retried() {
     let sb = TestSandbox::start().await; // notify base points at a closed port
-    sb.client.jsapi_prepay(&prepay_request("order-n004", 100, "o-dan")).await.unwrap();
+    sb.client
+        .jsapi_prepay(&prepay_request("order-n004", 100, "o-dan"))
+        .await
+        .unwrap();
     sb.control("/sandbox/orders/order-n004/pay").await;
     let mut attempts = 0;
     for _ in 0..100 {

@@ -16,12 +16,21 @@ fn pay_code(e: WechatError) -> PayErrorCode {
 async fn prepay_query_and_close_follow_wechats_rules() {
     let sb = TestSandbox::start().await;
     let c = &sb.client;
-    let first = c.jsapi_prepay(&prepay_request("order-0001", 1234, "o-alice")).await.unwrap();
+    let first = c
+        .jsapi_prepay(&prepay_request("order-0001", 1234, "o-alice"))
+        .await
+        .unwrap();
     assert!(first.prepay_id.starts_with("wx"));
     // The same order again: the same prepay_id. Changed: refused.
-    let again = c.jsapi_prepay(&prepay_request("order-0001", 1234, "o-alice")).await.unwrap();
+    let again = c
+        .jsapi_prepay(&prepay_request("order-0001", 1234, "o-alice"))
+        .await
+        .unwrap();
     assert_eq!(again, first);
-    let changed = c.jsapi_prepay(&prepay_request("order-0001", 999, "o-alice")).await.unwrap_err();
+    let changed = c
+        .jsapi_prepay(&prepay_request("order-0001", 999, "o-alice"))
+        .await
+        .unwrap_err();
     assert_eq!(pay_code(changed), PayErrorCode::OutTradeNoUsed);
 
     let tx = c.query_by_out_trade_no("order-0001").await.unwrap();
@@ -31,13 +40,25 @@ async fn prepay_query_and_close_follow_wechats_rules() {
 
     c.close("order-0001").await.unwrap();
     c.close("order-0001").await.unwrap();
-    assert_eq!(c.query_by_out_trade_no("order-0001").await.unwrap().trade_state, TradeState::Closed);
-    let closed = c.jsapi_prepay(&prepay_request("order-0001", 1234, "o-alice")).await.unwrap_err();
+    assert_eq!(
+        c.query_by_out_trade_no("order-0001")
+            .await
+            .unwrap()
+            .trade_state,
+        TradeState::Closed
+    );
+    let closed = c
+        .jsapi_prepay(&prepay_request("order-0001", 1234, "o-alice"))
+        .await
+        .unwrap_err();
     assert_eq!(pay_code(closed), PayErrorCode::OrderClosed);
 
     let missing = c.query_by_out_trade_no("order-none").await.unwrap_err();
     assert_eq!(pay_code(missing), PayErrorCode::OrderNotExist);
-    let bad_amount = c.jsapi_prepay(&prepay_request("order-0002", 0, "o-alice")).await.unwrap_err();
+    let bad_amount = c
+        .jsapi_prepay(&prepay_request("order-0002", 0, "o-alice"))
+        .await
+        .unwrap_err();
     assert!(matches!(bad_amount, WechatError::InvalidRequest(_)));
     let bad_no = c.query_by_out_trade_no("../../etc").await.unwrap_err();
     assert!(matches!(bad_no, WechatError::InvalidRequest(_)));
@@ -47,15 +68,23 @@ async fn prepay_query_and_close_follow_wechats_rules() {
 async fn paid_orders_refund_up_to_the_amount_and_refunds_repeat_by_number() {
     let sb = TestSandbox::start().await;
     let c = &sb.client;
-    c.jsapi_prepay(&prepay_request("order-0003", 100, "o-bob")).await.unwrap();
+    c.jsapi_prepay(&prepay_request("order-0003", 100, "o-bob"))
+        .await
+        .unwrap();
     let (status, paid) = sb.control("/sandbox/orders/order-0003/pay").await;
     assert_eq!(status, 200, "{paid}");
-    let transaction_id = paid["transaction"]["transaction_id"].as_str().unwrap().to_string();
+    let transaction_id = paid["transaction"]["transaction_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     let tx = c.query_by_transaction_id(&transaction_id).await.unwrap();
     assert_eq!(tx.trade_state, TradeState::Success);
     assert_eq!(tx.out_trade_no, "order-0003");
-    assert_eq!(pay_code(c.close("order-0003").await.unwrap_err()), PayErrorCode::OrderPaid);
+    assert_eq!(
+        pay_code(c.close("order-0003").await.unwrap_err()),
+        PayErrorCode::OrderPaid
+    );
 
     let refund = |no: &str, fen: i64, target: RefundTarget| RefundRequest {
         target,
@@ -65,24 +94,63 @@ async fn paid_orders_refund_up_to_the_amount_and_refunds_repeat_by_number() {
         total_fen: 100,
         notify_path: Some("/notify".into()),
     };
-    let r1 = c.refund(&refund("refund-1", 60, RefundTarget::OutTradeNo("order-0003".into()))).await.unwrap();
+    let r1 = c
+        .refund(&refund(
+            "refund-1",
+            60,
+            RefundTarget::OutTradeNo("order-0003".into()),
+        ))
+        .await
+        .unwrap();
     assert_eq!(r1.status, RefundStatus::Processing);
     assert_eq!(r1.amount.refund, 60);
-    let again = c.refund(&refund("refund-1", 60, RefundTarget::OutTradeNo("order-0003".into()))).await.unwrap();
+    let again = c
+        .refund(&refund(
+            "refund-1",
+            60,
+            RefundTarget::OutTradeNo("order-0003".into()),
+        ))
+        .await
+        .unwrap();
     assert_eq!(again.refund_id, r1.refund_id);
     let too_much = c
-        .refund(&refund("refund-2", 41, RefundTarget::TransactionId(transaction_id.clone())))
+        .refund(&refund(
+            "refund-2",
+            41,
+            RefundTarget::TransactionId(transaction_id.clone()),
+        ))
         .await
         .unwrap_err();
     assert_eq!(pay_code(too_much), PayErrorCode::NotEnough);
-    c.refund(&refund("refund-2", 40, RefundTarget::TransactionId(transaction_id))).await.unwrap();
-    assert_eq!(c.query_by_out_trade_no("order-0003").await.unwrap().trade_state, TradeState::Refund);
+    c.refund(&refund(
+        "refund-2",
+        40,
+        RefundTarget::TransactionId(transaction_id),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        c.query_by_out_trade_no("order-0003")
+            .await
+            .unwrap()
+            .trade_state,
+        TradeState::Refund
+    );
 
     let (status, _) = sb.control("/sandbox/refunds/refund-1/succeed").await;
     assert_eq!(status, 200);
-    assert_eq!(c.query_refund("refund-1").await.unwrap().status, RefundStatus::Success);
-    assert_eq!(c.query_refund("refund-2").await.unwrap().status, RefundStatus::Processing);
-    assert_eq!(pay_code(c.query_refund("refund-none").await.unwrap_err()), PayErrorCode::ResourceNotExists);
+    assert_eq!(
+        c.query_refund("refund-1").await.unwrap().status,
+        RefundStatus::Success
+    );
+    assert_eq!(
+        c.query_refund("refund-2").await.unwrap().status,
+        RefundStatus::Processing
+    );
+    assert_eq!(
+        pay_code(c.query_refund("refund-none").await.unwrap_err()),
+        PayErrorCode::ResourceNotExists
+    );
 }
 
 #[actix_web::test]
@@ -110,7 +178,10 @@ async fn a_request_signed_with_another_key_gets_sign_error() {
         keys::RsaSigner::new(other),
     );
     let forged = WechatClient::new(config).unwrap();
-    let err = forged.query_by_out_trade_no("order-0005").await.unwrap_err();
+    let err = forged
+        .query_by_out_trade_no("order-0005")
+        .await
+        .unwrap_err();
     match err {
         WechatError::Pay { status, code, .. } => {
             assert_eq!(status, 401);
@@ -127,26 +198,51 @@ async fn answers_not_signed_by_the_platform_are_refused() {
     // The sandbox's key id, but a different key: every answer fails verification.
     let mut wrong = PlatformKeys::new();
     let serial = config.platform.keys().serials().next().unwrap().to_string();
-    wrong.insert(serial, keys::generate_private_key().unwrap().to_public_key());
+    wrong.insert(
+        serial,
+        keys::generate_private_key().unwrap().to_public_key(),
+    );
     config.platform = PlatformVerifier::new(wrong);
     let client = WechatClient::new(config.clone()).unwrap();
-    let err = client.jsapi_prepay(&prepay_request("order-0006", 100, "o-dan")).await.unwrap_err();
-    assert!(matches!(err, WechatError::Verify(VerifyError::BadSignature)), "{err:?}");
+    let err = client
+        .jsapi_prepay(&prepay_request("order-0006", 100, "o-dan"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, WechatError::Verify(VerifyError::BadSignature)),
+        "{err:?}"
+    );
     // And a platform we do not know at all.
     config.platform = PlatformVerifier::new(PlatformKeys::new());
     let client = WechatClient::new(config).unwrap();
-    let err = client.query_by_out_trade_no("order-0006").await.unwrap_err();
-    assert!(matches!(err, WechatError::Verify(VerifyError::UnknownSerial)), "{err:?}");
+    let err = client
+        .query_by_out_trade_no("order-0006")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, WechatError::Verify(VerifyError::UnknownSerial)),
+        "{err:?}"
+    );
 }
 
 #[actix_web::test]
 async fn pay_params_are_signed_for_wx_request_payment() {
     let sb = TestSandbox::start().await;
-    let prepay = sb.client.jsapi_prepay(&prepay_request("order-0007", 100, "o-eve")).await.unwrap();
-    let p = sb.client.pay_params_at(&prepay.prepay_id, "1795766112", "nonce-abc");
+    let prepay = sb
+        .client
+        .jsapi_prepay(&prepay_request("order-0007", 100, "o-eve"))
+        .await
+        .unwrap();
+    let p = sb
+        .client
+        .pay_params_at(&prepay.prepay_id, "1795766112", "nonce-abc");
     assert_eq!(p.package, format!("prepay_id={}", prepay.prepay_id));
     assert_eq!(p.sign_type, "RSA");
-    let message = format!("{}\n1795766112\nnonce-abc\nprepay_id={}\n", sb.client.config().appid, prepay.prepay_id);
+    let message = format!(
+        "{}\n1795766112\nnonce-abc\nprepay_id={}\n",
+        sb.client.config().appid,
+        prepay.prepay_id
+    );
     let pem = keys::read_pem(&sb.handle.keys().path("merchant_public_key.pem")).unwrap();
     let verifier = RsaVerifier::new(keys::public_key_from_pem(&pem).unwrap());
     assert!(verifier.verify_base64(message.as_bytes(), &p.pay_sign));
