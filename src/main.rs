@@ -18,6 +18,9 @@ async fn main() -> anyhow::Result<()> {
     let addr = format!("http://{}:{}", app.state().settings.host, app.port());
     tracing::info!(category = "system", %addr, env, backends = %backends, "listening");
     println!("points-app listening on {addr} (env={env}; {backends})");
+    if let Some(sandbox) = app.sandbox_url() {
+        println!("wechat sandbox listening on {sandbox}");
+    }
     app.run_until_stopped().await?;
     tracing::info!(category = "system", "stopped cleanly");
     Ok(())

@@ -10,13 +10,17 @@ use actix_web::{App, HttpServer, middleware::from_fn, web};
 use crate::cache;
 use crate::config::Settings;
 use crate::http::{self, AppState};
+use crate::sandbox::SandboxHandle;
 use crate::storage::Db;
 use crate::telemetry::Metrics;
+use crate::wechat::{self, WechatServices};
 
 pub struct Application {
     port: u16,
     server: Server,
     state: AppState,
+    /// The in-process WeChat sandbox, when no `WECHAT_*` setting is given.
+    sandbox: Option<SandboxHandle>,
 }
 
 impl Application {
@@ -27,14 +31,27 @@ impl Application {
         let db = Db::connect(&settings).await?;
         let redis = cache::connect_redis(&settings).await?;
         let settings = Arc::new(settings);
+        let listener = TcpListener::bind((settings.host.as_str(), settings.port))?;
+        let port = listener.local_addr()?.port();
+        // WeChat's notifications come back to this server; with port 0 the real port is only
+        // known now. A wildcard bind is reached on loopback by the in-process sandbox.
+        let notify_host = match settings.host.as_str() {
+            "0.0.0.0" | "::" | "[::]" => "127.0.0.1",
+            host => host,
+        };
+        let (client, notifications, sandbox) =
+            wechat::setup_with_notify_base(&settings, &format!("http://{notify_host}:{port}"))
+                .await?;
         let state = AppState {
             settings: settings.clone(),
             db,
             redis,
             metrics,
+            wechat: WechatServices {
+                client,
+                notifications,
+            },
         };
-        let listener = TcpListener::bind((settings.host.as_str(), settings.port))?;
-        let port = listener.local_addr()?.port();
         let server = {
             let state = state.clone();
             HttpServer::new(move || {
@@ -53,6 +70,7 @@ impl Application {
             port,
             server,
             state,
+            sandbox,
         })
     }
 
@@ -62,6 +80,11 @@ impl Application {
 
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// The in-process WeChat sandbox's base URL, in sandbox mode.
+    pub fn sandbox_url(&self) -> Option<String> {
+        self.sandbox.as_ref().map(SandboxHandle::base_url)
     }
 
     /// A handle to stop the server gracefully (what SIGTERM does).
@@ -77,6 +100,9 @@ impl Application {
             category = "system",
             "http server stopped; flushing background work"
         );
+        if let Some(sandbox) = &self.sandbox {
+            sandbox.stop().await;
+        }
         result
     }
 }

@@ -13,19 +13,22 @@ use crate::cache::RedisPool;
 use crate::config::Settings;
 use crate::storage::Db;
 use crate::telemetry::Metrics;
+use crate::wechat::WechatServices;
 
 pub use error::ApiError;
 
 /// Largest JSON body accepted (WeChat notifications are a few kB).
 pub const JSON_LIMIT: usize = 64 * 1024;
 
-/// What handlers share: settings, the database, Redis when configured, metrics.
+/// What handlers share: settings, the database, Redis when configured, metrics, and the
+/// WeChat client with its notification verifier.
 #[derive(Clone)]
 pub struct AppState {
     pub settings: Arc<Settings>,
     pub db: Db,
     pub redis: Option<RedisPool>,
     pub metrics: Metrics,
+    pub wechat: WechatServices,
 }
 
 /// Every route of the server, registered in one place.

@@ -32,6 +32,13 @@ use crate::config::Settings;
 use crate::sandbox::{self, SandboxConfig, SandboxHandle, SandboxKeys};
 use sign::{PlatformVerifier, SystemClock};
 
+/// What the server's handlers need from WeChat (one field in `AppState`).
+#[derive(Clone, Debug)]
+pub struct WechatServices {
+    pub client: WechatClient,
+    pub notifications: NotificationVerifier,
+}
+
 /// Builds the client and the notification verifier. With no `WECHAT_*` settings it starts the
 /// sandbox in-process on `127.0.0.1:settings.sandbox_port()` with keys kept under
 /// `data_dir/sandbox`, and returns its handle; otherwise it uses the settings as they are.
