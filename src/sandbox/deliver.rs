@@ -234,7 +234,7 @@ async fn attempt(job: &Job, ctx: &Ctx) -> bool {
         Err(e) => (None, e.without_url().to_string(), false),
     };
     if let Ok(mut log) = ctx.log.lock()
-        && let Some(record) = log.iter_mut().find(|r| r.delivery_id == job.delivery_id)
+        && let Some(record) = record_mut(&mut log, job.delivery_id)
     {
         record.attempts.push(Attempt {
             at: super::ledger::rfc3339_cn(Utc::now()),
@@ -247,8 +247,14 @@ async fn attempt(job: &Job, ctx: &Ctx) -> bool {
 
 fn set_status(ctx: &Ctx, delivery_id: u64, status: &'static str) {
     if let Ok(mut log) = ctx.log.lock()
-        && let Some(record) = log.iter_mut().find(|r| r.delivery_id == delivery_id)
+        && let Some(record) = record_mut(&mut log, delivery_id)
     {
         record.status = status;
     }
+}
+
+/// Delivery ids are 1-based positions in the log.
+fn record_mut(log: &mut [DeliveryRecord], delivery_id: u64) -> Option<&mut DeliveryRecord> {
+    let index = usize::try_from(delivery_id.checked_sub(1)?).ok()?;
+    log.get_mut(index)
 }

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use super::config::WechatConfig;
 use super::error::{PayErrorCode, WechatError};
 use super::mini::TokenCache;
-use super::sign::new_nonce;
+use super::sign::{HEADER_NONCE, HEADER_SERIAL, HeaderSource as _, new_nonce};
 use super::types::{
     JsapiPrepayBody, PayParams, Payer, PrepayAmount, PrepayRequest, PrepayResponse, Refund,
     RefundAmountRequest, RefundBody, RefundRequest, RefundTarget, Transaction,
@@ -261,8 +261,17 @@ impl WechatClient {
         let signed = headers.get(super::sign::HEADER_SIGNATURE).is_some();
         // Success must be signed; error answers are checked when signed (gateways in front of
         // WeChat may answer unsigned errors, which carry no money anyway).
-        if (200..300).contains(&status) || signed {
-            c.platform.verify_headers(&headers, &answer)?;
+        let must_verify = (200..300).contains(&status) || signed;
+        if must_verify && let Err(e) = c.platform.verify_headers(&headers, &answer) {
+            tracing::warn!(
+                category = "security",
+                path,
+                serial = headers.header(HEADER_SERIAL).unwrap_or(""),
+                nonce = headers.header(HEADER_NONCE).unwrap_or(""),
+                error = %e,
+                "wechat pay answer refused"
+            );
+            return Err(e.into());
         }
         if (200..300).contains(&status) {
             return Ok((status, answer));
