@@ -92,11 +92,7 @@ impl Deliverer {
             signer,
             http,
             log: log.clone(),
-            time_scale: if time_scale.is_finite() && time_scale >= 0.0 {
-                time_scale
-            } else {
-                1.0
-            },
+            time_scale: sane_time_scale(time_scale),
             in_flight: Semaphore::new(max_in_flight.max(1)),
         });
         tokio::spawn(dispatch(rx, ctx));
@@ -257,4 +253,13 @@ fn set_status(ctx: &Ctx, delivery_id: u64, status: &'static str) {
 fn record_mut(log: &mut [DeliveryRecord], delivery_id: u64) -> Option<&mut DeliveryRecord> {
     let index = usize::try_from(delivery_id.checked_sub(1)?).ok()?;
     log.get_mut(index)
+}
+
+/// Between 0 (retry at once) and 1000 (slower than WeChat); anything else means real time.
+fn sane_time_scale(scale: f64) -> f64 {
+    if scale.is_finite() && (0.0..=1000.0).contains(&scale) {
+        scale
+    } else {
+        1.0
+    }
 }

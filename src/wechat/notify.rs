@@ -56,6 +56,11 @@ impl From<VerifyError> for NotifyError {
 }
 
 impl NotifyError {
+    /// The body to answer WeChat with: `{"code":"FAIL","message":…}` (no internals).
+    pub fn answer_body(&self) -> serde_json::Value {
+        serde_json::json!({ "code": "FAIL", "message": self.to_string() })
+    }
+
     /// The status to answer WeChat with: 401 when the message is not authentic, 400 when it
     /// is authentic but unusable (WeChat will retry either way).
     pub fn http_status(&self) -> u16 {

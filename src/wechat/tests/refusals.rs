@@ -314,3 +314,20 @@ fn notifications_for_another_merchant_or_app_are_refused() {
     );
     assert_eq!(f.verifier.check_merchant("1900000109", None), Ok(()));
 }
+
+#[test]
+fn absurd_timestamps_are_stale_not_a_crash() {
+    let f = fixture();
+    let body = f.body(
+        "TRANSACTION.SUCCESS",
+        &transaction_json("1900000109", "wxapp"),
+        &f.key,
+    );
+    for ts in [i64::MIN, i64::MAX, -1] {
+        let mut h = f.headers(&body);
+        h.insert("Wechatpay-Timestamp".into(), ts.to_string());
+        assert_eq!(f.check(&h, &body), Err(NotifyError::StaleTimestamp), "{ts}");
+    }
+    assert_eq!(NotifyError::StaleTimestamp.http_status(), 401);
+    assert_eq!(NotifyError::WrongApp.answer_body()["code"], "FAIL");
+}
