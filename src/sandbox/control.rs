@@ -21,7 +21,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/sandbox/notifications", web::get().to(notifications))
         .route("/sandbox/messages", web::get().to(messages))
         .route("/sandbox/token/expire", web::post().to(expire_token))
-        .route("/sandbox/keys", web::get().to(keys));
+        .route("/sandbox/keys", web::get().to(keys))
+        .route("/sandbox/faults", web::post().to(faults));
 }
 
 /// `?duplicates=N` delivers N extra copies racing each other; `?delay_ms=M` holds the first
@@ -190,4 +191,49 @@ async fn keys(sb: web::Data<Sandbox>) -> HttpResponse {
         "merchant_serial_no": k.merchant_serial,
         "platform_public_key_id": k.platform_key_id,
     }))
+}
+
+#[derive(Deserialize)]
+struct FaultRequest {
+    /// How many of the next Pay calls get this answer.
+    count: u32,
+    status: u16,
+    code: String,
+}
+
+/// Makes the next `count` authentic Pay calls answer `status` + `code` (signed, as WeChat's
+/// errors are), so tests can see retries and error mapping.
+async fn faults(sb: web::Data<Sandbox>, req: web::Json<FaultRequest>) -> HttpResponse {
+    let code: &'static str = match req.code.as_str() {
+        "SYSTEM_ERROR" => "SYSTEM_ERROR",
+        "FREQUENCY_LIMITED" => "FREQUENCY_LIMITED",
+        "BANK_ERROR" => "BANK_ERROR",
+        "PARAM_ERROR" => "PARAM_ERROR",
+        "NO_AUTH" => "NO_AUTH",
+        "INVALID_REQUEST" => "INVALID_REQUEST",
+        _ => {
+            return HttpResponse::BadRequest().json(serde_json::json!({
+                "code": "PARAM_ERROR",
+                "message": "code: SYSTEM_ERROR, FREQUENCY_LIMITED, BANK_ERROR, PARAM_ERROR, NO_AUTH or INVALID_REQUEST"
+            }));
+        }
+    };
+    if !(400..=599).contains(&req.status) || req.count > 100 {
+        return HttpResponse::BadRequest().json(
+            serde_json::json!({"code": "PARAM_ERROR", "message": "status 400-599, count <= 100"}),
+        );
+    }
+    match sb.faults.lock() {
+        Ok(mut q) => {
+            for _ in 0..req.count {
+                q.push_back(Fail {
+                    status: req.status,
+                    code,
+                    message: "sandbox: injected fault".into(),
+                });
+            }
+            HttpResponse::NoContent().finish()
+        }
+        Err(_) => internal("state unavailable".into()),
+    }
 }

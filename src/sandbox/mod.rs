@@ -10,6 +10,7 @@ pub mod ledger;
 pub mod mini_api;
 pub mod pay_api;
 
+use std::collections::VecDeque;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -54,6 +55,8 @@ pub struct Sandbox {
     pub ledger: Mutex<Ledger>,
     pub mini: Mutex<MiniState>,
     pub deliverer: Deliverer,
+    /// Answers the next Pay calls get instead of their real one (`POST /sandbox/faults`).
+    pub faults: Mutex<VecDeque<ledger::Fail>>,
 }
 
 /// A running sandbox.
@@ -109,6 +112,7 @@ pub async fn start(config: &SandboxConfig) -> anyhow::Result<SandboxHandle> {
             config.max_in_flight_deliveries,
         ),
         keys: keys.clone(),
+        faults: Mutex::new(VecDeque::new()),
     });
     let server = HttpServer::new(move || {
         App::new()

@@ -142,10 +142,18 @@ pub fn authenticate(sb: &Sandbox, req: &HttpRequest, body: &[u8]) -> Result<(), 
         .merchant_verifier
         .verify_base64(&message, &auth.signature)
     {
-        Ok(())
+        injected_fault(sb)
     } else {
         tracing::warn!(category = "security", nonce = %auth.nonce_str, "sandbox: merchant signature refused");
         Err(sign_error("签名错误"))
+    }
+}
+
+/// A fault queued by a test takes the place of the next authentic call's answer.
+fn injected_fault(sb: &Sandbox) -> Result<(), Fail> {
+    match sb.faults.lock().ok().and_then(|mut q| q.pop_front()) {
+        Some(fault) => Err(fault),
+        None => Ok(()),
     }
 }
 

@@ -251,3 +251,60 @@ async fn pay_params_are_signed_for_wx_request_payment() {
         assert!(json.get(field).is_some(), "{field}");
     }
 }
+
+async fn inject(sb: &TestSandbox, count: u32, status: u16, code: &str) {
+    let r = sb
+        .http
+        .post(sb.url("/sandbox/faults"))
+        .json(&serde_json::json!({"count": count, "status": status, "code": code}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+}
+
+#[actix_web::test]
+async fn transient_errors_are_retried_with_backoff_and_others_are_not() {
+    let sb = TestSandbox::start().await;
+    let c = &sb.client;
+    c.jsapi_prepay(&prepay_request("order-0008", 100, "o-fay"))
+        .await
+        .unwrap();
+    // Two transient failures, then success: the third attempt answers.
+    inject(&sb, 2, 500, "SYSTEM_ERROR").await;
+    let started = std::time::Instant::now();
+    assert_eq!(
+        c.query_by_out_trade_no("order-0008")
+            .await
+            .unwrap()
+            .trade_state,
+        TradeState::Notpay
+    );
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(600),
+        "200 ms + 400 ms backoff"
+    );
+    inject(&sb, 1, 429, "FREQUENCY_LIMITED").await;
+    c.close("order-0008").await.unwrap();
+    // Three in a row exhaust the attempts; the typed error comes back.
+    inject(&sb, 3, 500, "SYSTEM_ERROR").await;
+    let err = c.query_by_out_trade_no("order-0008").await.unwrap_err();
+    assert_eq!(pay_code(err), PayErrorCode::SystemError);
+    // A caller's mistake is not repeated: the second queued fault is still there afterwards.
+    inject(&sb, 2, 400, "PARAM_ERROR").await;
+    assert_eq!(
+        pay_code(c.query_by_out_trade_no("order-0008").await.unwrap_err()),
+        PayErrorCode::ParamError
+    );
+    assert_eq!(
+        pay_code(c.query_by_out_trade_no("order-0008").await.unwrap_err()),
+        PayErrorCode::ParamError
+    );
+    assert_eq!(
+        c.query_by_out_trade_no("order-0008")
+            .await
+            .unwrap()
+            .trade_state,
+        TradeState::Closed
+    );
+}
