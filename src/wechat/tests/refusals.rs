@@ -331,3 +331,55 @@ fn absurd_timestamps_are_stale_not_a_crash() {
     assert_eq!(NotifyError::StaleTimestamp.http_status(), 401);
     assert_eq!(NotifyError::WrongApp.answer_body()["code"], "FAIL");
 }
+
+/// A writer that keeps what the subscriber writes, for checking log lines.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn each_refusal_is_logged_once_at_warn_as_security_without_secrets() {
+    let f = fixture();
+    let body = f.body(
+        "TRANSACTION.SUCCESS",
+        &transaction_json("1900000999", "wxapp"),
+        &f.key,
+    );
+    let headers = f.headers(&body);
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_writer(move || writer.clone())
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        assert_eq!(f.check(&headers, &body), Err(NotifyError::WrongMerchant));
+        f.check(&headers, &body).unwrap_err();
+    });
+    let out = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "one line per refusal: {out}");
+    let line = &lines[0];
+    assert_eq!(line["level"], "WARN");
+    assert_eq!(line["fields"]["category"], "security");
+    assert_eq!(line["fields"]["serial"], KEY_ID);
+    assert_eq!(line["fields"]["nonce"], headers["Wechatpay-Nonce"].as_str());
+    for secret in [APIV3, "o1", "1234", headers["Wechatpay-Signature"].as_str()] {
+        assert!(
+            !out.contains(&format!("\"{secret}\"")),
+            "{secret} leaked: {out}"
+        );
+    }
+}
