@@ -42,6 +42,7 @@ impl Application {
         let (client, notifications, sandbox) =
             wechat::setup_with_notify_base(&settings, &format!("http://{notify_host}:{port}"))
                 .await?;
+        client.metrics().register(&metrics);
         let state = AppState {
             settings: settings.clone(),
             db,

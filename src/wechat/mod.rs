@@ -7,6 +7,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod keys;
+pub mod metrics;
 pub mod mini;
 pub mod notify;
 pub mod sign;
@@ -61,8 +62,9 @@ pub async fn setup_with_notify_base(
             Some(notify_base),
             Arc::new(SystemClock),
         )?;
-        let verifier = verifier_for(&config);
-        return Ok((WechatClient::new(config)?, verifier, None));
+        let client = WechatClient::new(config)?;
+        let verifier = verifier_for(client.config()).with_metrics(client.metrics().clone());
+        return Ok((client, verifier, None));
     }
     let mut sandbox_config =
         SandboxConfig::new(settings.data_dir.join("sandbox"), settings.sandbox_port());
@@ -74,8 +76,9 @@ pub async fn setup_with_notify_base(
         .as_deref()
         .unwrap_or(notify_base);
     let config = sandbox_client_config(handle.keys(), &handle.base_url(), notify);
-    let verifier = verifier_for(&config);
-    Ok((WechatClient::new(config)?, verifier, Some(handle)))
+    let client = WechatClient::new(config)?;
+    let verifier = verifier_for(client.config()).with_metrics(client.metrics().clone());
+    Ok((client, verifier, Some(handle)))
 }
 
 /// A client configuration that talks to a sandbox with these keys at `base_url`.

@@ -18,6 +18,7 @@ async fn the_server_starts_the_sandbox_beside_itself() {
         .unwrap();
     let sandbox = app.sandbox_url().expect("sandbox mode");
     let wechat = app.state().wechat.clone();
+    let metrics = app.state().metrics.clone();
     let port = app.port();
     let handle = app.handle();
     let server = actix_web::rt::spawn(app.run_until_stopped());
@@ -38,6 +39,12 @@ async fn the_server_starts_the_sandbox_beside_itself() {
         .await
         .unwrap();
     assert!(prepay.prepay_id.starts_with("wx"));
+    let rendered = metrics.render();
+    assert!(
+        rendered.contains(r#"wechat_calls_total{call="code2session",outcome="ok"} 1"#),
+        "{rendered}"
+    );
+    assert!(rendered.contains(r#"wechat_calls_total{call="prepay",outcome="ok"} 1"#));
     handle.stop(true).await;
     server.await.unwrap().unwrap();
 }
