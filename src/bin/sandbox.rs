@@ -103,7 +103,7 @@ fn serve(args: &[String]) -> ExitCode {
             handle.base_url(),
             config.keys_dir.display()
         );
-        tokio::signal::ctrl_c().await?;
+        shutdown_signal().await?;
         handle.stop().await;
         anyhow::Ok(())
     });
@@ -195,4 +195,20 @@ fn run_verify(args: &[String]) -> Result<Result<String, String>, String> {
         }
         Err(e) => Err(format!("{e:?}")),
     })
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM (what `kill`, `timeout` and CI send).
+async fn shutdown_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
 }

@@ -121,6 +121,8 @@ pub async fn start(config: &SandboxConfig) -> anyhow::Result<SandboxHandle> {
             .configure(configure)
     })
     .workers(2)
+    // The owner (the server, or the sandbox binary) decides when to stop, on its signals.
+    .disable_signals()
     .shutdown_timeout(5)
     .listen(listener)?
     .run();
