@@ -96,7 +96,7 @@ async fn duplicates_and_late_deliveries_carry_the_same_notification_id() {
         .jsapi_prepay(&prepay_request("order-n003", 100, "o-carol"))
         .await
         .unwrap();
-    sb.control("/sandbox/orders/order-n003/pay?duplicates=3&delay_ms=300")
+    sb.control("/sandbox/orders/order-n003/pay?duplicates=3&delay_ms=1000")
         .await;
     // The query overtakes the delayed notification: the order is already paid.
     let tx = sb.client.query_by_out_trade_no("order-n003").await.unwrap();
