@@ -48,3 +48,53 @@ async fn the_server_starts_the_sandbox_beside_itself() {
     handle.stop(true).await;
     server.await.unwrap().unwrap();
 }
+
+/// Real mode against a standalone sandbox: the `WECHAT_*` settings printed by `sandbox env`
+/// are read by `WechatConfig::from_settings` and the client works with them.
+#[actix_web::test]
+async fn wechat_settings_from_sandbox_env_drive_the_real_mode() {
+    let sb = crate::helpers::TestSandbox::start().await;
+    let keys_dir = sb.handle.keys().dir.clone();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sandbox"))
+        .args([
+            "env",
+            "--keys-dir",
+            keys_dir.to_str().unwrap(),
+            "--base-url",
+            &sb.handle.base_url(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let data = tempfile::tempdir().unwrap();
+    let mut vars: Vec<(String, String)> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (k, v) = l.strip_prefix("export ").unwrap().split_once('=').unwrap();
+            (k.to_string(), v.trim_matches('\'').to_string())
+        })
+        .collect();
+    assert_eq!(vars.len(), 10);
+    vars.push(("APP_PORT".into(), "0".into()));
+    vars.push(("APP_DATA_DIR".into(), data.path().to_str().unwrap().into()));
+    vars.push((
+        "WECHAT_NOTIFY_BASE_URL".into(),
+        "https://pay.example.test".into(),
+    ));
+    let settings = Settings::load_from(&vars).unwrap();
+    assert!(!settings.wechat.is_sandbox());
+    let (client, _verifier, handle) = points_app::wechat::setup(&settings).await.unwrap();
+    assert!(handle.is_none(), "real mode starts no sandbox");
+    assert_eq!(
+        client.config().notify_url("/n"),
+        "https://pay.example.test/n"
+    );
+    client.code2session("test-real-mode").await.unwrap();
+    let prepay = client
+        .jsapi_prepay(&crate::helpers::prepay_request("order-real1", 100, "o1"))
+        .await
+        .unwrap();
+    assert!(prepay.prepay_id.starts_with("wx"));
+    assert!(!data.path().join("sandbox").exists());
+}
