@@ -44,6 +44,8 @@ pub struct WechatServices {
 /// sandbox in-process on `127.0.0.1:settings.sandbox_port()` with keys kept under
 /// `data_dir/sandbox`, and returns its handle; otherwise it uses the settings as they are.
 /// Notifications are addressed to `http://{host}:{port}` unless `WECHAT_NOTIFY_BASE_URL` is set.
+/// The caller owns the returned [`SandboxHandle`]: the sandbox ignores process signals, so stop
+/// it (`handle.stop().await`) when the server stops, as `Application::run_until_stopped` does.
 pub async fn setup(
     settings: &Settings,
 ) -> anyhow::Result<(WechatClient, NotificationVerifier, Option<SandboxHandle>)> {
