@@ -10,14 +10,17 @@ use actix_web::{App, HttpServer, middleware::from_fn, web};
 use crate::cache;
 use crate::config::Settings;
 use crate::http::{self, AppState};
+use crate::sandbox::SandboxHandle;
 use crate::storage::Db;
 use crate::telemetry::Metrics;
-use crate::wechat;
+use crate::wechat::{self, WechatServices};
 
 pub struct Application {
     port: u16,
     server: Server,
     state: AppState,
+    /// The in-process WeChat sandbox, when no `WECHAT_*` setting is given.
+    sandbox: Option<SandboxHandle>,
 }
 
 impl Application {
@@ -27,25 +30,28 @@ impl Application {
         let metrics = Metrics::new()?;
         let db = Db::connect(&settings).await?;
         let redis = cache::connect_redis(&settings).await?;
+        let settings = Arc::new(settings);
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))?;
         let port = listener.local_addr()?.port();
-        // WeChat (or the sandbox standing in for it) calls us back at our real port.
+        // WeChat's notifications come back to this server; with port 0 the real port is only
+        // known now. A wildcard bind is reached on loopback by the in-process sandbox.
         let notify_host = match settings.host.as_str() {
             "0.0.0.0" | "::" | "[::]" => "127.0.0.1",
             host => host,
         };
-        let (wechat, notify_verifier, sandbox) =
+        let (client, notifications, sandbox) =
             wechat::setup_with_notify_base(&settings, &format!("http://{notify_host}:{port}"))
                 .await?;
-        let settings = Arc::new(settings);
+        client.metrics().register(&metrics);
         let state = AppState {
             settings: settings.clone(),
             db,
             redis,
             metrics,
-            wechat,
-            notify_verifier,
-            sandbox: sandbox.map(Arc::new),
+            wechat: WechatServices {
+                client,
+                notifications,
+            },
         };
         let server = {
             let state = state.clone();
@@ -69,6 +75,7 @@ impl Application {
             port,
             server,
             state,
+            sandbox,
         })
     }
 
@@ -78,6 +85,11 @@ impl Application {
 
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// The in-process WeChat sandbox's base URL, in sandbox mode.
+    pub fn sandbox_url(&self) -> Option<String> {
+        self.sandbox.as_ref().map(SandboxHandle::base_url)
     }
 
     /// A handle to stop the server gracefully (what SIGTERM does).
@@ -92,24 +104,20 @@ impl Application {
         actix_web::rt::spawn(async move {
             match shutdown_signal().await {
                 Ok(signal) => {
-                    tracing::info!(
-                        category = "system",
-                        signal,
-                        "stopping: finishing in-flight requests"
-                    );
+                    tracing::info!(category = "system", signal, "stopping: finishing in-flight requests");
                     handle.stop(true).await;
                 }
                 Err(e) => tracing::warn!(category = "system", error = %e, "no signal handling"),
             }
         });
         let result = self.server.await;
-        if let Some(sandbox) = &self.state.sandbox {
-            sandbox.stop().await;
-        }
         tracing::info!(
             category = "system",
             "http server stopped; flushing background work"
         );
+        if let Some(sandbox) = &self.sandbox {
+            sandbox.stop().await;
+        }
         result
     }
 }

@@ -9,6 +9,9 @@
 //!         (--platform-public-key PEM --platform-public-key-id ID | --platform-cert PEM)...
 //!         --mchid M --appid A [--now UNIX]
 //!   exit 0: accepted (prints the event as JSON); 1: refused (prints why); 2: usage.
+//! sandbox env [--keys-dir ./data/sandbox] [--base-url http://127.0.0.1:8081]
+//!   prints `export WECHAT_…=…` lines that point a server at a sandbox with these keys
+//!   (several server instances sharing one standalone sandbox).
 //! ```
 
 use std::collections::HashMap;
@@ -29,6 +32,7 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("verify-notification") => verify_notification(args.get(1..).unwrap_or_default()),
         Some("serve") => serve(args.get(1..).unwrap_or_default()),
+        Some("env") => print_env(args.get(1..).unwrap_or_default()),
         Some("-h" | "--help") => {
             println!(
                 "usage: sandbox [serve] [--host H] [--port N] [--keys-dir D] [--time-scale F] [--max-in-flight N]\n       sandbox verify-notification --headers H.json --body B --apiv3-key-file F --mchid M --appid A (--platform-public-key PEM --platform-public-key-id ID | --platform-cert PEM) [--now UNIX]"
@@ -103,11 +107,7 @@ fn serve(args: &[String]) -> ExitCode {
             handle.base_url(),
             config.keys_dir.display()
         );
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r?,
-            _ = term.recv() => {}
-        }
+        shutdown_signal().await?;
         handle.stop().await;
         anyhow::Ok(())
     });
@@ -118,6 +118,56 @@ fn serve(args: &[String]) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn print_env(args: &[String]) -> ExitCode {
+    let flags = match flags(args) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("sandbox env: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let dir = PathBuf::from(
+        one(&flags, "keys-dir", "SANDBOX_KEYS_DIR").unwrap_or_else(|| "./data/sandbox".into()),
+    );
+    let base = one(&flags, "base-url", "").unwrap_or_else(|| "http://127.0.0.1:8081".into());
+    let keys = match sandbox::SandboxKeys::load_or_generate(&dir) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("sandbox env: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let abs = |file: &str| {
+        let p = keys.path(file);
+        std::fs::canonicalize(&p).unwrap_or(p).display().to_string()
+    };
+    let lines = [
+        ("WECHAT_APPID", keys.appid.clone()),
+        ("WECHAT_APP_SECRET", keys.app_secret.clone()),
+        ("WECHAT_MCHID", keys.mchid.clone()),
+        ("WECHAT_MERCHANT_SERIAL_NO", keys.merchant_serial.clone()),
+        (
+            "WECHAT_MERCHANT_PRIVATE_KEY_FILE",
+            abs(sandbox::keys::MERCHANT_KEY_FILE),
+        ),
+        ("WECHAT_APIV3_KEY", keys.apiv3_key.expose().to_string()),
+        (
+            "WECHAT_PLATFORM_PUBLIC_KEY_FILE",
+            abs(sandbox::keys::PLATFORM_PUBLIC_FILE),
+        ),
+        (
+            "WECHAT_PLATFORM_PUBLIC_KEY_ID",
+            keys.platform_key_id.clone(),
+        ),
+        ("WECHAT_PAY_BASE_URL", base.clone()),
+        ("WECHAT_API_BASE_URL", base),
+    ];
+    for (name, value) in lines {
+        println!("export {name}='{value}'");
+    }
+    ExitCode::SUCCESS
 }
 
 fn verify_notification(args: &[String]) -> ExitCode {
@@ -199,4 +249,20 @@ fn run_verify(args: &[String]) -> Result<Result<String, String>, String> {
         }
         Err(e) => Err(format!("{e:?}")),
     })
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM (what `kill`, `timeout` and CI send).
+async fn shutdown_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
 }

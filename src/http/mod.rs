@@ -12,27 +12,24 @@ use actix_web::web;
 
 use crate::cache::RedisPool;
 use crate::config::Settings;
-use crate::sandbox::SandboxHandle;
 use crate::storage::Db;
 use crate::telemetry::Metrics;
-use crate::wechat::{NotificationVerifier, WechatClient};
+use crate::wechat::WechatServices;
 
 pub use error::ApiError;
 
 /// Largest JSON body accepted (WeChat notifications are a few kB).
 pub const JSON_LIMIT: usize = 64 * 1024;
 
-/// What handlers share: settings, the database, Redis when configured, metrics.
+/// What handlers share: settings, the database, Redis when configured, metrics, and the
+/// WeChat client with its notification verifier.
 #[derive(Clone)]
 pub struct AppState {
     pub settings: Arc<Settings>,
     pub db: Db,
     pub redis: Option<RedisPool>,
     pub metrics: Metrics,
-    pub wechat: WechatClient,
-    pub notify_verifier: NotificationVerifier,
-    /// The in-process WeChat sandbox of the embedded default (kept alive with the app).
-    pub sandbox: Option<Arc<SandboxHandle>>,
+    pub wechat: WechatServices,
 }
 
 /// Every route of the server, registered in one place.

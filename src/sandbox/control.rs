@@ -10,6 +10,7 @@ use super::Sandbox;
 use super::deliver::Notice;
 use super::ledger::Fail;
 use super::pay_api::lock;
+use crate::wechat::types::RefundStatus;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/sandbox/orders/{no}/pay", web::post().to(pay))
@@ -18,10 +19,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/sandbox/refunds/{no}/succeed",
             web::post().to(succeed_refund),
         )
+        .route(
+            "/sandbox/refunds/{no}/abnormal",
+            web::post().to(abnormal_refund),
+        )
+        .route("/sandbox/refunds/{no}/close", web::post().to(close_refund))
         .route("/sandbox/notifications", web::get().to(notifications))
         .route("/sandbox/messages", web::get().to(messages))
         .route("/sandbox/token/expire", web::post().to(expire_token))
-        .route("/sandbox/keys", web::get().to(keys));
+        .route("/sandbox/keys", web::get().to(keys))
+        .route("/sandbox/faults", web::post().to(faults));
 }
 
 /// `?duplicates=N` delivers N extra copies racing each other; `?delay_ms=M` holds the first
@@ -107,7 +114,35 @@ async fn succeed_refund(
     no: web::Path<String>,
     opts: web::Query<DeliveryOptions>,
 ) -> HttpResponse {
-    let (resource, url) = match lock(&sb).and_then(|mut l| l.succeed_refund(&no, Utc::now())) {
+    settle_refund(&sb, &no, RefundStatus::Success, &opts)
+}
+
+/// The refund fails at the bank: ABNORMAL, and `REFUND.ABNORMAL`.
+async fn abnormal_refund(
+    sb: web::Data<Sandbox>,
+    no: web::Path<String>,
+    opts: web::Query<DeliveryOptions>,
+) -> HttpResponse {
+    settle_refund(&sb, &no, RefundStatus::Abnormal, &opts)
+}
+
+/// The refund is closed: CLOSED (its amount can be refunded again), and `REFUND.CLOSED`.
+async fn close_refund(
+    sb: web::Data<Sandbox>,
+    no: web::Path<String>,
+    opts: web::Query<DeliveryOptions>,
+) -> HttpResponse {
+    settle_refund(&sb, &no, RefundStatus::Closed, &opts)
+}
+
+fn settle_refund(
+    sb: &Sandbox,
+    no: &str,
+    outcome: RefundStatus,
+    opts: &DeliveryOptions,
+) -> HttpResponse {
+    let (resource, url) = match lock(sb).and_then(|mut l| l.settle_refund(no, outcome, Utc::now()))
+    {
         Ok(v) => v,
         Err(fail) => return refuse(&fail),
     };
@@ -118,9 +153,14 @@ async fn succeed_refund(
     let Some(url) = url else {
         return HttpResponse::Ok().json(serde_json::json!({ "refund": resource }));
     };
+    let (event_type, summary) = match outcome {
+        RefundStatus::Success | RefundStatus::Processing => ("REFUND.SUCCESS", "退款成功"),
+        RefundStatus::Abnormal => ("REFUND.ABNORMAL", "退款异常"),
+        RefundStatus::Closed => ("REFUND.CLOSED", "退款关闭"),
+    };
     let notice = Notice {
-        event_type: "REFUND.SUCCESS",
-        summary: "退款成功",
+        event_type,
+        summary,
         original_type: "refund",
         url,
         out_trade_no: resource.out_trade_no.clone(),
@@ -190,4 +230,49 @@ async fn keys(sb: web::Data<Sandbox>) -> HttpResponse {
         "merchant_serial_no": k.merchant_serial,
         "platform_public_key_id": k.platform_key_id,
     }))
+}
+
+#[derive(Deserialize)]
+struct FaultRequest {
+    /// How many of the next Pay calls get this answer.
+    count: u32,
+    status: u16,
+    code: String,
+}
+
+/// Makes the next `count` authentic Pay calls answer `status` + `code` (signed, as WeChat's
+/// errors are), so tests can see retries and error mapping.
+async fn faults(sb: web::Data<Sandbox>, req: web::Json<FaultRequest>) -> HttpResponse {
+    let code: &'static str = match req.code.as_str() {
+        "SYSTEM_ERROR" => "SYSTEM_ERROR",
+        "FREQUENCY_LIMITED" => "FREQUENCY_LIMITED",
+        "BANK_ERROR" => "BANK_ERROR",
+        "PARAM_ERROR" => "PARAM_ERROR",
+        "NO_AUTH" => "NO_AUTH",
+        "INVALID_REQUEST" => "INVALID_REQUEST",
+        _ => {
+            return HttpResponse::BadRequest().json(serde_json::json!({
+                "code": "PARAM_ERROR",
+                "message": "code: SYSTEM_ERROR, FREQUENCY_LIMITED, BANK_ERROR, PARAM_ERROR, NO_AUTH or INVALID_REQUEST"
+            }));
+        }
+    };
+    if !(400..=599).contains(&req.status) || req.count > 100 {
+        return HttpResponse::BadRequest().json(
+            serde_json::json!({"code": "PARAM_ERROR", "message": "status 400-599, count <= 100"}),
+        );
+    }
+    match sb.faults.lock() {
+        Ok(mut q) => {
+            for _ in 0..req.count {
+                q.push_back(Fail {
+                    status: req.status,
+                    code,
+                    message: "sandbox: injected fault".into(),
+                });
+            }
+            HttpResponse::NoContent().finish()
+        }
+        Err(_) => internal("state unavailable".into()),
+    }
 }

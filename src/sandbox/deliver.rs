@@ -92,11 +92,7 @@ impl Deliverer {
             signer,
             http,
             log: log.clone(),
-            time_scale: if time_scale.is_finite() && time_scale >= 0.0 {
-                time_scale
-            } else {
-                1.0
-            },
+            time_scale: sane_time_scale(time_scale),
             in_flight: Semaphore::new(max_in_flight.max(1)),
         });
         tokio::spawn(dispatch(rx, ctx));
@@ -234,7 +230,7 @@ async fn attempt(job: &Job, ctx: &Ctx) -> bool {
         Err(e) => (None, e.without_url().to_string(), false),
     };
     if let Ok(mut log) = ctx.log.lock()
-        && let Some(record) = log.iter_mut().find(|r| r.delivery_id == job.delivery_id)
+        && let Some(record) = record_mut(&mut log, job.delivery_id)
     {
         record.attempts.push(Attempt {
             at: super::ledger::rfc3339_cn(Utc::now()),
@@ -247,8 +243,23 @@ async fn attempt(job: &Job, ctx: &Ctx) -> bool {
 
 fn set_status(ctx: &Ctx, delivery_id: u64, status: &'static str) {
     if let Ok(mut log) = ctx.log.lock()
-        && let Some(record) = log.iter_mut().find(|r| r.delivery_id == delivery_id)
+        && let Some(record) = record_mut(&mut log, delivery_id)
     {
         record.status = status;
+    }
+}
+
+/// Delivery ids are 1-based positions in the log.
+fn record_mut(log: &mut [DeliveryRecord], delivery_id: u64) -> Option<&mut DeliveryRecord> {
+    let index = usize::try_from(delivery_id.checked_sub(1)?).ok()?;
+    log.get_mut(index)
+}
+
+/// Between 0 (retry at once) and 1000 (slower than WeChat); anything else means real time.
+fn sane_time_scale(scale: f64) -> f64 {
+    if scale.is_finite() && (0.0..=1000.0).contains(&scale) {
+        scale
+    } else {
+        1.0
     }
 }

@@ -23,7 +23,7 @@ pub const APIV3_KEY_FILE: &str = "apiv3_key";
 pub const APP_SECRET_FILE: &str = "app_secret";
 
 /// The sandbox's identity and keys, with the merchant side the server uses.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SandboxKeys {
     pub dir: PathBuf,
     pub mchid: String,
@@ -36,6 +36,16 @@ pub struct SandboxKeys {
     pub platform_signer: RsaSigner,
     pub platform_keys: PlatformKeys,
     pub apiv3_key: ApiV3Key,
+}
+
+impl std::fmt::Debug for SandboxKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxKeys")
+            .field("dir", &self.dir)
+            .field("mchid", &self.mchid)
+            .field("appid", &self.appid)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SandboxKeys {

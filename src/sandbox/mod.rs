@@ -10,6 +10,7 @@ pub mod ledger;
 pub mod mini_api;
 pub mod pay_api;
 
+use std::collections::VecDeque;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -54,6 +55,8 @@ pub struct Sandbox {
     pub ledger: Mutex<Ledger>,
     pub mini: Mutex<MiniState>,
     pub deliverer: Deliverer,
+    /// Answers the next Pay calls get instead of their real one (`POST /sandbox/faults`).
+    pub faults: Mutex<VecDeque<ledger::Fail>>,
 }
 
 /// A running sandbox.
@@ -109,6 +112,7 @@ pub async fn start(config: &SandboxConfig) -> anyhow::Result<SandboxHandle> {
             config.max_in_flight_deliveries,
         ),
         keys: keys.clone(),
+        faults: Mutex::new(VecDeque::new()),
     });
     let server = HttpServer::new(move || {
         App::new()
@@ -117,10 +121,9 @@ pub async fn start(config: &SandboxConfig) -> anyhow::Result<SandboxHandle> {
             .configure(configure)
     })
     .workers(2)
-    .shutdown_timeout(5)
-    // The host process decides when to stop (in-process, the server's own signal handling
-    // drains it; standalone, the binary waits for SIGTERM/SIGINT).
+    // The owner (the server, or the sandbox binary) decides when to stop, on its signals.
     .disable_signals()
+    .shutdown_timeout(5)
     .listen(listener)?
     .run();
     let handle = server.handle();

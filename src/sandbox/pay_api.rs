@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 
 use super::Sandbox;
 use super::ledger::Fail;
-use crate::wechat::sign::{AuthorizationHeader, FRESHNESS_SECS, request_message};
+use crate::wechat::sign::{AuthorizationHeader, is_fresh, request_message};
 use crate::wechat::types::{JsapiPrepayBody, PrepayResponse, RefundBody};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -128,7 +128,7 @@ pub fn authenticate(sb: &Sandbox, req: &HttpRequest, body: &[u8]) -> Result<(), 
         .timestamp
         .parse()
         .map_err(|_| sign_error("timestamp is malformed"))?;
-    if (Utc::now().timestamp() - timestamp).abs() >= FRESHNESS_SECS {
+    if !is_fresh(Utc::now().timestamp(), timestamp) {
         return Err(sign_error("timestamp is outside the 5-minute window"));
     }
     let url = req
@@ -142,10 +142,18 @@ pub fn authenticate(sb: &Sandbox, req: &HttpRequest, body: &[u8]) -> Result<(), 
         .merchant_verifier
         .verify_base64(&message, &auth.signature)
     {
-        Ok(())
+        injected_fault(sb)
     } else {
         tracing::warn!(category = "security", nonce = %auth.nonce_str, "sandbox: merchant signature refused");
         Err(sign_error("签名错误"))
+    }
+}
+
+/// A fault queued by a test takes the place of the next authentic call's answer.
+fn injected_fault(sb: &Sandbox) -> Result<(), Fail> {
+    match sb.faults.lock().ok().and_then(|mut q| q.pop_front()) {
+        Some(fault) => Err(fault),
+        None => Ok(()),
     }
 }
 

@@ -8,8 +8,9 @@ use serde::de::DeserializeOwned;
 
 use super::config::WechatConfig;
 use super::error::{PayErrorCode, WechatError};
+use super::metrics::{WechatMetrics, call_label};
 use super::mini::TokenCache;
-use super::sign::new_nonce;
+use super::sign::{HEADER_NONCE, HEADER_SERIAL, HeaderSource as _, new_nonce};
 use super::types::{
     JsapiPrepayBody, PayParams, Payer, PrepayAmount, PrepayRequest, PrepayResponse, Refund,
     RefundAmountRequest, RefundBody, RefundRequest, RefundTarget, Transaction,
@@ -32,6 +33,7 @@ pub(super) struct Inner {
     pub(super) config: WechatConfig,
     pub(super) http: reqwest::Client,
     pub(super) token: TokenCache,
+    pub(super) metrics: WechatMetrics,
 }
 
 impl WechatClient {
@@ -42,17 +44,24 @@ impl WechatClient {
             .user_agent(USER_AGENT)
             .build()
             .map_err(|e| WechatError::Transport(e.without_url().to_string()))?;
+        let metrics = WechatMetrics::new().map_err(|e| WechatError::Protocol(e.to_string()))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
                 http,
                 token: TokenCache::default(),
+                metrics,
             }),
         })
     }
 
     pub fn config(&self) -> &WechatConfig {
         &self.inner.config
+    }
+
+    /// Call counts and latencies; `metrics().register(&server_metrics)` exposes them.
+    pub fn metrics(&self) -> &WechatMetrics {
+        &self.inner.metrics
     }
 
     pub(super) fn inner(&self) -> &Inner {
@@ -217,7 +226,13 @@ impl WechatClient {
         let mut backoff = policy.initial_backoff;
         let mut attempt = 1;
         loop {
+            let started = std::time::Instant::now();
             let result = self.pay_call_once(&method, path, body.as_deref()).await;
+            self.metrics().observe(
+                call_label(method.as_str(), path),
+                started.elapsed(),
+                &result,
+            );
             match result {
                 Err(e) if e.is_transient() && attempt < policy.max_attempts => {
                     tracing::warn!(category = "system", path, attempt, error = %e, "wechat pay call failed; retrying");
@@ -261,8 +276,17 @@ impl WechatClient {
         let signed = headers.get(super::sign::HEADER_SIGNATURE).is_some();
         // Success must be signed; error answers are checked when signed (gateways in front of
         // WeChat may answer unsigned errors, which carry no money anyway).
-        if (200..300).contains(&status) || signed {
-            c.platform.verify_headers(&headers, &answer)?;
+        let must_verify = (200..300).contains(&status) || signed;
+        if must_verify && let Err(e) = c.platform.verify_headers(&headers, &answer) {
+            tracing::warn!(
+                category = "security",
+                path,
+                serial = headers.header(HEADER_SERIAL).unwrap_or(""),
+                nonce = headers.header(HEADER_NONCE).unwrap_or(""),
+                error = %e,
+                "wechat pay answer refused"
+            );
+            return Err(e.into());
         }
         if (200..300).contains(&status) {
             return Ok((status, answer));

@@ -128,6 +128,13 @@ impl WechatConfig {
             .clone()
             .or_else(|| default_notify_base.map(str::to_string))
             .ok_or(WechatConfigError::Missing("NOTIFY_BASE_URL"))?;
+        if !notify_base_url.starts_with("https://") {
+            tracing::warn!(
+                category = "system",
+                notify_base_url = %notify_base_url,
+                "WECHAT_NOTIFY_BASE_URL is not https: WeChat Pay refuses such notify_url"
+            );
+        }
         Ok(Self {
             appid,
             app_secret,

@@ -9,6 +9,7 @@ use tokio::sync::Mutex;
 
 use super::client::{WechatClient, transport_error};
 use super::error::{MpErrorCode, WechatError};
+use super::metrics::call_label;
 use super::types::{LoginSession, SubscribeMessage};
 
 /// Refresh the access token this long before WeChat says it expires.
@@ -90,7 +91,10 @@ impl WechatClient {
         let mut refreshed = false;
         loop {
             let token = self.access_token(refreshed).await?;
+            let started = std::time::Instant::now();
             let result = self.subscribe_send_once(&token, message).await;
+            self.metrics()
+                .observe("subscribe_send", started.elapsed(), &result);
             match result {
                 Err(WechatError::MiniProgram {
                     code: MpErrorCode::InvalidCredential | MpErrorCode::AccessTokenExpired,
@@ -166,6 +170,18 @@ impl WechatClient {
     }
 
     async fn mp_get(&self, path: &str, query: &[(&str, &str)]) -> Result<MpAnswer, WechatError> {
+        let started = std::time::Instant::now();
+        let result = self.mp_get_once(path, query).await;
+        self.metrics()
+            .observe(call_label("GET", path), started.elapsed(), &result);
+        result
+    }
+
+    async fn mp_get_once(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<MpAnswer, WechatError> {
         let url = format!("{}{}", self.config().api_base_url, path);
         let response = self
             .inner()

@@ -7,6 +7,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod keys;
+pub mod metrics;
 pub mod mini;
 pub mod notify;
 pub mod sign;
@@ -32,10 +33,19 @@ use crate::config::Settings;
 use crate::sandbox::{self, SandboxConfig, SandboxHandle, SandboxKeys};
 use sign::{PlatformVerifier, SystemClock};
 
+/// What the server's handlers need from WeChat (one field in `AppState`).
+#[derive(Clone, Debug)]
+pub struct WechatServices {
+    pub client: WechatClient,
+    pub notifications: NotificationVerifier,
+}
+
 /// Builds the client and the notification verifier. With no `WECHAT_*` settings it starts the
 /// sandbox in-process on `127.0.0.1:settings.sandbox_port()` with keys kept under
 /// `data_dir/sandbox`, and returns its handle; otherwise it uses the settings as they are.
 /// Notifications are addressed to `http://{host}:{port}` unless `WECHAT_NOTIFY_BASE_URL` is set.
+/// The caller owns the returned [`SandboxHandle`]: the sandbox ignores process signals, so stop
+/// it (`handle.stop().await`) when the server stops, as `Application::run_until_stopped` does.
 pub async fn setup(
     settings: &Settings,
 ) -> anyhow::Result<(WechatClient, NotificationVerifier, Option<SandboxHandle>)> {
@@ -54,8 +64,9 @@ pub async fn setup_with_notify_base(
             Some(notify_base),
             Arc::new(SystemClock),
         )?;
-        let verifier = verifier_for(&config);
-        return Ok((WechatClient::new(config)?, verifier, None));
+        let client = WechatClient::new(config)?;
+        let verifier = verifier_for(client.config()).with_metrics(client.metrics().clone());
+        return Ok((client, verifier, None));
     }
     let mut sandbox_config =
         SandboxConfig::new(settings.sandbox_keys_dir(), settings.sandbox_port());
@@ -68,8 +79,9 @@ pub async fn setup_with_notify_base(
         .as_deref()
         .unwrap_or(notify_base);
     let config = sandbox_client_config(handle.keys(), &handle.base_url(), notify);
-    let verifier = verifier_for(&config);
-    Ok((WechatClient::new(config)?, verifier, Some(handle)))
+    let client = WechatClient::new(config)?;
+    let verifier = verifier_for(client.config()).with_metrics(client.metrics().clone());
+    Ok((client, verifier, Some(handle)))
 }
 
 /// A client configuration that talks to a sandbox with these keys at `base_url`.

@@ -3,6 +3,7 @@
 //! warn in the `security` category with the serial and nonce only.
 
 use super::aead::{AeadError, ApiV3Key};
+use super::metrics::WechatMetrics;
 use super::sign::{HeaderSource, PlatformVerifier, SignedHeaders, VerifyError};
 use super::types::{NotificationBody, RefundResource, Transaction};
 
@@ -56,6 +57,30 @@ impl From<VerifyError> for NotifyError {
 }
 
 impl NotifyError {
+    /// A short stable name for metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::MissingHeader(_) => "missing_header",
+            Self::BadHeader(_) => "bad_header",
+            Self::UnsupportedSignatureType => "unsupported_signature_type",
+            Self::UnknownSerial => "unknown_serial",
+            Self::StaleTimestamp => "stale_timestamp",
+            Self::BadSignature => "bad_signature",
+            Self::SignTestProbe => "signtest_probe",
+            Self::NotJson => "not_json",
+            Self::UnsupportedResource => "unsupported_resource",
+            Self::Decrypt(_) => "decrypt",
+            Self::BadResource => "bad_resource",
+            Self::WrongMerchant => "wrong_merchant",
+            Self::WrongApp => "wrong_app",
+        }
+    }
+
+    /// The body to answer WeChat with: `{"code":"FAIL","message":…}` (no internals).
+    pub fn answer_body(&self) -> serde_json::Value {
+        serde_json::json!({ "code": "FAIL", "message": self.to_string() })
+    }
+
     /// The status to answer WeChat with: 401 when the message is not authentic, 400 when it
     /// is authentic but unusable (WeChat will retry either way).
     pub fn http_status(&self) -> u16 {
@@ -100,6 +125,7 @@ pub struct NotificationVerifier {
     apiv3_key: ApiV3Key,
     mchid: String,
     appid: String,
+    metrics: Option<WechatMetrics>,
 }
 
 impl NotificationVerifier {
@@ -114,7 +140,14 @@ impl NotificationVerifier {
             apiv3_key,
             mchid: mchid.into(),
             appid: appid.into(),
+            metrics: None,
         }
+    }
+
+    /// Counts refusals in `wechat_notifications_refused_total`.
+    pub fn with_metrics(mut self, metrics: WechatMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Verifies, decrypts and checks a notification; logs a refusal once.
@@ -125,6 +158,11 @@ impl NotificationVerifier {
     ) -> Result<VerifiedNotification, NotifyError> {
         let result = self.check(headers, raw_body);
         if let Err(e) = &result {
+            if let Some(m) = &self.metrics {
+                m.notifications_refused_total
+                    .with_label_values(&[e.reason()])
+                    .inc();
+            }
             tracing::warn!(
                 category = "security",
                 serial = headers.header(super::sign::HEADER_SERIAL).unwrap_or(""),

@@ -20,6 +20,12 @@ pub const HEADER_SIGNATURE: &str = "Wechatpay-Signature";
 pub const HEADER_SERIAL: &str = "Wechatpay-Serial";
 pub const HEADER_SIGNATURE_TYPE: &str = "Wechatpay-Signature-Type";
 
+/// True when `timestamp` is less than [`FRESHNESS_SECS`] away from `now` (either way).
+/// Saturating, so an absurd timestamp cannot overflow.
+pub fn is_fresh(now: i64, timestamp: i64) -> bool {
+    now.saturating_sub(timestamp).unsigned_abs() < FRESHNESS_SECS.unsigned_abs()
+}
+
 /// Unix seconds, injectable so verification can be tested against fixed vectors.
 pub trait Clock: Send + Sync + std::fmt::Debug {
     fn now_unix(&self) -> i64;
@@ -273,7 +279,7 @@ impl PlatformVerifier {
             .timestamp
             .parse()
             .map_err(|_| VerifyError::BadHeader(HEADER_TIMESTAMP))?;
-        if (self.clock.now_unix() - timestamp).abs() >= FRESHNESS_SECS {
+        if !is_fresh(self.clock.now_unix(), timestamp) {
             return Err(VerifyError::StaleTimestamp);
         }
         let key = self

@@ -21,7 +21,7 @@ WORK="$(mktemp -d)"
 SANDBOX_PID=""
 cleanup() {
     if [ -n "$SANDBOX_PID" ] && kill -0 "$SANDBOX_PID" 2>/dev/null; then
-        kill -INT "$SANDBOX_PID" 2>/dev/null || true
+        kill -TERM "$SANDBOX_PID" 2>/dev/null || true
         for _ in $(seq 1 50); do kill -0 "$SANDBOX_PID" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$SANDBOX_PID" 2>/dev/null || true
     fi

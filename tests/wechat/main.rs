@@ -5,3 +5,4 @@ mod helpers;
 mod login;
 mod notifications;
 mod pay;
+mod startup;

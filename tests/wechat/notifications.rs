@@ -96,7 +96,7 @@ async fn duplicates_and_late_deliveries_carry_the_same_notification_id() {
         .jsapi_prepay(&prepay_request("order-n003", 100, "o-carol"))
         .await
         .unwrap();
-    sb.control("/sandbox/orders/order-n003/pay?duplicates=3&delay_ms=300")
+    sb.control("/sandbox/orders/order-n003/pay?duplicates=3&delay_ms=1000")
         .await;
     // The query overtakes the delayed notification: the order is already paid.
     let tx = sb.client.query_by_out_trade_no("order-n003").await.unwrap();
@@ -130,4 +130,41 @@ async fn an_unreachable_receiver_is_recorded_and_retried() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(attempts >= 2, "retries continue after a refused connection");
+}
+
+#[actix_web::test]
+async fn abnormal_and_closed_refunds_are_notified() {
+    let (sb, receiver) = with_receiver(0).await;
+    sb.client
+        .jsapi_prepay(&prepay_request("order-n005", 300, "o-eve"))
+        .await
+        .unwrap();
+    sb.control("/sandbox/orders/order-n005/pay").await;
+    receiver.wait_for(1).await;
+    let refund = |no: &str| RefundRequest {
+        target: RefundTarget::OutTradeNo("order-n005".into()),
+        out_refund_no: no.into(),
+        reason: None,
+        refund_fen: 300,
+        total_fen: 300,
+        notify_path: Some("/notify".into()),
+    };
+    sb.client.refund(&refund("refund-n005a")).await.unwrap();
+    sb.control("/sandbox/refunds/refund-n005a/close").await;
+    // The closed refund's amount can be refunded again.
+    sb.client.refund(&refund("refund-n005b")).await.unwrap();
+    sb.control("/sandbox/refunds/refund-n005b/abnormal").await;
+    let got = receiver.wait_for(3).await;
+    let events: Vec<_> = got.iter().map(|n| n.event_type.as_str()).collect();
+    assert_eq!(
+        events,
+        vec![
+            EVENT_TRANSACTION_SUCCESS,
+            "REFUND.CLOSED",
+            "REFUND.ABNORMAL"
+        ]
+    );
+    let status = sb.client.query_refund("refund-n005b").await.unwrap().status;
+    assert_eq!(status, points_app::wechat::types::RefundStatus::Abnormal);
+    receiver.stop().await;
 }

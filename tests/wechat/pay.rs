@@ -251,3 +251,143 @@ async fn pay_params_are_signed_for_wx_request_payment() {
         assert!(json.get(field).is_some(), "{field}");
     }
 }
+
+async fn inject(sb: &TestSandbox, count: u32, status: u16, code: &str) {
+    let r = sb
+        .http
+        .post(sb.url("/sandbox/faults"))
+        .json(&serde_json::json!({"count": count, "status": status, "code": code}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+}
+
+#[actix_web::test]
+async fn transient_errors_are_retried_with_backoff_and_others_are_not() {
+    let sb = TestSandbox::start().await;
+    let c = &sb.client;
+    c.jsapi_prepay(&prepay_request("order-0008", 100, "o-fay"))
+        .await
+        .unwrap();
+    // Two transient failures, then success: the third attempt answers.
+    inject(&sb, 2, 500, "SYSTEM_ERROR").await;
+    let started = std::time::Instant::now();
+    assert_eq!(
+        c.query_by_out_trade_no("order-0008")
+            .await
+            .unwrap()
+            .trade_state,
+        TradeState::Notpay
+    );
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(600),
+        "200 ms + 400 ms backoff"
+    );
+    inject(&sb, 1, 429, "FREQUENCY_LIMITED").await;
+    c.close("order-0008").await.unwrap();
+    // Three in a row exhaust the attempts; the typed error comes back.
+    inject(&sb, 3, 500, "SYSTEM_ERROR").await;
+    let err = c.query_by_out_trade_no("order-0008").await.unwrap_err();
+    assert_eq!(pay_code(err), PayErrorCode::SystemError);
+    // A caller's mistake is not repeated: the second queued fault is still there afterwards.
+    inject(&sb, 2, 400, "PARAM_ERROR").await;
+    assert_eq!(
+        pay_code(c.query_by_out_trade_no("order-0008").await.unwrap_err()),
+        PayErrorCode::ParamError
+    );
+    assert_eq!(
+        pay_code(c.query_by_out_trade_no("order-0008").await.unwrap_err()),
+        PayErrorCode::ParamError
+    );
+    assert_eq!(
+        c.query_by_out_trade_no("order-0008")
+            .await
+            .unwrap()
+            .trade_state,
+        TradeState::Closed
+    );
+}
+
+#[actix_web::test]
+async fn the_sandbox_refuses_stale_missing_or_tampered_authorization() {
+    let sb = TestSandbox::start().await;
+    let merchant = &sb.client.config().merchant;
+    let path = format!(
+        "/v3/pay/transactions/out-trade-no/order-0009?mchid={}",
+        merchant.mchid
+    );
+    let send = |auth: Option<String>| {
+        let mut r = sb.http.get(sb.url(&path));
+        if let Some(a) = auth {
+            r = r.header("Authorization", a);
+        }
+        r.send()
+    };
+    let now = chrono::Utc::now().timestamp();
+    let code = |r: reqwest::Response| async move {
+        let status = r.status().as_u16();
+        let body: serde_json::Value = r.json().await.unwrap();
+        (status, body["code"].as_str().unwrap_or("").to_string())
+    };
+    let fresh = merchant.authorization("GET", &path, now, "nonce-1", b"");
+    assert_eq!(
+        code(send(Some(fresh.clone())).await.unwrap()).await,
+        (404, "ORDER_NOT_EXIST".into())
+    );
+    let stale = merchant.authorization("GET", &path, now - 301, "nonce-2", b"");
+    assert_eq!(
+        code(send(Some(stale)).await.unwrap()).await,
+        (401, "SIGN_ERROR".into())
+    );
+    assert_eq!(
+        code(send(None).await.unwrap()).await,
+        (401, "SIGN_ERROR".into())
+    );
+    // Signed for another path: the signature covers the URL.
+    let other = merchant.authorization(
+        "GET",
+        "/v3/pay/transactions/out-trade-no/order-0010",
+        now,
+        "n3",
+        b"",
+    );
+    assert_eq!(
+        code(send(Some(other)).await.unwrap()).await,
+        (401, "SIGN_ERROR".into())
+    );
+    let wrong_serial = fresh.replace(&merchant.serial_no, "0000");
+    assert_eq!(
+        code(send(Some(wrong_serial)).await.unwrap()).await,
+        (401, "SIGN_ERROR".into())
+    );
+}
+
+#[actix_web::test]
+async fn a_failed_payment_leaves_the_order_payable() {
+    let sb = TestSandbox::start().await;
+    sb.client
+        .jsapi_prepay(&prepay_request("order-0011", 100, "o-gus"))
+        .await
+        .unwrap();
+    let (status, _) = sb.control("/sandbox/orders/order-0011/fail").await;
+    assert_eq!(status, 200);
+    let tx = sb.client.query_by_out_trade_no("order-0011").await.unwrap();
+    assert_eq!(tx.trade_state, TradeState::Payerror);
+    assert!(
+        sb.deliveries("order-0011").await.is_empty(),
+        "no notification for a failure"
+    );
+    let (status, _) = sb.control("/sandbox/orders/order-0011/pay").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        sb.client
+            .query_by_out_trade_no("order-0011")
+            .await
+            .unwrap()
+            .trade_state,
+        TradeState::Success
+    );
+    let (status, body) = sb.control("/sandbox/orders/order-0011/pay").await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("ORDERPAID")));
+}

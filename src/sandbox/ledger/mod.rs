@@ -286,10 +286,13 @@ impl Ledger {
             .ok_or_else(|| fail(404, "RESOURCE_NOT_EXISTS", "退款单不存在"))
     }
 
-    /// The refund reaches the shopper (control call): PROCESSING becomes SUCCESS.
-    pub fn succeed_refund(
+    /// The refund ends (control call): PROCESSING becomes SUCCESS, ABNORMAL or CLOSED. A
+    /// closed refund gives its amount back to what can still be refunded. Settling again with
+    /// the same outcome repeats the answer.
+    pub fn settle_refund(
         &mut self,
         out_refund_no: &str,
+        outcome: RefundStatus,
         now: DateTime<Utc>,
     ) -> Result<(RefundResource, Option<String>), Fail> {
         let mchid = self.mchid.clone();
@@ -297,28 +300,43 @@ impl Ledger {
             .refunds
             .get_mut(out_refund_no)
             .ok_or_else(|| fail(404, "RESOURCE_NOT_EXISTS", "退款单不存在"))?;
-        match record.refund.status {
-            RefundStatus::Processing => {
-                record.refund.status = RefundStatus::Success;
-                record.refund.success_time = Some(rfc3339_cn(now));
+        let current = record.refund.status;
+        match (current, outcome) {
+            (RefundStatus::Processing, RefundStatus::Processing) => {
+                return Err(param("outcome must be SUCCESS, ABNORMAL or CLOSED"));
             }
-            RefundStatus::Success => {}
-            RefundStatus::Closed | RefundStatus::Abnormal => {
-                return Err(fail(400, "INVALID_REQUEST", "退款单已关闭"));
+            (RefundStatus::Processing, _) => {
+                record.refund.status = outcome;
+                if outcome == RefundStatus::Success {
+                    record.refund.success_time = Some(rfc3339_cn(now));
+                }
+            }
+            (RefundStatus::Success, RefundStatus::Success)
+            | (RefundStatus::Closed, RefundStatus::Closed)
+            | (RefundStatus::Abnormal, RefundStatus::Abnormal) => {}
+            (RefundStatus::Success | RefundStatus::Closed | RefundStatus::Abnormal, _) => {
+                return Err(fail(400, "INVALID_REQUEST", "退款单状态不允许此操作"));
             }
         }
-        let r = &record.refund;
+        let r = record.refund.clone();
+        let notify_url = record.notify_url.clone();
+        if current == RefundStatus::Processing
+            && outcome == RefundStatus::Closed
+            && let Some(order) = self.orders.get_mut(&r.out_trade_no)
+        {
+            order.refunded -= r.amount.refund;
+        }
         let resource = RefundResource {
             mchid,
-            out_trade_no: r.out_trade_no.clone(),
-            transaction_id: r.transaction_id.clone(),
-            out_refund_no: r.out_refund_no.clone(),
-            refund_id: r.refund_id.clone(),
+            out_trade_no: r.out_trade_no,
+            transaction_id: r.transaction_id,
+            out_refund_no: r.out_refund_no,
+            refund_id: r.refund_id,
             refund_status: r.status,
-            success_time: r.success_time.clone(),
-            amount: r.amount.clone(),
+            success_time: r.success_time,
+            amount: r.amount,
         };
-        Ok((resource, record.notify_url.clone()))
+        Ok((resource, notify_url))
     }
 
     /// The order's notify URL (for deliveries).
@@ -434,127 +452,4 @@ pub fn rfc3339_cn(t: DateTime<Utc>) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::wechat::types::{Payer, PrepayAmount, RefundAmountRequest};
-
-    fn body(no: &str, total: i64) -> JsapiPrepayBody {
-        JsapiPrepayBody {
-            appid: "wxapp".into(),
-            mchid: "1900".into(),
-            description: "coffee".into(),
-            out_trade_no: no.into(),
-            time_expire: None,
-            attach: None,
-            notify_url: "https://example.test/notify".into(),
-            amount: PrepayAmount {
-                total,
-                currency: "CNY".into(),
-            },
-            payer: Payer {
-                openid: "o1".into(),
-            },
-        }
-    }
-
-    fn refund(no: &str, out_refund_no: &str, amount: i64, total: i64) -> RefundBody {
-        RefundBody {
-            transaction_id: None,
-            out_trade_no: Some(no.into()),
-            out_refund_no: out_refund_no.into(),
-            reason: None,
-            notify_url: None,
-            amount: RefundAmountRequest {
-                refund: amount,
-                total,
-                currency: "CNY".into(),
-            },
-        }
-    }
-
-    #[test]
-    fn same_order_same_prepay_id_and_changed_order_refused() {
-        let mut l = Ledger::new("wxapp", "1900");
-        let now = Utc::now();
-        let a = l.prepay(body("order-1", 100), now).unwrap();
-        assert_eq!(l.prepay(body("order-1", 100), now).unwrap(), a);
-        assert_eq!(
-            l.prepay(body("order-1", 101), now).unwrap_err().code,
-            "OUT_TRADE_NO_USED"
-        );
-    }
-
-    #[test]
-    fn amount_and_number_limits() {
-        let mut l = Ledger::new("wxapp", "1900");
-        let now = Utc::now();
-        assert_eq!(
-            l.prepay(body("order-1", 0), now).unwrap_err().code,
-            "PARAM_ERROR"
-        );
-        assert_eq!(
-            l.prepay(body("order-2", MAX_TOTAL_FEN + 1), now)
-                .unwrap_err()
-                .code,
-            "PARAM_ERROR"
-        );
-        assert_eq!(
-            l.prepay(body("short", 1), now).unwrap_err().code,
-            "PARAM_ERROR"
-        );
-        assert_eq!(
-            l.prepay(body("has space!", 1), now).unwrap_err().code,
-            "PARAM_ERROR"
-        );
-    }
-
-    #[test]
-    fn refunds_never_exceed_the_payment_and_repeat_by_number() {
-        let mut l = Ledger::new("wxapp", "1900");
-        let now = Utc::now();
-        l.prepay(body("order-1", 100), now).unwrap();
-        assert_eq!(
-            l.refund(refund("order-1", "r1", 10, 100), now)
-                .unwrap_err()
-                .code,
-            "INVALID_REQUEST"
-        );
-        l.pay("order-1", now).unwrap();
-        let r1 = l.refund(refund("order-1", "r1", 60, 100), now).unwrap();
-        assert_eq!(l.refund(refund("order-1", "r1", 60, 100), now).unwrap(), r1);
-        assert_eq!(
-            l.refund(refund("order-1", "r2", 41, 100), now)
-                .unwrap_err()
-                .code,
-            "NOT_ENOUGH"
-        );
-        l.refund(refund("order-1", "r2", 40, 100), now).unwrap();
-        assert_eq!(
-            l.query("order-1", now).unwrap().trade_state,
-            TradeState::Refund
-        );
-        assert_eq!(
-            l.close("order-1", "1900", now).unwrap_err().code,
-            "ORDERPAID"
-        );
-    }
-
-    #[test]
-    fn unpaid_orders_close_at_time_expire() {
-        let mut l = Ledger::new("wxapp", "1900");
-        let now = Utc::now();
-        let mut b = body("order-1", 100);
-        b.time_expire = Some(rfc3339_cn(now + chrono::Duration::seconds(60)));
-        l.prepay(b, now).unwrap();
-        assert_eq!(
-            l.query("order-1", now).unwrap().trade_state,
-            TradeState::Notpay
-        );
-        let later = now + chrono::Duration::seconds(61);
-        assert_eq!(
-            l.query("order-1", later).unwrap().trade_state,
-            TradeState::Closed
-        );
-        assert_eq!(l.pay("order-1", later).unwrap_err().code, "ORDER_CLOSED");
-    }
-}
+mod tests;

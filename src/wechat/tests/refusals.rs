@@ -1,194 +1,20 @@
-//! The official vectors byte for byte, and every way a notification can be refused.
+//! Every way a notification can be refused, each with its typed error.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use rsa::pkcs1::EncodeRsaPrivateKey;
-use rsa::pkcs8::LineEnding;
 use secrecy::SecretString;
 
-use super::aead::{AeadError, ApiV3Key};
-use super::keys::{self, PlatformKeys, RsaSigner, RsaVerifier};
-use super::notify::{NotificationResource, NotificationVerifier, NotifyError};
-use super::sign::{
-    AuthorizationHeader, FixedClock, MerchantSigner, PlatformSigner, PlatformVerifier, VerifyError,
-    request_message,
-};
-use super::types::{EncryptedResource, NotificationBody};
+use super::super::aead::{AeadError, ApiV3Key};
+use super::super::keys::{self, PlatformKeys, RsaSigner};
+use super::super::notify::{NotificationResource, NotificationVerifier, NotifyError};
+use super::super::sign::{FixedClock, PlatformSigner, PlatformVerifier};
+use super::super::types::{EncryptedResource, NotificationBody};
 
-fn testdata(file: &str) -> PathBuf {
-    let beside = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata/wechatpay");
-    let dir = if beside.exists() {
-        beside
-    } else {
-        PathBuf::from("/work/shared/testdata/wechatpay")
-    };
-    dir.join(file)
-}
-
-fn vectors() -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(testdata("vectors.json")).unwrap()).unwrap()
-}
-
-fn s<'a>(v: &'a serde_json::Value, path: &[&str]) -> &'a str {
-    path.iter().fold(v, |v, k| &v[*k]).as_str().unwrap()
-}
-
-#[test]
-fn rsa_signature_vector_byte_for_byte() {
-    let v = vectors();
-    let pem = keys::read_pem(&testdata(s(&v, &["rsa_sign", "private_key_file"]))).unwrap();
-    let signer = RsaSigner::new(keys::private_key_from_pem(&pem).unwrap());
-    let message = s(&v, &["rsa_sign", "message"]);
-    assert_eq!(
-        signer.sign_base64(message.as_bytes()),
-        s(&v, &["rsa_sign", "signature"])
-    );
-
-    // The same key as PKCS#1 signs identically.
-    let key = keys::private_key_from_pem(&pem).unwrap();
-    let pkcs1 = key.to_pkcs1_pem(LineEnding::LF).unwrap();
-    assert!(pkcs1.starts_with("-----BEGIN RSA PRIVATE KEY-----"));
-    let again = RsaSigner::new(keys::private_key_from_pem(&pkcs1).unwrap());
-    assert_eq!(
-        again.sign_base64(message.as_bytes()),
-        s(&v, &["rsa_sign", "signature"])
-    );
-}
-
-#[test]
-fn authorization_header_has_wechats_shape_and_verifies() {
-    let v = vectors();
-    let pem = keys::read_pem(&testdata("merchant_test_key.pem")).unwrap();
-    let key = keys::private_key_from_pem(&pem).unwrap();
-    let public = key.to_public_key();
-    let merchant = MerchantSigner::new(
-        s(&v, &["rsa_sign", "mchid"]),
-        s(&v, &["rsa_sign", "serial_no"]),
-        RsaSigner::new(key),
-    );
-    let body = br#"{"mchid":"1234567890"}"#;
-    let header = merchant.authorization(
-        "POST",
-        "/v3/pay/transactions/jsapi",
-        1624523846,
-        "NONCE123",
-        body,
-    );
-    assert!(header.starts_with("WECHATPAY2-SHA256-RSA2048 mchid=\"1234567890\",nonce_str=\"NONCE123\",timestamp=\"1624523846\",serial_no=\"F5765756002FDD77\",signature=\""));
-    let parsed = AuthorizationHeader::parse(&header).unwrap();
-    let message = request_message(
-        "POST",
-        "/v3/pay/transactions/jsapi",
-        1624523846,
-        "NONCE123",
-        body,
-    );
-    assert_eq!(
-        message,
-        b"POST\n/v3/pay/transactions/jsapi\n1624523846\nNONCE123\n{\"mchid\":\"1234567890\"}\n"
-    );
-    assert!(RsaVerifier::new(public.clone()).verify_base64(&message, &parsed.signature));
-    let get = request_message("GET", "/v3/x?mchid=1", 1, "n", b"");
-    assert_eq!(get, b"GET\n/v3/x?mchid=1\n1\nn\n\n");
-    assert!(AuthorizationHeader::parse("WECHATPAY2-SHA256-RSA2048 mchid=\"1\"").is_none());
-}
-
-#[test]
-fn aes_256_gcm_vector_byte_for_byte() {
-    let v = vectors();
-    let a = &v["aes_256_gcm"];
-    let key = ApiV3Key::parse(SecretString::from(s(a, &["key"]).to_string())).unwrap();
-    let plain = key
-        .decrypt(
-            s(a, &["nonce"]),
-            s(a, &["associated_data"]),
-            s(a, &["ciphertext"]),
-        )
-        .unwrap();
-    assert_eq!(plain, s(a, &["plaintext"]).as_bytes());
-    let encrypted = key
-        .encrypt(
-            s(a, &["nonce"]),
-            s(a, &["associated_data"]),
-            s(a, &["plaintext"]).as_bytes(),
-        )
-        .unwrap();
-    assert_eq!(encrypted, s(a, &["ciphertext"]));
-    // Wrong AAD, a flipped tag bit, or a cut tag all fail.
-    assert_eq!(
-        key.decrypt(s(a, &["nonce"]), "other", s(a, &["ciphertext"])),
-        Err(AeadError::Authentication)
-    );
-    let mut raw = B64.decode(s(a, &["ciphertext"])).unwrap();
-    let last = raw.len() - 1;
-    raw[last] ^= 1;
-    assert_eq!(
-        key.decrypt(
-            s(a, &["nonce"]),
-            s(a, &["associated_data"]),
-            &B64.encode(&raw)
-        ),
-        Err(AeadError::Authentication)
-    );
-    assert_eq!(
-        key.decrypt(
-            s(a, &["nonce"]),
-            s(a, &["associated_data"]),
-            &B64.encode(&raw[..10])
-        ),
-        Err(AeadError::Truncated)
-    );
-    assert!(ApiV3Key::parse(SecretString::from("short".to_string())).is_err());
-}
-
-fn vector_platform() -> (PlatformKeys, serde_json::Value) {
-    let v = vectors();
-    let n = v["notification_signature"].clone();
-    let pem = keys::read_pem(&testdata(s(&n, &["platform_certificate_file"]))).unwrap();
-    let mut platform = PlatformKeys::new();
-    let serial = platform.insert_certificate_pem(&pem).unwrap();
-    assert_eq!(serial, s(&n, &["headers", "Wechatpay-Serial"]));
-    (platform, n)
-}
-
-fn vector_headers(n: &serde_json::Value) -> HashMap<String, String> {
-    n["headers"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
-        .collect()
-}
-
-#[test]
-fn notification_signature_vector_with_the_clock_at_its_time() {
-    let (platform, n) = vector_platform();
-    let headers = vector_headers(&n);
-    let body = s(&n, &["body"]).as_bytes();
-    let at = |t: i64| PlatformVerifier::with_clock(platform.clone(), Arc::new(FixedClock(t)));
-    at(1624523846).verify_headers(&headers, body).unwrap();
-    at(1624523846 + 299).verify_headers(&headers, body).unwrap();
-    at(1624523846 - 299).verify_headers(&headers, body).unwrap();
-    assert_eq!(
-        at(1624523846 + 300).verify_headers(&headers, body),
-        Err(VerifyError::StaleTimestamp)
-    );
-    assert_eq!(
-        at(1624523846 - 300).verify_headers(&headers, body),
-        Err(VerifyError::StaleTimestamp)
-    );
-    // One byte of the raw body changed (re-serialising would change bytes too).
-    let mut tampered = body.to_vec();
-    tampered[10] ^= 1;
-    assert_eq!(
-        at(1624523846).verify_headers(&headers, &tampered),
-        Err(VerifyError::BadSignature)
-    );
-}
+use super::testdata;
+use super::vectors::vector_platform;
 
 /// A platform and merchant of our own, producing notifications as WeChat does.
 struct Fixture {
@@ -198,8 +24,8 @@ struct Fixture {
     now: i64,
 }
 
-const APIV3: &str = "0123456789abcdef0123456789ABCDEF";
-const KEY_ID: &str = "PUB_KEY_ID_0114000000000000000000000001";
+pub(super) const APIV3: &str = "0123456789abcdef0123456789ABCDEF";
+pub(super) const KEY_ID: &str = "PUB_KEY_ID_0114000000000000000000000001";
 
 fn fixture() -> Fixture {
     let private = keys::generate_private_key().unwrap();
@@ -490,33 +316,70 @@ fn notifications_for_another_merchant_or_app_are_refused() {
 }
 
 #[test]
-fn error_codes_are_typed() {
-    use super::error::{MpErrorCode, PayErrorCode};
-    for code in [
-        "ORDERPAID",
-        "ORDER_CLOSED",
-        "NOT_ENOUGH",
-        "SIGN_ERROR",
-        "PARAM_ERROR",
-        "SYSTEM_ERROR",
-        "FREQUENCY_LIMITED",
-        "OUT_TRADE_NO_USED",
-    ] {
-        let parsed = PayErrorCode::parse(code);
-        assert!(!matches!(parsed, PayErrorCode::Other(_)), "{code}");
-        assert_eq!(parsed.as_str(), code);
+fn absurd_timestamps_are_stale_not_a_crash() {
+    let f = fixture();
+    let body = f.body(
+        "TRANSACTION.SUCCESS",
+        &transaction_json("1900000109", "wxapp"),
+        &f.key,
+    );
+    for ts in [i64::MIN, i64::MAX, -1] {
+        let mut h = f.headers(&body);
+        h.insert("Wechatpay-Timestamp".into(), ts.to_string());
+        assert_eq!(f.check(&h, &body), Err(NotifyError::StaleTimestamp), "{ts}");
     }
-    assert_eq!(
-        PayErrorCode::parse("ORDERNOTEXIST"),
-        PayErrorCode::OrderNotExist
+    assert_eq!(NotifyError::StaleTimestamp.http_status(), 401);
+    assert_eq!(NotifyError::WrongApp.answer_body()["code"], "FAIL");
+}
+
+/// A writer that keeps what the subscriber writes, for checking log lines.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn each_refusal_is_logged_once_at_warn_as_security_without_secrets() {
+    let f = fixture();
+    let body = f.body(
+        "TRANSACTION.SUCCESS",
+        &transaction_json("1900000999", "wxapp"),
+        &f.key,
     );
-    assert_eq!(
-        PayErrorCode::parse("NEW_CODE"),
-        PayErrorCode::Other("NEW_CODE".into())
-    );
-    for code in [40029, 40163, 45011, 40226, -1, 40001, 42001, 43101, 47003] {
-        let parsed = MpErrorCode::from_code(code);
-        assert!(!matches!(parsed, MpErrorCode::Other(_)), "{code}");
-        assert_eq!(parsed.code(), code);
+    let headers = f.headers(&body);
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_writer(move || writer.clone())
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        assert_eq!(f.check(&headers, &body), Err(NotifyError::WrongMerchant));
+        f.check(&headers, &body).unwrap_err();
+    });
+    let out = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "one line per refusal: {out}");
+    let line = &lines[0];
+    assert_eq!(line["level"], "WARN");
+    assert_eq!(line["fields"]["category"], "security");
+    assert_eq!(line["fields"]["serial"], KEY_ID);
+    assert_eq!(line["fields"]["nonce"], headers["Wechatpay-Nonce"].as_str());
+    for secret in [APIV3, "o1", "1234", headers["Wechatpay-Signature"].as_str()] {
+        assert!(
+            !out.contains(&format!("\"{secret}\"")),
+            "{secret} leaked: {out}"
+        );
     }
 }
