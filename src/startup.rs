@@ -104,7 +104,11 @@ impl Application {
         actix_web::rt::spawn(async move {
             match shutdown_signal().await {
                 Ok(signal) => {
-                    tracing::info!(category = "system", signal, "stopping: finishing in-flight requests");
+                    tracing::info!(
+                        category = "system",
+                        signal,
+                        "stopping: finishing in-flight requests"
+                    );
                     handle.stop(true).await;
                 }
                 Err(e) => tracing::warn!(category = "system", error = %e, "no signal handling"),
