@@ -7,6 +7,7 @@
 pub mod cache;
 pub mod config;
 pub mod http;
+pub mod security;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;

@@ -10,6 +10,7 @@ use actix_web::{App, HttpServer, middleware::from_fn, web};
 use crate::cache;
 use crate::config::Settings;
 use crate::http::{self, AppState};
+use crate::security::SecurityState;
 use crate::storage::Db;
 use crate::telemetry::Metrics;
 
@@ -26,12 +27,15 @@ impl Application {
         let metrics = Metrics::new()?;
         let db = Db::connect(&settings).await?;
         let redis = cache::connect_redis(&settings).await?;
+        let security = Arc::new(SecurityState::new(&settings, redis.clone(), &metrics)?);
+        crate::security::passwords::bootstrap_admin(&db, &settings).await?;
         let settings = Arc::new(settings);
         let state = AppState {
             settings: settings.clone(),
             db,
             redis,
             metrics,
+            security,
         };
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))?;
         let port = listener.local_addr()?.port();

@@ -3,8 +3,11 @@
 //!
 //! Each query is written once and run on either backend through [`with_conn!`].
 
+pub mod admins;
+pub mod merchants;
 pub mod migrate;
 pub mod schema;
+pub mod users;
 
 use std::time::Duration;
 
