@@ -75,12 +75,28 @@ fn user_disabled() -> ApiError {
     )
 }
 
+/// Runs a database read as its own task. actix polls a handler's extractors together and
+/// drops the rest when one fails; dropping an in-flight SQLite query (diesel-async's
+/// `SyncConnectionWrapper`) calls `block_in_place`, which panics on actix's single-threaded
+/// workers. A spawned task is not cancelled by dropping its handle, so it finishes cleanly.
+async fn detached<T: 'static>(
+    fut: impl std::future::Future<Output = Result<T, crate::storage::StorageError>> + 'static,
+) -> Result<T, ApiError> {
+    actix_web::rt::spawn(fut)
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::from)
+}
+
 /// The current status of a user (cached briefly); `None` when the user does not exist.
 pub async fn user_status(state: &AppState, user_id: &str) -> Result<Option<String>, ApiError> {
     if let Some(s) = state.security.user_status.get(user_id) {
         return Ok(Some(s));
     }
-    let status = users::find(&state.db, user_id).await?.map(|u| u.status);
+    let (db, id) = (state.db.clone(), user_id.to_string());
+    let status = detached(async move { users::find(&db, &id).await })
+        .await?
+        .map(|u| u.status);
     if let Some(s) = &status {
         state.security.user_status.put(user_id, s.clone());
     }
@@ -95,7 +111,8 @@ pub async fn merchant_access(
     if let Some(a) = state.security.merchant_access.get(merchant_id) {
         return Ok(Some(a));
     }
-    let access = merchants::find(&state.db, merchant_id)
+    let (db, id) = (state.db.clone(), merchant_id.to_string());
+    let access = detached(async move { merchants::find(&db, &id).await })
         .await?
         .map(|m| MerchantAccess {
             owner_user_id: m.owner_user_id,

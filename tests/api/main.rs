@@ -1,6 +1,15 @@
 //! API tests: one binary, the real server on port 0, a fresh database per test.
 
+mod admin;
+mod auth;
+mod authz;
 mod errors;
 mod health;
 mod helpers;
+mod identity;
+mod merchants;
 mod migrations;
+mod openapi;
+mod ratelimit;
+mod signing;
+mod users;
