@@ -283,12 +283,13 @@ pub async fn create_code(
 ) -> Result<HttpResponse, ApiError> {
     let body: CreatePaymentCode = signed.json()?;
     let label = text("label", &body.label, 32)?;
-    if let Some(a) = body.amount_fen {
-        if !(1..=MAX_CODE_AMOUNT_FEN).contains(&a) {
-            return Err(ApiError::validation(format!(
-                "amount_fen must be 1..{MAX_CODE_AMOUNT_FEN}"
-            )));
-        }
+    if body
+        .amount_fen
+        .is_some_and(|a| !(1..=MAX_CODE_AMOUNT_FEN).contains(&a))
+    {
+        return Err(ApiError::validation(format!(
+            "amount_fen must be 1..{MAX_CODE_AMOUNT_FEN}"
+        )));
     }
     let t = now();
     let row = PaymentCodeRow {

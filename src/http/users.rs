@@ -56,18 +56,18 @@ pub fn seal_phone(state: &AppState, phone: &Phone, aad: &str) -> Result<StoredPh
 /// The user as shown to them. A phone stored under an old key is re-encrypted under the
 /// current one on the way (lazy rotation).
 pub async fn user_view(state: &AppState, user: UserRow) -> Result<UserView, ApiError> {
-    if let (Some(cipher), Some(key_id)) = (&user.phone_cipher, &user.phone_key_id) {
-        if state.security.fields.needs_rotation(key_id) {
-            let aad = phone_aad(&user.id);
-            let plain = state
-                .security
-                .fields
-                .decrypt(key_id, cipher, &aad)
-                .map_err(ApiError::internal)?;
-            let phone = Phone::parse(&plain).map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?;
-            let sealed = seal_phone(state, &phone, &aad)?;
-            user_store::set_phone(&state.db, &user.id, &sealed, Some(key_id)).await?;
-        }
+    if let (Some(cipher), Some(key_id)) = (&user.phone_cipher, &user.phone_key_id)
+        && state.security.fields.needs_rotation(key_id)
+    {
+        let aad = phone_aad(&user.id);
+        let plain = state
+            .security
+            .fields
+            .decrypt(key_id, cipher, &aad)
+            .map_err(ApiError::internal)?;
+        let phone = Phone::parse(&plain).map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?;
+        let sealed = seal_phone(state, &phone, &aad)?;
+        user_store::set_phone(&state.db, &user.id, &sealed, Some(key_id)).await?;
     }
     Ok(UserView {
         id: user.id,

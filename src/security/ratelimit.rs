@@ -6,7 +6,6 @@
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use bb8_redis::redis;
 use governor::clock::{Clock, DefaultClock};
@@ -152,11 +151,6 @@ impl Limits {
             ),
         }
     }
-}
-
-/// The retry delay a refusal should advertise.
-pub fn retry_after(limited: &RateLimited) -> Duration {
-    Duration::from_secs(limited.retry_after_secs)
 }
 
 #[cfg(test)]

@@ -69,7 +69,8 @@ async fn forged_altered_and_expired_signatures_are_refused() {
     let now = chrono::Utc::now().timestamp();
     let path = "/api/users/me";
 
-    let cases: Vec<(&str, Vec<(&'static str, String)>, &str)> = vec![
+    type Headers = Vec<(&'static str, String)>;
+    let cases: Vec<(&str, Headers, &str)> = vec![
         ("no headers", vec![], "SIGNATURE_INVALID"),
         (
             "another session's key",
