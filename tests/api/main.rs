@@ -7,6 +7,7 @@ mod errors;
 mod health;
 mod helpers;
 mod identity;
+mod logging;
 mod merchants;
 mod migrations;
 mod openapi;
