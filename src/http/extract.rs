@@ -124,6 +124,27 @@ pub async fn merchant_access(
     Ok(access)
 }
 
+/// Refuses access tokens of a revoked session (a reused refresh token revokes the session).
+async fn check_session(state: &AppState, sid: &str) -> Result<(), ApiError> {
+    let revoked = match state.security.session_revoked.get(sid) {
+        Some(r) => r,
+        None => {
+            let (db, id) = (state.db.clone(), sid.to_string());
+            let r = detached(async move { users::family_revoked(&db, &id).await }).await?;
+            state.security.session_revoked.put(sid, r);
+            r
+        }
+    };
+    if revoked {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "SESSION_REVOKED",
+            "this session was revoked; sign in again",
+        ));
+    }
+    Ok(())
+}
+
 /// A signed-in user whose account is active.
 #[derive(Debug, Clone)]
 pub struct AuthUser {
@@ -138,6 +159,7 @@ impl AuthUser {
         if claims.role != Role::User {
             return Err(ApiError::forbidden("this route is for users"));
         }
+        check_session(&state, &claims.sid).await?;
         match user_status(&state, &claims.sub).await?.as_deref() {
             Some(users::USER_ACTIVE) => Ok(AuthUser {
                 user_id: claims.sub,
@@ -175,6 +197,7 @@ impl AdminUser {
             state.security.event("admin_route_refused", &claims.sub);
             return Err(ApiError::forbidden("this route is for admins"));
         }
+        check_session(&state, &claims.sid).await?;
         let status = match state.security.admin_status.get(&claims.sub) {
             Some(s) => Some(s),
             None => {

@@ -89,6 +89,9 @@ pub struct SecurityState {
     pub user_status: TtlCache<String>,
     pub admin_status: TtlCache<String>,
     pub merchant_access: TtlCache<MerchantAccess>,
+    /// Sessions (refresh families) known to be revoked or not, so a revoked session's access
+    /// tokens stop working too.
+    pub session_revoked: TtlCache<bool>,
     pub metrics: SecurityMetrics,
 }
 
@@ -121,6 +124,7 @@ impl SecurityState {
             user_status: TtlCache::new(STATUS_CACHE_TTL),
             admin_status: TtlCache::new(STATUS_CACHE_TTL),
             merchant_access: TtlCache::new(STATUS_CACHE_TTL),
+            session_revoked: TtlCache::new(STATUS_CACHE_TTL),
             metrics: SecurityMetrics {
                 security_events_total,
                 rate_limited_total,

@@ -306,6 +306,20 @@ pub async fn use_refresh_token(db: &Db, id: &str) -> Result<bool, StorageError> 
     Ok(n == 1)
 }
 
+/// True when the session (refresh family) was revoked.
+pub async fn family_revoked(db: &Db, family_id: &str) -> Result<bool, StorageError> {
+    let mut conn = db.conn().await?;
+    let n: i64 = with_conn!(&mut conn, |c| {
+        refresh_tokens::table
+            .filter(refresh_tokens::family_id.eq(family_id))
+            .filter(refresh_tokens::status.eq(TOKEN_REVOKED))
+            .count()
+            .get_result(c)
+            .await
+    })?;
+    Ok(n > 0)
+}
+
 pub async fn revoke_family(db: &Db, family_id: &str) -> Result<usize, StorageError> {
     let mut conn = db.write_conn().await?;
     Ok(with_conn!(&mut conn, |c| {

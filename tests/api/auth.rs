@@ -157,6 +157,18 @@ async fn refresh_rotates_and_a_reused_token_revokes_the_session() {
     .await;
     assert_eq!(res.status(), 401);
     assert_eq!(error_body(res).await["code"], "REFRESH_TOKEN_REUSED");
+    // The session's access tokens stop working too.
+    let res = get_auth(&app, token, "/api/users/me").await;
+    assert_eq!(res.status(), 401);
+    assert_eq!(error_body(res).await["code"], "SESSION_REVOKED");
+    // Another session of the same user is unaffected.
+    let other = login(&app, "dave").await;
+    assert_eq!(
+        get_auth(&app, &other.access_token, "/api/users/me")
+            .await
+            .status(),
+        200
+    );
 
     for bad in ["", "nope", &"x".repeat(300)] {
         let res = post_json(&app, "/api/auth/refresh", json!({"refresh_token": bad})).await;
