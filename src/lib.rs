@@ -6,8 +6,11 @@
 
 pub mod cache;
 pub mod config;
+pub mod domain;
 pub mod http;
+pub mod sandbox;
 pub mod security;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;
+pub mod wechat;

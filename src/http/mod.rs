@@ -18,9 +18,11 @@ use actix_web::web;
 
 use crate::cache::RedisPool;
 use crate::config::Settings;
+use crate::sandbox::SandboxHandle;
 use crate::security::SecurityState;
 use crate::storage::Db;
 use crate::telemetry::Metrics;
+use crate::wechat::{NotificationVerifier, WechatClient};
 
 pub use error::ApiError;
 
@@ -35,6 +37,10 @@ pub struct AppState {
     pub redis: Option<RedisPool>,
     pub metrics: Metrics,
     pub security: Arc<SecurityState>,
+    pub wechat: WechatClient,
+    pub notify_verifier: NotificationVerifier,
+    /// The in-process WeChat sandbox of the embedded default (kept alive with the app).
+    pub sandbox: Option<Arc<SandboxHandle>>,
 }
 
 /// Every route of the server, registered in one place.

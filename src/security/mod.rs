@@ -100,6 +100,7 @@ impl SecurityState {
         settings: &Settings,
         redis: Option<RedisPool>,
         metrics: &Metrics,
+        code2session: Arc<dyn Code2Session>,
     ) -> anyhow::Result<Self> {
         let security_events_total = IntCounterVec::new(
             Opts::new("security_events_total", "Security events by kind"),
@@ -114,7 +115,6 @@ impl SecurityState {
         metrics.register(Box::new(security_events_total.clone()));
         metrics.register(Box::new(rate_limited_total.clone()));
         metrics.register(Box::new(user_registrations_total.clone()));
-        let code2session = Arc::new(wechat_login::HttpCode2Session::from_settings(settings)?);
         Ok(SecurityState {
             tokens: tokens::TokenKeys::new(&settings.jwt_secret),
             fields: crypto::FieldCipher::new(settings.field_keys.as_ref(), &settings.field_key)?,

@@ -6,7 +6,12 @@
 pub mod admins;
 pub mod merchants;
 pub mod migrate;
+pub mod orders;
+pub mod outbox;
+pub mod refunds;
 pub mod schema;
+pub mod shop;
+pub mod stats;
 pub mod users;
 
 use std::time::Duration;

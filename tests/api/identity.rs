@@ -1,11 +1,8 @@
-//! Support for the identity tests: a fake of WeChat's `/sns/jscode2session` (a real HTTP
-//! server on port 0), an app pointed at it, and clients that sign in and sign requests.
+//! Support for the identity tests: an app with a known admin password (logging in through
+//! the in-process WeChat sandbox), and clients that sign in and sign requests.
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
-use actix_web::{App, HttpResponse, HttpServer, web};
 use points_app::config::Settings;
 use points_app::security::signing;
 use points_app::startup::Application;
@@ -15,56 +12,8 @@ use crate::helpers::{TestApp, TestDatabase, test_settings};
 
 pub const ADMIN_PASSWORD: &str = "test-admin-password-1";
 
-/// WeChat's login endpoint as the tests need it: `test-<name>[:<n>]` logs in as the stable
-/// openid of `<name>`; a code is accepted once (40163 after); `bad-*` is 40029, `risky-*`
-/// 40226, `busy-*` -1, `limited-*` 45011.
-pub async fn fake_wechat() -> String {
-    let used: Arc<Mutex<HashSet<String>>> = Arc::default();
-    let server = HttpServer::new(move || {
-        let used = used.clone();
-        App::new().route(
-            "/sns/jscode2session",
-            web::get().to(
-                move |q: web::Query<std::collections::HashMap<String, String>>| {
-                    let used = used.clone();
-                    async move {
-                        let code = q.get("js_code").cloned().unwrap_or_default();
-                        let err = |code: i64, msg: &str| {
-                            HttpResponse::Ok().json(json!({"errcode": code, "errmsg": msg}))
-                        };
-                        if q.get("grant_type").map(String::as_str) != Some("authorization_code") {
-                            return err(40002, "invalid grant_type");
-                        }
-                        if !used.lock().unwrap().insert(code.clone()) {
-                            return err(40163, "code been used");
-                        }
-                        let Some(rest) = code.strip_prefix("test-") else {
-                            return match code.split('-').next().unwrap_or("") {
-                                "risky" => err(40226, "high risk user"),
-                                "busy" => err(-1, "system busy"),
-                                "limited" => err(45011, "api minute-quota reach limit"),
-                                _ => err(40029, "invalid code"),
-                            };
-                        };
-                        let name = rest.split(':').next().unwrap_or(rest);
-                        HttpResponse::Ok().json(json!({
-                            "openid": format!("openid-{name}"),
-                            "session_key": "c2Vzc2lvbi1rZXktc2VjcmV0",
-                        }))
-                    }
-                },
-            ),
-        )
-    })
-    .workers(1)
-    .bind(("127.0.0.1", 0))
-    .unwrap();
-    let port = server.addrs()[0].port();
-    actix_web::rt::spawn(server.run());
-    format!("http://127.0.0.1:{port}")
-}
-
-/// An app whose WeChat is the fake, with a known admin password; `tweak` adjusts settings.
+/// An app (its WeChat is the in-process sandbox) with a known admin password; `tweak` adjusts
+/// settings.
 pub async fn spawn_identity_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let db = TestDatabase::create();
     spawn_on(db, tweak).await
@@ -78,7 +27,6 @@ pub async fn spawn_identity_app() -> TestApp {
 pub async fn spawn_on(db: TestDatabase, tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let data_dir = tempfile::tempdir().unwrap();
     let mut settings = test_settings(&db, data_dir.path());
-    settings.wechat.api_base_url = Some(fake_wechat().await);
     settings.admin_password = Some(ADMIN_PASSWORD.to_string().into());
     tweak(&mut settings);
     let app = Application::build(settings)
@@ -109,9 +57,9 @@ pub struct Session {
 
 static CODES: AtomicU64 = AtomicU64::new(0);
 
-/// A fresh login code for `name` (each code works once).
+/// A fresh sandbox login code for `name` (each code works once; the openid is stable).
 pub fn code_for(name: &str) -> String {
-    format!("test-{name}:{}", CODES.fetch_add(1, Ordering::Relaxed))
+    format!("test-{name}.{}", CODES.fetch_add(1, Ordering::Relaxed))
 }
 
 pub fn nonce() -> String {
@@ -278,7 +226,6 @@ pub async fn spawn_other_instance(
 ) -> OtherInstance {
     let data_dir = tempfile::tempdir().unwrap();
     let mut settings = test_settings(&app.db, data_dir.path());
-    settings.wechat.api_base_url = Some(fake_wechat().await);
     settings.admin_password = Some(ADMIN_PASSWORD.to_string().into());
     settings.redis_prefix = app.state.settings.redis_prefix.clone();
     tweak(&mut settings);

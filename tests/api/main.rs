@@ -11,6 +11,8 @@ mod logging;
 mod merchants;
 mod migrations;
 mod openapi;
+mod orders_storage;
 mod ratelimit;
+mod shutdown;
 mod signing;
 mod users;
