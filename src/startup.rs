@@ -58,11 +58,13 @@ impl Application {
         };
         let server = {
             let state = state.clone();
+            let admin_dir = settings.admin_dir.clone();
             HttpServer::new(move || {
                 App::new()
                     .wrap(from_fn(http::middleware::observe))
                     .app_data(web::Data::new(state.clone()))
                     .app_data(web::Data::new(state.metrics.clone()))
+                    .configure(|cfg| http::admin_web::configure(cfg, &admin_dir))
                     .configure(http::configure)
             })
             .shutdown_timeout(settings.shutdown_timeout_secs)

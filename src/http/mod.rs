@@ -2,6 +2,7 @@
 //! business logic: they authenticate, parse, send a message, and map the answer.
 
 pub mod admin;
+pub mod admin_web;
 pub mod auth;
 pub mod error;
 pub mod extract;

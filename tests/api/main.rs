@@ -1,6 +1,7 @@
 //! API tests: one binary, the real server on port 0, a fresh database per test.
 
 mod admin;
+mod admin_web;
 mod auth;
 mod authz;
 mod errors;
