@@ -27,6 +27,8 @@ pub struct MerchantFilter {
 
 #[derive(Deserialize, IntoParams)]
 pub struct UserFilter {
+    /// One search box: a phone number searches by phone, anything else by nickname.
+    pub q: Option<String>,
     /// Substring of the nickname.
     pub nickname: Option<String>,
     /// A full phone number (matched through the blind index).
@@ -231,23 +233,24 @@ pub async fn list_users(
         limit: q.limit,
     };
     let (cursor, limit) = page.parse()?;
+    let boxed = q.q.as_deref().map(str::trim).filter(|v| !v.is_empty());
+    let boxed_phone = boxed.and_then(|v| Phone::parse(v).ok());
     let nickname = q
         .nickname
         .as_deref()
         .map(str::trim)
-        .filter(|n| !n.is_empty());
+        .filter(|n| !n.is_empty())
+        .or(boxed.filter(|_| boxed_phone.is_none()));
     if nickname.is_some_and(|n| n.chars().count() > 32) {
         return Err(ApiError::validation(
             "nickname filter at most 32 characters",
         ));
     }
-    let phone_index = match q.phone.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
-        Some(p) => {
-            let phone = Phone::parse(p).map_err(ApiError::validation)?;
-            Some(state.security.fields.blind_index(phone.as_str()))
-        }
-        None => None,
+    let phone = match q.phone.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+        Some(p) => Some(Phone::parse(p).map_err(ApiError::validation)?),
+        None => boxed_phone,
     };
+    let phone_index = phone.map(|p| state.security.fields.blind_index(p.as_str()));
     let rows = user_store::search(
         &state.db,
         nickname,

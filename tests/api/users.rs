@@ -120,6 +120,16 @@ async fn the_phone_is_encrypted_masked_and_searchable_by_admins() {
     assert_eq!(found["items"].as_array().unwrap().len(), 1);
     assert_eq!(found["items"][0]["id"], s.user_id.as_str());
     assert_eq!(found["items"][0]["phone"], "138****5678");
+    let boxed: Value = get_auth(&app, &admin, "/api/admin/users?q=138-1234-5678")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        boxed["items"][0]["id"],
+        s.user_id.as_str(),
+        "the admin console's search box"
+    );
     let none: Value = get_auth(&app, &admin, "/api/admin/users?phone=13900000000")
         .await
         .json()
