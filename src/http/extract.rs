@@ -52,16 +52,22 @@ fn claims(req: &HttpRequest, state: &AppState) -> Result<Claims, ApiError> {
         .filter(|t| !t.is_empty())
         .ok_or_else(|| ApiError::unauthorized("expected Authorization: Bearer <access_token>"))?;
     let claims = state.security.tokens.verify(token).map_err(|e| match e {
-        TokenError::Expired => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "TOKEN_EXPIRED",
-            "the access token expired; refresh it",
-        ),
-        TokenError::Invalid(_) => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "TOKEN_INVALID",
-            "the access token is not valid",
-        ),
+        TokenError::Expired => {
+            state.security.event("expired_token", "");
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "TOKEN_EXPIRED",
+                "the access token expired; refresh it",
+            )
+        }
+        TokenError::Invalid(_) => {
+            state.security.event("bad_token", "");
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "TOKEN_INVALID",
+                "the access token is not valid",
+            )
+        }
     })?;
     req.extensions_mut().insert(claims.clone());
     Ok(claims)
@@ -194,7 +200,7 @@ impl AdminUser {
         let state = state(&req)?;
         let claims = claims(&req, &state)?;
         if claims.role != Role::Admin {
-            state.security.event("admin_route_refused", &claims.sub);
+            state.security.event("forbidden", &claims.sub);
             return Err(ApiError::forbidden("this route is for admins"));
         }
         check_session(&state, &claims.sid).await?;
@@ -257,7 +263,7 @@ impl MerchantOwner {
                 status: a.status,
             }),
             Some(_) => {
-                state.security.event("cross_tenant_refused", &merchant_id);
+                state.security.event("forbidden", &merchant_id);
                 Err(not_found())
             }
             None => Err(not_found()),
@@ -374,7 +380,7 @@ impl Signed {
         match signing::verify(&sign_key, &parts, now) {
             Ok(()) => {}
             Err(SignatureError::Expired) => {
-                state.security.event("signature_expired", &claims.sub);
+                state.security.event("expired_signature", &claims.sub);
                 return Err(ApiError::new(
                     StatusCode::UNAUTHORIZED,
                     "SIGNATURE_EXPIRED",
@@ -382,7 +388,7 @@ impl Signed {
                 ));
             }
             Err(SignatureError::Invalid(why)) => {
-                state.security.event("signature_invalid", &claims.sub);
+                state.security.event("bad_signature", &claims.sub);
                 return Err(ApiError::new(
                     StatusCode::UNAUTHORIZED,
                     "SIGNATURE_INVALID",
@@ -400,7 +406,7 @@ impl Signed {
                 ApiError::unavailable("NONCE_STORE_UNAVAILABLE", "retry shortly").with_cause(e)
             })?;
         if !fresh {
-            state.security.event("replayed_request", &claims.sub);
+            state.security.event("replayed_nonce", &claims.sub);
             return Err(replayed());
         }
         Ok(Signed { body })

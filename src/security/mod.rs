@@ -65,6 +65,23 @@ impl<V: Clone> TtlCache<V> {
     }
 }
 
+/// The `event` label values of `security_events_total`.
+pub const SECURITY_EVENTS: &[&str] = &[
+    "bad_signature",
+    "expired_signature",
+    "replayed_nonce",
+    "bad_token",
+    "expired_token",
+    "forbidden",
+    "disabled_user_refused",
+    "disabled_user_login_refused",
+    "disabled_admin_login_refused",
+    "login_refused",
+    "admin_login_failed",
+    "refresh_token_reused",
+    "rate_limited",
+];
+
 /// What authorization needs to know about a merchant.
 #[derive(Debug, Clone)]
 pub struct MerchantAccess {
@@ -112,6 +129,14 @@ impl SecurityState {
         )?;
         let user_registrations_total =
             IntCounter::new("user_registrations_total", "Users created at first login")?;
+        // Every label value exists from the start (at 0), so dashboards and alerts see the
+        // series before the first event.
+        for event in SECURITY_EVENTS {
+            security_events_total.with_label_values(&[event]);
+        }
+        for limit in ["payments", "points_queries", "login_ip"] {
+            rate_limited_total.with_label_values(&[limit]);
+        }
         metrics.register(Box::new(security_events_total.clone()));
         metrics.register(Box::new(rate_limited_total.clone()));
         metrics.register(Box::new(user_registrations_total.clone()));

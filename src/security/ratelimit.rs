@@ -144,7 +144,7 @@ impl Limits {
                 refused.clone(),
             ),
             login_per_ip: RateLimiter::new(
-                "login_per_ip",
+                "login_ip",
                 settings.rate_limit_login_per_min_per_ip,
                 shared(),
                 refused,

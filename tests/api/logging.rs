@@ -102,7 +102,7 @@ async fn log_lines_never_carry_an_unmasked_phone() {
         "{text}"
     );
     assert!(
-        security.iter().any(|l| l.contains("signature_invalid")),
+        security.iter().any(|l| l.contains("bad_signature")),
         "{text}"
     );
     assert!(!text.contains(ADMIN_PASSWORD));

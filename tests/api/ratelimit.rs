@@ -8,6 +8,17 @@ use crate::identity::*;
 #[actix_web::test]
 async fn login_is_limited_per_ip_with_retry_after() {
     let app = spawn_identity_app_with(|s| s.rate_limit_login_per_min_per_ip = 3).await;
+    // The series exist from the start, at zero, for dashboards and alerts.
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    for series in [
+        r#"rate_limited_total{limit="payments"} 0"#,
+        r#"rate_limited_total{limit="points_queries"} 0"#,
+        r#"security_events_total{event="expired_token"} 0"#,
+        r#"security_events_total{event="bad_signature"} 0"#,
+        "user_registrations_total 0",
+    ] {
+        assert!(metrics.contains(series), "{series} missing: {metrics}");
+    }
     for i in 0..3 {
         let res = post_json(
             &app,
@@ -41,7 +52,7 @@ async fn login_is_limited_per_ip_with_retry_after() {
     assert_eq!(res.status(), 429);
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(
-        metrics.contains(r#"rate_limited_total{limit="login_per_ip"} 2"#),
+        metrics.contains(r#"rate_limited_total{limit="login_ip"} 2"#),
         "{metrics}"
     );
     assert!(
