@@ -81,8 +81,9 @@ pub struct AuditList {
     pub next_cursor: Option<String>,
 }
 
-/// One audit record: who did what to which target, before and after.
-async fn audit(
+/// One audit record: who did what to which target, before and after. Every admin change
+/// calls it (points rules, refunds and adjustments too).
+pub async fn audit(
     state: &AppState,
     req: &HttpRequest,
     admin: &AdminUser,
