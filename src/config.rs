@@ -48,6 +48,10 @@ pub struct Settings {
     pub jwt_secret: SecretString,
     /// Key material for field encryption (phone numbers) and blind indexes.
     pub field_key: SecretString,
+    /// Versioned field keys, `"v2:secret,v1:secret"`, the first encrypting new values
+    /// (`APP_FIELD_KEYS`). `field_key` stays `v1` and keys the blind index.
+    #[serde(default)]
+    pub field_keys: Option<SecretString>,
     pub admin_username: String,
     pub admin_password: Option<SecretString>,
     /// Port of the in-process WeChat sandbox in the embedded default; `port + 1` when unset.

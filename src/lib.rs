@@ -9,6 +9,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod sandbox;
+pub mod security;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;

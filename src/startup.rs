@@ -11,6 +11,7 @@ use crate::cache;
 use crate::config::Settings;
 use crate::http::{self, AppState};
 use crate::sandbox::SandboxHandle;
+use crate::security::SecurityState;
 use crate::storage::Db;
 use crate::telemetry::Metrics;
 use crate::wechat::{self, WechatServices};
@@ -43,11 +44,19 @@ impl Application {
             wechat::setup_with_notify_base(&settings, &format!("http://{notify_host}:{port}"))
                 .await?;
         client.metrics().register(&metrics);
+        let security = Arc::new(SecurityState::new(
+            &settings,
+            redis.clone(),
+            &metrics,
+            Arc::new(client.clone()),
+        )?);
+        crate::security::passwords::bootstrap_admin(&db, &settings).await?;
         let state = AppState {
             settings: settings.clone(),
             db,
             redis,
             metrics,
+            security,
             wechat: WechatServices {
                 client,
                 notifications,

@@ -13,6 +13,8 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     cause: Option<anyhow::Error>,
+    /// Seconds for a `Retry-After` header (429, 503).
+    retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -29,6 +31,7 @@ impl ApiError {
             code,
             message: message.into(),
             cause: None,
+            retry_after: None,
         }
     }
 
@@ -71,11 +74,17 @@ impl ApiError {
             code: "INTERNAL",
             message: "internal error; quote the trace id when reporting it".into(),
             cause: Some(cause.into()),
+            retry_after: None,
         }
     }
 
     pub fn with_cause(mut self, cause: impl Into<anyhow::Error>) -> Self {
         self.cause = Some(cause.into());
+        self
+    }
+
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
         self
     }
 
@@ -109,7 +118,11 @@ impl ResponseError for ApiError {
             }
             None => {}
         }
-        HttpResponse::build(self.status).json(ErrorBody {
+        let mut res = HttpResponse::build(self.status);
+        if let Some(secs) = self.retry_after {
+            res.insert_header((actix_web::http::header::RETRY_AFTER, secs.to_string()));
+        }
+        res.json(ErrorBody {
             code: self.code,
             message: &self.message,
             trace_id: current_trace_id(),

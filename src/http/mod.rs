@@ -1,10 +1,17 @@
 //! HTTP: routes, extractors, DTOs and the mapping of answers to responses. Handlers hold no
 //! business logic: they authenticate, parse, send a message, and map the answer.
 
+pub mod admin;
 pub mod admin_web;
+pub mod auth;
 pub mod error;
+pub mod extract;
 pub mod health;
+pub mod merchants;
 pub mod middleware;
+pub mod openapi;
+pub mod qr;
+pub mod users;
 
 use std::sync::Arc;
 
@@ -12,6 +19,7 @@ use actix_web::web;
 
 use crate::cache::RedisPool;
 use crate::config::Settings;
+use crate::security::SecurityState;
 use crate::storage::Db;
 use crate::telemetry::Metrics;
 use crate::wechat::WechatServices;
@@ -29,6 +37,7 @@ pub struct AppState {
     pub db: Db,
     pub redis: Option<RedisPool>,
     pub metrics: Metrics,
+    pub security: Arc<SecurityState>,
     pub wechat: WechatServices,
 }
 
@@ -44,6 +53,53 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/healthz").route(web::get().to(health::healthz)))
     .service(web::resource("/readyz").route(web::get().to(health::readyz)))
     .service(web::resource("/metrics").route(web::get().to(health::metrics)))
+    .service(web::resource("/api-docs").route(web::get().to(openapi::docs_page)))
+    .service(web::resource("/api-docs/openapi.json").route(web::get().to(openapi::openapi_json)))
+    // Auth
+    .service(web::resource("/api/auth/wechat-login").route(web::post().to(auth::wechat_login)))
+    .service(web::resource("/api/auth/refresh").route(web::post().to(auth::refresh)))
+    .service(web::resource("/api/admin/login").route(web::post().to(auth::admin_login)))
+    // Users
+    .service(
+        web::resource("/api/users/me")
+            .route(web::get().to(users::get_me))
+            .route(web::patch().to(users::patch_me)),
+    )
+    .service(web::resource("/api/users/me/phone").route(web::put().to(users::put_phone)))
+    // Merchants and payment codes
+    .service(web::resource("/api/merchants").route(web::post().to(merchants::register)))
+    .service(web::resource("/api/merchants/me").route(web::get().to(merchants::my_merchants)))
+    .service(
+        web::resource("/api/merchants/{id}/payment-codes")
+            .route(web::post().to(merchants::create_code))
+            .route(web::get().to(merchants::list_codes)),
+    )
+    .service(
+        web::resource("/api/merchants/{id}/payment-codes/{code_id}/disable")
+            .route(web::post().to(merchants::disable_code)),
+    )
+    .service(
+        web::resource("/api/payment-codes/{code_id}").route(web::get().to(merchants::get_code)),
+    )
+    .service(
+        web::resource("/api/payment-codes/{code_id}/qr.png")
+            .route(web::get().to(merchants::code_qr)),
+    )
+    // Admin
+    .service(web::resource("/api/admin/merchants").route(web::get().to(admin::list_merchants)))
+    .service(
+        web::resource("/api/admin/merchants/{id}/approve")
+            .route(web::post().to(admin::approve_merchant)),
+    )
+    .service(
+        web::resource("/api/admin/merchants/{id}/disable")
+            .route(web::post().to(admin::disable_merchant)),
+    )
+    .service(web::resource("/api/admin/users").route(web::get().to(admin::list_users)))
+    .service(
+        web::resource("/api/admin/users/{id}/status").route(web::put().to(admin::set_user_status)),
+    )
+    .service(web::resource("/api/admin/audit-log").route(web::get().to(admin::audit_log)))
     .default_service(web::to(not_found));
 }
 

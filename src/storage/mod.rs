@@ -3,6 +3,8 @@
 //!
 //! Each query is written once and run on either backend through [`with_conn!`].
 
+pub mod admins;
+pub mod merchants;
 pub mod migrate;
 pub mod orders;
 pub mod outbox;
@@ -10,6 +12,7 @@ pub mod refunds;
 pub mod schema;
 pub mod shop;
 pub mod stats;
+pub mod users;
 
 use std::time::Duration;
 

@@ -9,6 +9,8 @@ use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 pub use metrics::Metrics;
 
+use crate::security::mask::MaskingMakeWriter;
+
 tokio::task_local! {
     /// The trace id of the request being served, for error bodies and background hand-offs.
     pub static TRACE_ID: String;
@@ -49,6 +51,7 @@ pub fn init_subscriber(format: &str) {
         registry
             .with(
                 fmt::layer()
+                    .with_writer(MaskingMakeWriter::new(std::io::stdout))
                     .json()
                     .flatten_event(true)
                     .with_current_span(true)
@@ -56,7 +59,13 @@ pub fn init_subscriber(format: &str) {
             )
             .try_init()
     } else {
-        registry.with(fmt::layer().with_target(false)).try_init()
+        registry
+            .with(
+                fmt::layer()
+                    .with_writer(MaskingMakeWriter::new(std::io::stdout))
+                    .with_target(false),
+            )
+            .try_init()
     };
     // A second initialisation (several apps in one test process) keeps the first subscriber.
     drop(result);

@@ -1,9 +1,19 @@
 //! API tests: one binary, the real server on port 0, a fresh database per test.
 
+mod admin;
 mod admin_web;
+mod auth;
+mod authz;
 mod errors;
 mod health;
 mod helpers;
+mod identity;
+mod logging;
+mod merchants;
 mod migrations;
+mod openapi;
 mod orders_storage;
+mod ratelimit;
 mod shutdown;
+mod signing;
+mod users;

@@ -1,0 +1,463 @@
+//! Authorization in one place: a route states who may call it by the extractor it takes.
+//!
+//! - [`AuthUser`]: a valid user access token of an active user.
+//! - [`AdminUser`]: a valid admin access token of an active admin.
+//! - [`MerchantOwner`]: an [`AuthUser`] who owns the merchant `{id}` of the path (any status);
+//!   [`ApprovedMerchant`]: the same, and the merchant is approved.
+//! - [`Signed`]: the request carries a valid signature with a fresh nonce (mutating calls).
+//!
+//! Statuses come from the database through a 2 s cache, so a disable or an approval takes
+//! effect without a new login.
+
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use actix_web::web::Bytes;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use futures_util::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
+
+use super::{AppState, JSON_LIMIT, error::ApiError};
+use crate::security::signing::{self, SignatureError, SignedParts};
+use crate::security::tokens::{Claims, Role, TokenError};
+use crate::security::{MerchantAccess, RateLimited, RateLimiter};
+use crate::storage::{admins, merchants, users};
+
+pub fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
+    req.app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("AppState missing")))
+}
+
+/// The peer address. Proxies' `X-Forwarded-For` is not trusted (it is the caller's to forge).
+pub fn client_ip(req: &HttpRequest) -> String {
+    req.peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The verified claims of the bearer token, verified once per request.
+fn claims(req: &HttpRequest, state: &AppState) -> Result<Claims, ApiError> {
+    if let Some(c) = req.extensions().get::<Claims>() {
+        return Ok(c.clone());
+    }
+    let header = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| ApiError::unauthorized("sign in: Authorization: Bearer <access_token>"))?;
+    let token = header
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::unauthorized("expected Authorization: Bearer <access_token>"))?;
+    let claims = state.security.tokens.verify(token).map_err(|e| match e {
+        TokenError::Expired => {
+            state.security.event("expired_token", "");
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "TOKEN_EXPIRED",
+                "the access token expired; refresh it",
+            )
+        }
+        TokenError::Invalid(_) => {
+            state.security.event("bad_token", "");
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "TOKEN_INVALID",
+                "the access token is not valid",
+            )
+        }
+    })?;
+    req.extensions_mut().insert(claims.clone());
+    Ok(claims)
+}
+
+fn user_disabled() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "USER_DISABLED",
+        "this account is disabled",
+    )
+}
+
+/// Runs a database read as its own task. actix polls a handler's extractors together and
+/// drops the rest when one fails; dropping an in-flight SQLite query (diesel-async's
+/// `SyncConnectionWrapper`) calls `block_in_place`, which panics on actix's single-threaded
+/// workers. A spawned task is not cancelled by dropping its handle, so it finishes cleanly.
+async fn detached<T: 'static>(
+    fut: impl std::future::Future<Output = Result<T, crate::storage::StorageError>> + 'static,
+) -> Result<T, ApiError> {
+    actix_web::rt::spawn(fut)
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::from)
+}
+
+/// The current status of a user (cached briefly); `None` when the user does not exist.
+pub async fn user_status(state: &AppState, user_id: &str) -> Result<Option<String>, ApiError> {
+    if let Some(s) = state.security.user_status.get(user_id) {
+        return Ok(Some(s));
+    }
+    let (db, id) = (state.db.clone(), user_id.to_string());
+    let status = detached(async move { users::find(&db, &id).await })
+        .await?
+        .map(|u| u.status);
+    if let Some(s) = &status {
+        state.security.user_status.put(user_id, s.clone());
+    }
+    Ok(status)
+}
+
+/// The owner and status of a merchant (cached briefly).
+pub async fn merchant_access(
+    state: &AppState,
+    merchant_id: &str,
+) -> Result<Option<MerchantAccess>, ApiError> {
+    if let Some(a) = state.security.merchant_access.get(merchant_id) {
+        return Ok(Some(a));
+    }
+    let (db, id) = (state.db.clone(), merchant_id.to_string());
+    let access = detached(async move { merchants::find(&db, &id).await })
+        .await?
+        .map(|m| MerchantAccess {
+            owner_user_id: m.owner_user_id,
+            status: m.status,
+        });
+    if let Some(a) = &access {
+        state.security.merchant_access.put(merchant_id, a.clone());
+    }
+    Ok(access)
+}
+
+/// Refuses access tokens of a revoked session (a reused refresh token revokes the session).
+async fn check_session(state: &AppState, sid: &str) -> Result<(), ApiError> {
+    let revoked = match state.security.session_revoked.get(sid) {
+        Some(r) => r,
+        None => {
+            let (db, id) = (state.db.clone(), sid.to_string());
+            let r = detached(async move { users::family_revoked(&db, &id).await }).await?;
+            state.security.session_revoked.put(sid, r);
+            r
+        }
+    };
+    if revoked {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "SESSION_REVOKED",
+            "this session was revoked; sign in again",
+        ));
+    }
+    Ok(())
+}
+
+/// A signed-in user whose account is active.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub user_id: String,
+    pub sid: String,
+}
+
+impl AuthUser {
+    async fn extract(req: HttpRequest) -> Result<AuthUser, ApiError> {
+        let state = state(&req)?;
+        let claims = claims(&req, &state)?;
+        if claims.role != Role::User {
+            return Err(ApiError::forbidden("this route is for users"));
+        }
+        check_session(&state, &claims.sid).await?;
+        match user_status(&state, &claims.sub).await?.as_deref() {
+            Some(users::USER_ACTIVE) => Ok(AuthUser {
+                user_id: claims.sub,
+                sid: claims.sid,
+            }),
+            Some(_) => {
+                state.security.event("disabled_user_refused", &claims.sub);
+                Err(user_disabled())
+            }
+            None => Err(ApiError::unauthorized("the account no longer exists")),
+        }
+    }
+}
+
+impl FromRequest for AuthUser {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        Box::pin(AuthUser::extract(req.clone()))
+    }
+}
+
+/// A signed-in admin whose account is active.
+#[derive(Debug, Clone)]
+pub struct AdminUser {
+    pub admin_id: String,
+}
+
+impl AdminUser {
+    async fn extract(req: HttpRequest) -> Result<AdminUser, ApiError> {
+        let state = state(&req)?;
+        let claims = claims(&req, &state)?;
+        if claims.role != Role::Admin {
+            state.security.event("forbidden", &claims.sub);
+            return Err(ApiError::forbidden("this route is for admins"));
+        }
+        check_session(&state, &claims.sid).await?;
+        let status = match state.security.admin_status.get(&claims.sub) {
+            Some(s) => Some(s),
+            None => {
+                let s = admins::find(&state.db, &claims.sub)
+                    .await?
+                    .map(|a| a.status);
+                if let Some(s) = &s {
+                    state.security.admin_status.put(&claims.sub, s.clone());
+                }
+                s
+            }
+        };
+        match status.as_deref() {
+            Some(admins::ADMIN_ACTIVE) => Ok(AdminUser {
+                admin_id: claims.sub,
+            }),
+            Some(_) => Err(ApiError::forbidden("this admin account is disabled")),
+            None => Err(ApiError::unauthorized("the account no longer exists")),
+        }
+    }
+}
+
+impl FromRequest for AdminUser {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        Box::pin(AdminUser::extract(req.clone()))
+    }
+}
+
+/// The owner of the merchant named by the path's `{id}`, whatever its status.
+#[derive(Debug, Clone)]
+pub struct MerchantOwner {
+    pub user: AuthUser,
+    pub merchant_id: String,
+    pub status: String,
+}
+
+impl MerchantOwner {
+    async fn extract(req: HttpRequest) -> Result<MerchantOwner, ApiError> {
+        let user = AuthUser::extract(req.clone()).await?;
+        let state = state(&req)?;
+        let merchant_id = req.match_info().get("id").unwrap_or_default().to_string();
+        let not_found = || {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "MERCHANT_NOT_FOUND",
+                "no such merchant",
+            )
+        };
+        // Another owner's merchant answers like a missing one: ids are not confirmed.
+        match merchant_access(&state, &merchant_id).await? {
+            Some(a) if a.owner_user_id == user.user_id => Ok(MerchantOwner {
+                user,
+                merchant_id,
+                status: a.status,
+            }),
+            Some(_) => {
+                state.security.event("forbidden", &merchant_id);
+                Err(not_found())
+            }
+            None => Err(not_found()),
+        }
+    }
+}
+
+impl FromRequest for MerchantOwner {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        Box::pin(MerchantOwner::extract(req.clone()))
+    }
+}
+
+/// The owner of an approved merchant: the merchant role.
+#[derive(Debug, Clone)]
+pub struct ApprovedMerchant(pub MerchantOwner);
+
+impl FromRequest for ApprovedMerchant {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let owner = MerchantOwner::extract(req).await?;
+            if owner.status == merchants::MERCHANT_APPROVED {
+                Ok(ApprovedMerchant(owner))
+            } else {
+                Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "MERCHANT_NOT_APPROVED",
+                    format!("the merchant is {}, not approved", owner.status),
+                ))
+            }
+        })
+    }
+}
+
+/// A request signed with the session's `sign_key`, its nonce not seen before. Holds the body.
+pub struct Signed {
+    body: Bytes,
+}
+
+impl Signed {
+    /// The body as JSON of type `T`, with the API's error codes.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            let err = if e.is_data() {
+                ApiError::validation(format!("invalid field: {e}"))
+            } else {
+                ApiError::bad_request("MALFORMED_JSON", format!("malformed JSON: {e}"))
+            };
+            err.with_cause(anyhow::anyhow!("{e}"))
+        })
+    }
+
+    async fn extract(
+        req: HttpRequest,
+        body: Result<Bytes, actix_web::Error>,
+    ) -> Result<Signed, ApiError> {
+        let state = state(&req)?;
+        let claims = claims(&req, &state)?;
+        let body = body.map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                format!("the body is larger than {JSON_LIMIT} bytes"),
+            )
+        })?;
+        if !body.is_empty() {
+            let json = req
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("application/json"));
+            if !json {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "UNSUPPORTED_MEDIA_TYPE",
+                    "expected Content-Type: application/json",
+                ));
+            }
+        }
+        let header = |name: &str| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string()
+        };
+        let (timestamp, nonce, signature) = (
+            header("x-timestamp"),
+            header("x-nonce"),
+            header("x-signature"),
+        );
+        let path_with_query = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| req.path().to_string());
+        let parts = SignedParts {
+            method: req.method().as_str(),
+            path_with_query: &path_with_query,
+            timestamp: &timestamp,
+            nonce: &nonce,
+            body: &body,
+            signature: &signature,
+        };
+        let sign_key = state.security.tokens.sign_key(&claims.sid);
+        let now = chrono::Utc::now().timestamp();
+        match signing::verify(&sign_key, &parts, now) {
+            Ok(()) => {}
+            Err(SignatureError::Expired) => {
+                state.security.event("expired_signature", &claims.sub);
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "SIGNATURE_EXPIRED",
+                    "X-Timestamp is more than 300 s from the server clock",
+                ));
+            }
+            Err(SignatureError::Invalid(why)) => {
+                state.security.event("bad_signature", &claims.sub);
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "SIGNATURE_INVALID",
+                    why,
+                ));
+            }
+            Err(SignatureError::Replayed) => return Err(replayed()),
+        }
+        let fresh = state
+            .security
+            .nonces
+            .remember(&claims.sid, &nonce)
+            .await
+            .map_err(|e| {
+                ApiError::unavailable("NONCE_STORE_UNAVAILABLE", "retry shortly").with_cause(e)
+            })?;
+        if !fresh {
+            state.security.event("replayed_nonce", &claims.sub);
+            return Err(replayed());
+        }
+        Ok(Signed { body })
+    }
+}
+
+fn replayed() -> ApiError {
+    ApiError::conflict("REPLAYED_REQUEST", "this nonce was used before")
+}
+
+impl FromRequest for Signed {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let mut payload = payload.take();
+        Box::pin(async move {
+            let body = read_body(&mut payload).await;
+            Signed::extract(req, body).await
+        })
+    }
+}
+
+async fn read_body(payload: &mut Payload) -> Result<Bytes, actix_web::Error> {
+    use futures_util::StreamExt;
+    let mut buf = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk?;
+        if buf.len() + chunk.len() > JSON_LIMIT {
+            return Err(actix_web::error::ErrorPayloadTooLarge("too large"));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+/// Applies a rate limit for `key`; a refusal is a 429 `RATE_LIMITED` with `Retry-After`, and a
+/// security event.
+pub async fn rate_limit(
+    state: &AppState,
+    limiter: &RateLimiter,
+    key: &str,
+) -> Result<(), ApiError> {
+    limiter.check(key).await.map_err(|limited: RateLimited| {
+        state.security.event("rate_limited", limited.limit);
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMITED",
+            format!("too many requests; retry in {} s", limited.retry_after_secs),
+        )
+        .with_retry_after(limited.retry_after_secs)
+    })
+}

@@ -1,0 +1,188 @@
+//! Request signatures: `X-Signature` = hex HMAC-SHA256(sign_key,
+//! `METHOD\nPATH_WITH_QUERY\nTIMESTAMP\nNONCE\nhex_sha256(BODY)\n`), a 300 s window, and a
+//! nonce store (Redis `SET NX EX` when configured, else in-process) that refuses replays.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use bb8_redis::redis;
+
+use super::crypto::{sha256_hex, verify_hmac_hex};
+use crate::cache::RedisPool;
+
+/// How far a request's timestamp may be from the server clock.
+pub const SIGNATURE_WINDOW_SECS: i64 = 300;
+/// Nonces are kept for twice the window: a request old enough to be forgotten is expired.
+pub const NONCE_TTL_SECS: u64 = 600;
+
+/// The string that is signed.
+pub fn canonical_string(
+    method: &str,
+    path_with_query: &str,
+    timestamp: &str,
+    nonce: &str,
+    body: &[u8],
+) -> String {
+    format!(
+        "{}\n{}\n{}\n{}\n{}\n",
+        method.to_ascii_uppercase(),
+        path_with_query,
+        timestamp,
+        nonce,
+        sha256_hex(body)
+    )
+}
+
+pub fn sign(sign_key: &str, canonical: &str) -> String {
+    super::crypto::hmac_hex(sign_key.as_bytes(), canonical.as_bytes())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureError {
+    /// Headers missing or malformed, or the MAC does not match.
+    Invalid(&'static str),
+    /// Outside the 300 s window.
+    Expired,
+    /// The nonce was seen before.
+    Replayed,
+}
+
+/// The signed parts of a request, as received.
+pub struct SignedParts<'a> {
+    pub method: &'a str,
+    pub path_with_query: &'a str,
+    pub timestamp: &'a str,
+    pub nonce: &'a str,
+    pub body: &'a [u8],
+    pub signature: &'a str,
+}
+
+/// Checks headers and MAC (not the nonce). `now` is unix seconds.
+pub fn verify(sign_key: &str, parts: &SignedParts<'_>, now: i64) -> Result<(), SignatureError> {
+    let SignedParts {
+        method,
+        path_with_query,
+        timestamp,
+        nonce,
+        body,
+        signature,
+    } = *parts;
+    if !(16..=64).contains(&nonce.len())
+        || !nonce
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(SignatureError::Invalid(
+            "X-Nonce must be 16-64 characters [A-Za-z0-9_-]",
+        ));
+    }
+    let ts: i64 = timestamp
+        .parse()
+        .map_err(|_| SignatureError::Invalid("X-Timestamp must be unix seconds"))?;
+    if (now - ts).abs() > SIGNATURE_WINDOW_SECS {
+        return Err(SignatureError::Expired);
+    }
+    let canonical = canonical_string(method, path_with_query, timestamp, nonce, body);
+    if verify_hmac_hex(sign_key.as_bytes(), canonical.as_bytes(), signature) {
+        Ok(())
+    } else {
+        Err(SignatureError::Invalid("signature does not match"))
+    }
+}
+
+/// Remembers nonces so a request is accepted once, on any instance when Redis is shared.
+pub struct NonceStore {
+    redis: Option<(RedisPool, String)>,
+    memory: Mutex<HashMap<String, Instant>>,
+}
+
+impl NonceStore {
+    pub fn new(redis: Option<RedisPool>, prefix: &str) -> Self {
+        NonceStore {
+            redis: redis.map(|p| (p, prefix.to_string())),
+            memory: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// True when the nonce is new (and is now remembered), false when seen before.
+    pub async fn remember(
+        &self,
+        scope: &str,
+        nonce: &str,
+    ) -> Result<bool, crate::cache::CacheError> {
+        let key = format!("nonce:{scope}:{nonce}");
+        if let Some((pool, prefix)) = &self.redis {
+            let mut conn = pool.get().await?;
+            let set: Option<String> = redis::cmd("SET")
+                .arg(format!("{prefix}:{key}"))
+                .arg(1)
+                .arg("NX")
+                .arg("EX")
+                .arg(NONCE_TTL_SECS)
+                .query_async(&mut *conn)
+                .await?;
+            return Ok(set.is_some());
+        }
+        let now = Instant::now();
+        let ttl = Duration::from_secs(NONCE_TTL_SECS);
+        let mut map = self.memory.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() > 10_000 {
+            map.retain(|_, seen| now.duration_since(*seen) < ttl);
+        }
+        match map.get(&key) {
+            Some(seen) if now.duration_since(*seen) < ttl => Ok(false),
+            _ => {
+                map.insert(key, now);
+                Ok(true)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_verify_within_the_window_only() {
+        let key = "k".repeat(64);
+        let body = br#"{"a":1}"#;
+        let canonical = canonical_string("post", "/api/x?y=1", "1000", "n0123456789abcdef", body);
+        assert!(canonical.starts_with("POST\n/api/x?y=1\n1000\n"));
+        let sig = sign(&key, &canonical);
+        let check = |sig: &str, now: i64, nonce: &str, body: &[u8]| {
+            let parts = SignedParts {
+                method: "POST",
+                path_with_query: "/api/x?y=1",
+                timestamp: "1000",
+                nonce,
+                body,
+                signature: sig,
+            };
+            verify(&key, &parts, now)
+        };
+        assert_eq!(check(&sig, 1000, "n0123456789abcdef", body), Ok(()));
+        assert_eq!(check(&sig, 1300, "n0123456789abcdef", body), Ok(()));
+        assert_eq!(
+            check(&sig, 1301, "n0123456789abcdef", body),
+            Err(SignatureError::Expired)
+        );
+        assert!(matches!(
+            check(&sig, 1000, "short", body),
+            Err(SignatureError::Invalid(_))
+        ));
+        assert!(matches!(
+            check(&sig, 1000, "n0123456789abcdef", b"{}"),
+            Err(SignatureError::Invalid(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn memory_nonce_store_refuses_a_second_use() {
+        let store = NonceStore::new(None, "p");
+        assert!(store.remember("s", "nonce-1").await.unwrap());
+        assert!(!store.remember("s", "nonce-1").await.unwrap());
+        assert!(store.remember("other", "nonce-1").await.unwrap());
+    }
+}

@@ -1,0 +1,119 @@
+//! Admin accounts and the audit log.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::schema::{admin_users, audit_log};
+use super::users::now;
+use super::{Db, StorageError};
+use crate::with_conn;
+
+pub const ADMIN_ACTIVE: &str = "active";
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = admin_users)]
+pub struct AdminRow {
+    pub id: String,
+    pub username: String,
+    pub password_hash: String,
+    pub role: String,
+    pub status: String,
+    pub created_at: NaiveDateTime,
+    pub last_login_at: Option<NaiveDateTime>,
+}
+
+pub async fn find_by_username(db: &Db, username: &str) -> Result<Option<AdminRow>, StorageError> {
+    let mut conn = db.conn().await?;
+    Ok(with_conn!(&mut conn, |c| {
+        admin_users::table
+            .filter(admin_users::username.eq(username))
+            .select(AdminRow::as_select())
+            .first(c)
+            .await
+            .optional()
+    })?)
+}
+
+pub async fn find(db: &Db, id: &str) -> Result<Option<AdminRow>, StorageError> {
+    let mut conn = db.conn().await?;
+    Ok(with_conn!(&mut conn, |c| {
+        admin_users::table
+            .find(id)
+            .select(AdminRow::as_select())
+            .first(c)
+            .await
+            .optional()
+    })?)
+}
+
+/// Inserts the admin; false when one with that username already exists.
+pub async fn insert_if_absent(db: &Db, row: &AdminRow) -> Result<bool, StorageError> {
+    let mut conn = db.write_conn().await?;
+    let res = with_conn!(&mut conn, |c| {
+        diesel::insert_into(admin_users::table)
+            .values(row)
+            .execute(c)
+            .await
+    })
+    .map_err(StorageError::from);
+    match res {
+        Ok(_) => Ok(true),
+        Err(e) if e.is_unique_violation() => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn touch_login(db: &Db, id: &str) -> Result<(), StorageError> {
+    let mut conn = db.write_conn().await?;
+    let t = now();
+    with_conn!(&mut conn, |c| {
+        diesel::update(admin_users::table.find(id))
+            .set(admin_users::last_login_at.eq(Some(t)))
+            .execute(c)
+            .await
+    })?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize)]
+#[diesel(table_name = audit_log)]
+pub struct AuditRow {
+    pub id: String,
+    pub actor_type: String,
+    pub actor_id: String,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: String,
+    pub before_json: Option<String>,
+    pub after_json: Option<String>,
+    pub trace_id: String,
+    pub ip: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+pub async fn insert_audit(db: &Db, row: &AuditRow) -> Result<(), StorageError> {
+    let mut conn = db.write_conn().await?;
+    with_conn!(&mut conn, |c| {
+        diesel::insert_into(audit_log::table)
+            .values(row)
+            .execute(c)
+            .await
+    })?;
+    Ok(())
+}
+
+pub async fn list_audit(
+    db: &Db,
+    before_id: Option<&str>,
+    limit: i64,
+) -> Result<Vec<AuditRow>, StorageError> {
+    let mut conn = db.conn().await?;
+    Ok(with_conn!(&mut conn, |c| {
+        let mut q = audit_log::table.select(AuditRow::as_select()).into_boxed();
+        if let Some(cur) = before_id {
+            q = q.filter(audit_log::id.lt(cur.to_string()));
+        }
+        q.order(audit_log::id.desc()).limit(limit).load(c).await
+    })?)
+}
