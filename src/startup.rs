@@ -7,6 +7,7 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, middleware::from_fn, web};
 
+use crate::actors::points::PointsService;
 use crate::cache;
 use crate::config::Settings;
 use crate::http::{self, AppState};
@@ -26,12 +27,14 @@ impl Application {
         let metrics = Metrics::new()?;
         let db = Db::connect(&settings).await?;
         let redis = cache::connect_redis(&settings).await?;
+        let points = PointsService::from_settings(db.clone(), &settings, &metrics)?;
         let settings = Arc::new(settings);
         let state = AppState {
             settings: settings.clone(),
             db,
             redis,
             metrics,
+            points,
         };
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))?;
         let port = listener.local_addr()?.port();
@@ -77,6 +80,7 @@ impl Application {
             category = "system",
             "http server stopped; flushing background work"
         );
+        self.state.points.shutdown().await;
         result
     }
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use actix_web::web;
 
+use crate::actors::points::PointsService;
 use crate::cache::RedisPool;
 use crate::config::Settings;
 use crate::storage::Db;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub db: Db,
     pub redis: Option<RedisPool>,
     pub metrics: Metrics,
+    /// The points engine (changes through per-user actors, reads from read models).
+    pub points: PointsService,
 }
 
 /// Every route of the server, registered in one place.
