@@ -141,7 +141,7 @@ impl UserPoints {
         mut lots: Vec<Lot>,
     ) -> UserPoints {
         lots.retain(|l| l.remaining > 0);
-        lots.sort_by(|a, b| (a.expires_at, a.id).cmp(&(b.expires_at, b.id)));
+        lots.sort_by_key(|l| (l.expires_at, l.id));
         UserPoints {
             totals,
             version,

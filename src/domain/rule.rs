@@ -33,7 +33,7 @@ impl Default for PointsRuleSpec {
 }
 
 /// A validated rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PointsRule {
     spec: PointsRuleSpec,
 }
@@ -64,14 +64,6 @@ impl TryFrom<PointsRuleSpec> for PointsRule {
             return bad("expiry_days must be within 1..=36500");
         }
         Ok(PointsRule { spec })
-    }
-}
-
-impl Default for PointsRule {
-    fn default() -> Self {
-        PointsRule {
-            spec: PointsRuleSpec::default(),
-        }
     }
 }
 
@@ -152,9 +144,11 @@ mod tests {
 
     #[test]
     fn invalid_specs_are_refused() {
-        let mut s = PointsRuleSpec::default();
-        s.min_order_fen = 10;
-        s.max_order_fen = 5;
+        let s = PointsRuleSpec {
+            min_order_fen: 10,
+            max_order_fen: 5,
+            ..PointsRuleSpec::default()
+        };
         assert!(PointsRule::try_from(s).is_err());
         let s = PointsRuleSpec {
             expiry_days: 0,

@@ -96,10 +96,10 @@ pub fn test_settings(db: &TestDatabase, data_dir: &std::path::Path) -> Settings 
             format!("t{}", uuid::Uuid::now_v7().simple()),
         ),
     ];
-    if let Ok(url) = std::env::var("REDIS_URL") {
-        if !url.is_empty() {
-            vars.push(("REDIS_URL".to_string(), url));
-        }
+    if let Ok(url) = std::env::var("REDIS_URL")
+        && !url.is_empty()
+    {
+        vars.push(("REDIS_URL".to_string(), url));
     }
     Settings::load_from(&vars).expect("test settings")
 }

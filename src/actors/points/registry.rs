@@ -61,10 +61,10 @@ impl Registry {
             .shard(user)
             .ok_or_else(|| PointsError::Unavailable("no registry shard".into()))?;
         let mut map = shard.lock();
-        if let Some(e) = map.get(user) {
-            if e.addr.connected() {
-                return Ok(e.addr.clone());
-            }
+        if let Some(e) = map.get(user)
+            && e.addr.connected()
+        {
+            return Ok(e.addr.clone());
         }
         let arbiter = self
             .arbiters

@@ -50,10 +50,10 @@ impl RuleCache {
         &self,
         now: DateTime<Utc>,
     ) -> Result<(Arc<PointsRule>, PointsRuleView), PointsError> {
-        if let Some((at, rule, view)) = &*self.cached.lock() {
-            if at.elapsed() < self.ttl {
-                return Ok((rule.clone(), view.clone()));
-            }
+        if let Some((at, rule, view)) = &*self.cached.lock()
+            && at.elapsed() < self.ttl
+        {
+            return Ok((rule.clone(), view.clone()));
         }
         let row = store::current_rule_row(&self.db, now).await?;
         let (rule, view) = match row {

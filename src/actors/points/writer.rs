@@ -212,6 +212,13 @@ async fn commit_txn(db: &Db, writes: &[&UserWrite]) -> Result<Vec<bool>, Storage
         .collect();
     let committed = with_conn!(&mut conn, |c| {
         c.transaction::<_, diesel::result::Error, _>(async |c| {
+            // Take the write lock first: on SQLite a deferred transaction that reads and
+            // then writes fails with SQLITE_BUSY (no wait) when another connection (another
+            // instance) committed in between; a write as the first statement waits instead.
+            // A no-op on MySQL.
+            diesel::sql_query("UPDATE user_points SET version = version WHERE 1 = 0")
+                .execute(c)
+                .await?;
             let mut existing: HashSet<(String, String)> = HashSet::new();
             for chunk in source_ids.chunks(INSERT_CHUNK) {
                 let found: Vec<(String, String)> = points_records::table
