@@ -252,3 +252,7 @@ fn to_write(
         now: now.naive_utc(),
     }
 }
+
+#[cfg(test)]
+#[path = "batch_tests.rs"]
+mod tests;

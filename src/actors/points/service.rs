@@ -167,7 +167,11 @@ impl PointsService {
     {
         check_id("user_id", user_id, 36)?;
         let depth = &self.inner.shared.metrics.mailbox_depth;
-        for _ in 0..3 {
+        for attempt in 0..4u32 {
+            if attempt > 0 {
+                // Let the stopping actor leave the registry before the next try.
+                tokio::time::sleep(Duration::from_millis(2 << attempt)).await;
+            }
             let addr = self.inner.registry.get(user_id)?;
             depth.inc();
             let answer = addr
