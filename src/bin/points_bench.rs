@@ -348,7 +348,10 @@ async fn bench(db_url: &str, dir: &std::path::Path, mysql: bool) -> anyhow::Resu
     let mut config = PointsConfig::from_settings(&settings);
     config.idle = Duration::from_secs(3600);
     let metrics2 = Metrics::new()?;
-    let svc = PointsService::start(db.clone(), config, &metrics2, Arc::new(SystemClock))?;
+    // A fresh pool: SQLite connections run their blocking work on the runtime they were
+    // made on, and the first engine's actor threads (runtimes) are gone.
+    let db = Db::connect(&settings).await.context("database")?;
+    let svc = PointsService::start(db, config, &metrics2, Arc::new(SystemClock))?;
     // One actor first, so one-time allocations (arbiters, pools) are not counted.
     svc.actor_balance("idle-warm").await?;
     tokio::time::sleep(Duration::from_millis(200)).await;

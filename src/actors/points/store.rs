@@ -3,7 +3,7 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamp};
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
 use crate::domain::{
@@ -94,54 +94,53 @@ const AWARD_SUMS: &str = "SELECT CAST(COALESCE(SUM(points_change), 0) AS SIGNED)
 
 type SummaryCols = (i64, i64, i64, i64, i64, i64);
 
-/// Loads one user's state in one read transaction. The summary (with its version) is read
-/// first: whatever is read after it can only be newer, and a newer state means a newer
-/// version, which the writer's version check turns into a reload.
+/// Loads one user's state. The summary (with its version) is read first: whatever is read
+/// after it can only be newer, and a newer state has a newer version, which the writer's
+/// version check turns into a reload. No summary row means no ledger rows either (the
+/// writer creates both in one transaction), so a new user costs one query.
 pub async fn load_state(
     db: &Db,
     user: &str,
     now: DateTime<Utc>,
 ) -> Result<UserPoints, StorageError> {
     let mut conn = db.conn().await?;
-    let user = user.to_string();
-    let day_start = cst_day_start(now).naive_utc();
-    let (summary, lots, sums) = with_conn!(&mut conn, |c| {
-        c.transaction::<_, diesel::result::Error, _>(async |c| {
-            let summary: Option<SummaryCols> = user_points::table
-                .find(&user)
-                .select((
-                    user_points::available,
-                    user_points::total_earned,
-                    user_points::total_used,
-                    user_points::total_expired,
-                    user_points::total_clawed_back,
-                    user_points::version,
-                ))
-                .first(c)
-                .await
-                .optional()?;
-            let lots: Vec<(String, Option<i64>, Option<NaiveDateTime>)> = points_records::table
-                .filter(points_records::user_id.eq(&user))
-                .filter(points_records::remaining.gt(0))
-                .select((
-                    points_records::id,
-                    points_records::remaining,
-                    points_records::expires_at,
-                ))
-                .load(c)
-                .await?;
-            let sums: AwardSums = diesel::sql_query(AWARD_SUMS)
-                .bind::<Timestamp, _>(day_start)
-                .bind::<Text, _>(&user)
-                .get_result(c)
-                .await?;
-            Ok((summary, lots, sums))
-        })
-        .await
+    let summary: Option<SummaryCols> = with_conn!(&mut conn, |c| {
+        user_points::table
+            .find(user)
+            .select((
+                user_points::available,
+                user_points::total_earned,
+                user_points::total_used,
+                user_points::total_expired,
+                user_points::total_clawed_back,
+                user_points::version,
+            ))
+            .first(c)
+            .await
+            .optional()
     })?;
     let Some((available, earned, used, expired, clawed, version)) = summary else {
         return Ok(UserPoints::empty(now));
     };
+    let day_start = cst_day_start(now).naive_utc();
+    let (lots, sums) = with_conn!(&mut conn, |c| {
+        let lots: Vec<(String, Option<i64>, Option<NaiveDateTime>)> = points_records::table
+            .filter(points_records::user_id.eq(user))
+            .filter(points_records::remaining.gt(0))
+            .select((
+                points_records::id,
+                points_records::remaining,
+                points_records::expires_at,
+            ))
+            .load(c)
+            .await?;
+        let sums: AwardSums = diesel::sql_query(AWARD_SUMS)
+            .bind::<Timestamp, _>(day_start)
+            .bind::<Text, _>(user)
+            .get_result(c)
+            .await?;
+        Ok::<_, diesel::result::Error>((lots, sums))
+    })?;
     let lots = lots
         .into_iter()
         .filter_map(|(id, remaining, expires_at)| {

@@ -229,6 +229,7 @@ async fn commit_txn(db: &Db, writes: &[&UserWrite]) -> Result<Vec<bool>, Storage
                 existing.extend(found);
             }
             let mut committed = vec![false; writes.len()];
+            let mut new_users: Vec<(usize, SummaryInsert)> = Vec::new();
             for (i, w) in writes.iter().enumerate() {
                 let duplicate = w
                     .records
@@ -239,7 +240,11 @@ async fn commit_txn(db: &Db, writes: &[&UserWrite]) -> Result<Vec<bool>, Storage
                 }
                 let t = &w.totals;
                 let next = w.expected_version + 1;
-                let n = if w.persisted {
+                if !w.persisted {
+                    new_users.push((i, SummaryInsert::new(w)));
+                    continue;
+                }
+                let n = {
                     diesel::update(
                         user_points::table
                             .filter(user_points::user_id.eq(&*w.user_id))
@@ -256,23 +261,27 @@ async fn commit_txn(db: &Db, writes: &[&UserWrite]) -> Result<Vec<bool>, Storage
                     ))
                     .execute(c)
                     .await?
-                } else {
-                    diesel::insert_or_ignore_into(user_points::table)
-                        .values((
-                            user_points::user_id.eq(&*w.user_id),
-                            user_points::available.eq(t.available),
-                            user_points::total_earned.eq(t.total_earned),
-                            user_points::total_used.eq(t.total_used),
-                            user_points::total_expired.eq(t.total_expired),
-                            user_points::total_clawed_back.eq(t.total_clawed_back),
-                            user_points::version.eq(next),
-                            user_points::updated_at.eq(w.now),
-                        ))
-                        .execute(c)
-                        .await?
                 };
                 if let Some(slot) = committed.get_mut(i) {
                     *slot = n == 1;
+                }
+            }
+            // First changes of new users: one multi-row INSERT IGNORE. If any row already
+            // existed (another instance got there first), roll back: the per-user retry
+            // finds out whose.
+            if !new_users.is_empty() {
+                let rows: Vec<SummaryInsert> = new_users.iter().map(|(_, r)| r.clone()).collect();
+                let n = c.insert_summaries(rows).await?;
+                if n != new_users.len() {
+                    if writes.len() == 1 {
+                        return Ok(vec![false]);
+                    }
+                    return Err(diesel::result::Error::RollbackTransaction);
+                }
+                for (i, _) in &new_users {
+                    if let Some(slot) = committed.get_mut(*i) {
+                        *slot = true;
+                    }
                 }
             }
             let mut rows = Vec::new();
@@ -312,9 +321,50 @@ trait InsertRecords {
         &mut self,
         rows: Vec<RecordInsert>,
     ) -> impl std::future::Future<Output = QueryResult<usize>> + Send;
+    fn insert_summaries(
+        &mut self,
+        rows: Vec<SummaryInsert>,
+    ) -> impl std::future::Future<Output = QueryResult<usize>> + Send;
+}
+
+/// A new `user_points` row.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = user_points)]
+struct SummaryInsert {
+    user_id: String,
+    available: i64,
+    total_earned: i64,
+    total_used: i64,
+    total_expired: i64,
+    total_clawed_back: i64,
+    version: i64,
+    updated_at: NaiveDateTime,
+}
+
+impl SummaryInsert {
+    fn new(w: &UserWrite) -> SummaryInsert {
+        let t = &w.totals;
+        SummaryInsert {
+            user_id: w.user_id.to_string(),
+            available: t.available,
+            total_earned: t.total_earned,
+            total_used: t.total_used,
+            total_expired: t.total_expired,
+            total_clawed_back: t.total_clawed_back,
+            version: w.expected_version + 1,
+            updated_at: w.now,
+        }
+    }
 }
 
 impl InsertRecords for AsyncMysqlConnection {
+    async fn insert_summaries(&mut self, rows: Vec<SummaryInsert>) -> QueryResult<usize> {
+        diesel::insert_or_ignore_into(user_points::table)
+            .values(&rows)
+            .execute(self)
+            .await
+    }
+
     async fn insert_records(&mut self, rows: Vec<RecordInsert>) -> QueryResult<usize> {
         diesel::insert_into(points_records::table)
             .values(&rows)
@@ -324,6 +374,16 @@ impl InsertRecords for AsyncMysqlConnection {
 }
 
 impl InsertRecords for SqliteConn {
+    async fn insert_summaries(&mut self, rows: Vec<SummaryInsert>) -> QueryResult<usize> {
+        self.spawn_blocking(move |c| {
+            diesel::RunQueryDsl::execute(
+                diesel::insert_or_ignore_into(user_points::table).values(&rows),
+                c,
+            )
+        })
+        .await
+    }
+
     async fn insert_records(&mut self, rows: Vec<RecordInsert>) -> QueryResult<usize> {
         self.spawn_blocking(move |c| {
             diesel::RunQueryDsl::execute(
