@@ -22,6 +22,17 @@ async fn ten_thousand_concurrent_awards_to_one_user_are_exact() {
     assert_audit(&e.svc, "hot").await;
     let ids: HashSet<String> = results.into_iter().map(|r| ok(r).id).collect();
     assert_eq!(ids.len(), 10_000);
+    let text = e.metrics.render();
+    for name in [
+        "points_actors_active 1",
+        "points_actor_mailbox_depth 0",
+        "ledger_commit_batch_size_count",
+        "ledger_commits_total{result=\"ok\"}",
+        "points_changes_total{kind=\"award\"} 10000",
+        "points_total{kind=\"award\"} 10000",
+    ] {
+        assert!(text.contains(name), "{name} missing from metrics");
+    }
 }
 
 #[actix_web::test]

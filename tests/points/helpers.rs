@@ -20,6 +20,7 @@ pub use common::TestDatabase;
 pub struct Engine {
     pub svc: PointsService,
     pub db: Db,
+    pub metrics: Metrics,
     _dir: tempfile::TempDir,
 }
 
@@ -44,7 +45,12 @@ pub async fn engine_with(
     tweak(&mut config);
     let metrics = Metrics::new().expect("metrics");
     let svc = PointsService::start(db.clone(), config, &metrics, clock).expect("points engine");
-    Engine { svc, db, _dir: dir }
+    Engine {
+        svc,
+        db,
+        metrics,
+        _dir: dir,
+    }
 }
 
 pub fn award(order: &str, fen: i64) -> AwardPoints {
