@@ -167,3 +167,35 @@ async fn an_award_deletes_its_outbox_row_in_the_same_transaction() {
     .expect("count");
     assert_eq!(left, 0);
 }
+
+#[actix_web::test]
+async fn shutdown_commits_what_was_accepted_and_refuses_the_rest() {
+    let tdb = TestDatabase::create();
+    let e = engine(&tdb).await;
+    let handles: Vec<_> = (0..2_000)
+        .map(|i| {
+            let svc = e.svc.clone();
+            actix_web::rt::spawn(async move {
+                svc.award(&format!("u{}", i % 50), award(&format!("o{i}"), 100))
+                    .await
+            })
+        })
+        .collect();
+    // Let some commands reach their actors, then shut down while the rest are arriving.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    e.svc.shutdown().await;
+    let mut accepted = 0;
+    for h in handles {
+        match h.await.expect("task") {
+            Ok(_) => accepted += 1,
+            Err(PointsError::Unavailable(_)) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    // Everyone told "done" is in the ledger, nobody else.
+    let summary = e.svc.audit_all().await.expect("audit");
+    assert!(summary.ok, "{summary:#?}");
+    assert_eq!(summary.records, accepted);
+    eprintln!("accepted {accepted} of 2000 before shutdown");
+    assert!(accepted > 0);
+}

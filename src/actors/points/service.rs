@@ -75,7 +75,8 @@ struct Inner {
     shared: Arc<Shared>,
     registry: Arc<Registry>,
     config: PointsConfig,
-    arbiters: Mutex<Vec<ArbiterHandle>>,
+    /// Kept so the actor threads live as long as the service.
+    _arbiters: Vec<ArbiterHandle>,
     sweep: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -134,7 +135,7 @@ impl PointsService {
                 shared,
                 registry,
                 config: config.clone(),
-                arbiters: Mutex::new(arbiters),
+                _arbiters: arbiters,
                 sweep: Mutex::new(None),
             }),
         };
@@ -358,8 +359,8 @@ impl PointsService {
         self.inner.registry.len()
     }
 
-    /// Refuses new commands, lets every actor commit what it holds, then stops the actor
-    /// threads. Call after the HTTP server stopped.
+    /// Refuses new commands and lets every actor commit what it holds and stop. Call after
+    /// the HTTP server stopped.
     pub async fn shutdown(&self) {
         if let Some(sweep) = self.inner.sweep.lock().take() {
             sweep.abort();
@@ -377,9 +378,9 @@ impl PointsService {
                 "points actors still running at shutdown"
             );
         }
-        for a in self.inner.arbiters.lock().drain(..) {
-            a.stop();
-        }
+        // The actor threads are left running (idle, no actors): pooled connections made on
+        // them do their I/O through their runtimes, and the pool is shared with code that
+        // may still query after this (the process exits right after in production).
         tracing::info!(category = "points", "points engine stopped");
     }
 }
