@@ -52,6 +52,12 @@ pub struct Settings {
     pub admin_password: Option<SecretString>,
     /// Port of the in-process WeChat sandbox in the embedded default; `port + 1` when unset.
     pub sandbox_port: Option<u16>,
+    /// The built admin console served at `/admin/` (`npm --prefix admin run build`).
+    pub admin_dir: PathBuf,
+    /// Where the embedded sandbox keeps its generated keys (`data_dir/sandbox` when unset).
+    pub sandbox_keys_dir: Option<PathBuf>,
+    /// Scales the sandbox's notification retry delays (1.0 = WeChat's real schedule).
+    pub sandbox_time_scale: f64,
     /// Seconds an idle points actor lives before it stops.
     pub actor_idle_secs: u64,
     /// Seconds between expiry sweeps of points lots (0 disables the sweep).
@@ -136,7 +142,9 @@ impl Settings {
             .set_default("rate_limit_payments_per_min", 5)?
             .set_default("rate_limit_points_queries_per_min", 100)?
             .set_default("rate_limit_login_per_min_per_ip", 60)?
-            .set_default("shutdown_timeout_secs", 30)?;
+            .set_default("shutdown_timeout_secs", 30)?
+            .set_default("sandbox_time_scale", 1.0)?
+            .set_default("admin_dir", "admin/dist")?;
         if let Some(file) = get("APP_CONFIG_FILE") {
             builder = builder.add_source(config::File::with_name(&file).required(true));
         } else {
@@ -240,6 +248,12 @@ impl Settings {
                 self.port.saturating_add(1)
             }
         })
+    }
+
+    pub fn sandbox_keys_dir(&self) -> PathBuf {
+        self.sandbox_keys_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("sandbox"))
     }
 
     /// Describes the backends in use without revealing credentials.

@@ -9,6 +9,8 @@ pub mod cache;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod sandbox;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;
+pub mod wechat;

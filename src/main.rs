@@ -18,6 +18,11 @@ async fn main() -> anyhow::Result<()> {
     let addr = format!("http://{}:{}", app.state().settings.host, app.port());
     tracing::info!(category = "system", %addr, env, backends = %backends, "listening");
     println!("points-app listening on {addr} (env={env}; {backends})");
+    if let Some(sandbox) = &app.state().sandbox {
+        let url = sandbox.base_url();
+        tracing::info!(category = "system", %url, "wechat sandbox running in-process");
+        println!("wechat sandbox listening on {url}");
+    }
     app.run_until_stopped().await?;
     tracing::info!(category = "system", "stopped cleanly");
     Ok(())

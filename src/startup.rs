@@ -13,6 +13,7 @@ use crate::config::Settings;
 use crate::http::{self, AppState};
 use crate::storage::Db;
 use crate::telemetry::Metrics;
+use crate::wechat;
 
 pub struct Application {
     port: u16,
@@ -27,6 +28,16 @@ impl Application {
         let metrics = Metrics::new()?;
         let db = Db::connect(&settings).await?;
         let redis = cache::connect_redis(&settings).await?;
+        let listener = TcpListener::bind((settings.host.as_str(), settings.port))?;
+        let port = listener.local_addr()?.port();
+        // WeChat (or the sandbox standing in for it) calls us back at our real port.
+        let notify_host = match settings.host.as_str() {
+            "0.0.0.0" | "::" | "[::]" => "127.0.0.1",
+            host => host,
+        };
+        let (wechat, notify_verifier, sandbox) =
+            wechat::setup_with_notify_base(&settings, &format!("http://{notify_host}:{port}"))
+                .await?;
         let points = PointsService::from_settings(db.clone(), &settings, &metrics)?;
         let settings = Arc::new(settings);
         let state = AppState {
@@ -34,20 +45,25 @@ impl Application {
             db,
             redis,
             metrics,
+            wechat,
+            notify_verifier,
+            sandbox: sandbox.map(Arc::new),
             points,
         };
-        let listener = TcpListener::bind((settings.host.as_str(), settings.port))?;
-        let port = listener.local_addr()?.port();
         let server = {
             let state = state.clone();
+            let admin_dir = settings.admin_dir.clone();
             HttpServer::new(move || {
                 App::new()
                     .wrap(from_fn(http::middleware::observe))
                     .app_data(web::Data::new(state.clone()))
                     .app_data(web::Data::new(state.metrics.clone()))
+                    .configure(|cfg| http::admin_web::configure(cfg, &admin_dir))
                     .configure(http::configure)
             })
             .shutdown_timeout(settings.shutdown_timeout_secs)
+            // SIGINT is graceful too (actix would stop at once): see `run_until_stopped`.
+            .disable_signals()
             .client_request_timeout(Duration::from_secs(10))
             .listen(listener)?
             .run()
@@ -75,7 +91,24 @@ impl Application {
     /// Serves until SIGTERM/SIGINT (or a stop through the handle): stops accepting, lets
     /// in-flight requests finish, then lets background work flush.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        actix_web::rt::spawn(async move {
+            match shutdown_signal().await {
+                Ok(signal) => {
+                    tracing::info!(
+                        category = "system",
+                        signal,
+                        "stopping: finishing in-flight requests"
+                    );
+                    handle.stop(true).await;
+                }
+                Err(e) => tracing::warn!(category = "system", error = %e, "no signal handling"),
+            }
+        });
         let result = self.server.await;
+        if let Some(sandbox) = &self.state.sandbox {
+            sandbox.stop().await;
+        }
         tracing::info!(
             category = "system",
             "http server stopped; flushing background work"
@@ -83,4 +116,15 @@ impl Application {
         self.state.points.shutdown().await;
         result
     }
+}
+
+/// Waits for SIGTERM (Kubernetes) or SIGINT (a terminal's Ctrl-C).
+async fn shutdown_signal() -> std::io::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
 }

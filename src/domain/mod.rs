@@ -1,9 +1,11 @@
-//! Plain domain types of the points engine: no actix, no diesel. Everything here is pure and
-//! unit-tested on its own; the actors and the storage layer only wrap it.
+//! Plain types and rules: no HTTP, no SQL, no actors. Each module is pure and unit-tested on
+//! its own; the actors and the storage layer only wrap it.
 
 pub mod clock;
 pub mod ledger;
 pub mod money;
+pub mod order;
+pub mod risk;
 pub mod rule;
 pub mod time;
 

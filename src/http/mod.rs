@@ -1,6 +1,7 @@
 //! HTTP: routes, extractors, DTOs and the mapping of answers to responses. Handlers hold no
 //! business logic: they authenticate, parse, send a message, and map the answer.
 
+pub mod admin_web;
 pub mod error;
 pub mod health;
 pub mod middleware;
@@ -12,8 +13,10 @@ use actix_web::web;
 use crate::actors::points::PointsService;
 use crate::cache::RedisPool;
 use crate::config::Settings;
+use crate::sandbox::SandboxHandle;
 use crate::storage::Db;
 use crate::telemetry::Metrics;
+use crate::wechat::{NotificationVerifier, WechatClient};
 
 pub use error::ApiError;
 
@@ -27,6 +30,10 @@ pub struct AppState {
     pub db: Db,
     pub redis: Option<RedisPool>,
     pub metrics: Metrics,
+    pub wechat: WechatClient,
+    pub notify_verifier: NotificationVerifier,
+    /// The in-process WeChat sandbox of the embedded default (kept alive with the app).
+    pub sandbox: Option<Arc<SandboxHandle>>,
     /// The points engine (changes through per-user actors, reads from read models).
     pub points: PointsService,
 }

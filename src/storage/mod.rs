@@ -4,7 +4,12 @@
 //! Each query is written once and run on either backend through [`with_conn!`].
 
 pub mod migrate;
+pub mod orders;
+pub mod outbox;
+pub mod refunds;
 pub mod schema;
+pub mod shop;
+pub mod stats;
 
 use std::time::Duration;
 

@@ -90,6 +90,8 @@ pub fn test_settings(db: &TestDatabase, data_dir: &std::path::Path) -> Settings 
         ("APP_DATA_DIR".to_string(), data_dir.display().to_string()),
         ("APP_DB_POOL_SIZE".to_string(), "8".to_string()),
         ("APP_SHUTDOWN_TIMEOUT_SECS".to_string(), "5".to_string()),
+        // WeChat's retry schedule in milliseconds instead of minutes.
+        ("APP_SANDBOX_TIME_SCALE".to_string(), "0.001".to_string()),
         ("DATABASE_URL".to_string(), db.url.clone()),
         (
             "APP_REDIS_PREFIX".to_string(),

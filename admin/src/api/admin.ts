@@ -1,0 +1,211 @@
+// Typed calls for the admin routes of API.md. Field names follow the contract; fields marked
+// optional are extras the server may add, shown when present.
+import { buildUrl, fetchApi, http, request } from './http'
+import { ApiError, BAD_RESPONSE } from './errors'
+
+export interface Page<T> {
+  items: T[]
+  next_cursor: string | null
+}
+
+export interface PageQuery {
+  cursor?: string | null
+  limit?: number
+}
+
+export interface LoginResponse {
+  access_token: string
+  refresh_token: string
+  expires_in: number
+  [extra: string]: unknown
+}
+
+export type MerchantStatus = 'pending' | 'approved' | 'disabled' | (string & {})
+
+export interface Merchant {
+  id: string
+  merchant_name: string
+  contact_name: string
+  contact_phone?: string
+  contact_phone_masked?: string
+  business_license: string
+  address: string
+  status: MerchantStatus
+  owner_user_id?: string
+  reviewed_by?: string | null
+  reviewed_at?: string | null
+  created_at: string
+  updated_at?: string
+}
+
+export type UserStatus = 'active' | 'disabled'
+
+export interface AdminUser {
+  id: string
+  nickname?: string | null
+  avatar?: string | null
+  phone?: string | null
+  phone_masked?: string | null
+  status: UserStatus | (string & {})
+  points_available?: number
+  created_at: string
+  last_login_at?: string | null
+}
+
+export type OrderStatus =
+  | 'created'
+  | 'paying'
+  | 'paid'
+  | 'refunding'
+  | 'partially_refunded'
+  | 'refunded'
+  | 'closed'
+
+export interface Order {
+  order_no: string
+  user_id?: string
+  merchant_id: string
+  merchant_name?: string
+  amount_fen: number
+  refunded_fen: number
+  status: OrderStatus | (string & {})
+  points_awarded?: number
+  description?: string
+  wechat_transaction_id?: string | null
+  paid_at?: string | null
+  closed_at?: string | null
+  created_at: string
+  refunds?: RefundRecord[]
+}
+
+export interface RefundRecord {
+  out_refund_no: string
+  amount_fen: number
+  reason: string
+  status: string
+  points_clawed_back?: number
+  created_at: string
+  success_at?: string | null
+}
+
+export interface RefundRequest {
+  amount_fen: number
+  reason: string
+}
+
+export interface RefundResponse {
+  out_refund_no?: string
+  status?: string
+  amount_fen?: number
+  [extra: string]: unknown
+}
+
+export interface PointsRuleFields {
+  points_per_yuan: number
+  min_order_fen: number
+  max_order_fen: number
+  per_order_max_points: number
+  daily_cap: number
+  lifetime_cap: number
+  expiry_days: number
+}
+
+export interface PointsRule extends PointsRuleFields {
+  id?: string
+  effective_from: string
+  created_by?: string
+  created_at?: string
+}
+
+export interface AdjustPointsRequest {
+  points: number
+  reason: string
+}
+
+export interface AuditEntry {
+  id: string
+  actor_type: string
+  actor_id: string
+  action: string
+  target_type: string
+  target_id: string
+  before?: unknown
+  after?: unknown
+  before_json?: string | null
+  after_json?: string | null
+  trace_id: string
+  ip?: string | null
+  created_at: string
+}
+
+export interface DailyOverview {
+  date: string
+  order_count: number
+  amount_fen: number
+  refund_fen: number
+  new_users: number
+  points_awarded: number
+  points_spent: number
+  points_expired: number
+  /** Share of payment attempts that succeeded that day, 0..1; null when there were none. */
+  payment_success_rate: number | null
+}
+
+/** The overview may come as a bare list or wrapped as `{items}` / `{days}`; accept each. */
+type OverviewAnswer = DailyOverview[] | { items?: DailyOverview[]; days?: DailyOverview[] }
+
+const enc = encodeURIComponent
+
+export const adminApi = {
+  login: (username: string, password: string) =>
+    request<LoginResponse>('POST', '/api/admin/login', { body: { username, password }, anonymous: true }),
+
+  refresh: (refresh_token: string) =>
+    request<LoginResponse>('POST', '/api/auth/refresh', { body: { refresh_token }, anonymous: true }),
+
+  overview: async (from: string, to: string): Promise<DailyOverview[]> => {
+    const data = await http.get<OverviewAnswer>('/api/admin/stats/overview', { from, to })
+    if (Array.isArray(data)) return data
+    return data.items ?? data.days ?? []
+  },
+
+  merchants: (q: PageQuery & { status?: string }) => http.get<Page<Merchant>>('/api/admin/merchants', { ...q }),
+  approveMerchant: (id: string) => http.post<Merchant | undefined>(`/api/admin/merchants/${enc(id)}/approve`),
+  disableMerchant: (id: string) => http.post<Merchant | undefined>(`/api/admin/merchants/${enc(id)}/disable`),
+
+  users: (q: PageQuery & { q?: string }) => http.get<Page<AdminUser>>('/api/admin/users', { ...q }),
+  setUserStatus: (id: string, status: UserStatus) =>
+    http.put<AdminUser | undefined>(`/api/admin/users/${enc(id)}/status`, { status }),
+
+  orders: (q: PageQuery & { status?: string; merchant_id?: string; from?: string; to?: string }) =>
+    http.get<Page<Order>>('/api/admin/orders', { ...q }),
+  refundOrder: (orderNo: string, body: RefundRequest) =>
+    http.post<RefundResponse>(`/api/admin/orders/${enc(orderNo)}/refund`, body),
+
+  pointsRules: () => http.get<PointsRule>('/api/admin/points-rules'),
+  updatePointsRules: (rule: PointsRuleFields) => http.put<PointsRule>('/api/admin/points-rules', rule),
+
+  adjustPoints: (userId: string, body: AdjustPointsRequest) =>
+    http.post<unknown>(`/api/admin/points/${enc(userId)}/adjust`, body),
+
+  auditLog: (q: PageQuery) => http.get<Page<AuditEntry>>('/api/admin/audit-log', { ...q }),
+
+  /** The CSV needs the bearer token, so it is fetched and handed to the browser as a Blob. */
+  ordersCsv: async (from: string, to: string): Promise<Blob> => {
+    const res = await fetchApi('GET', buildUrl('/api/admin/reports/orders.csv', { from, to }))
+    if (!res.ok) {
+      let body: { code?: string; message?: string; trace_id?: string } = {}
+      try {
+        body = await res.json()
+      } catch {
+        // not JSON
+      }
+      throw new ApiError(res.status, {
+        code: body.code ?? BAD_RESPONSE,
+        message: body.message ?? `HTTP ${res.status}`,
+        trace_id: body.trace_id ?? res.headers.get('X-Request-Id') ?? undefined,
+      })
+    }
+    return res.blob()
+  },
+}

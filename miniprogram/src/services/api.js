@@ -1,0 +1,88 @@
+// Every endpoint of API.md the mini-program uses, by name. Paths and fields follow API.md exactly.
+function listOf(answer) {
+  // Lists are {items, next_cursor}; a few "mine" answers may be a bare array.
+  if (Array.isArray(answer)) return { items: answer, next_cursor: null };
+  return { items: (answer && answer.items) || [], next_cursor: (answer && answer.next_cursor) || null };
+}
+
+function page({ cursor, limit = 20 } = {}) {
+  return { cursor, limit };
+}
+
+const enc = encodeURIComponent;
+
+function createApi(client, session) {
+  const { request } = client;
+  return {
+    auth: {
+      /** wx.login's code -> tokens, sign_key and user; the session is stored. */
+      async wechatLogin(code) {
+        const tokens = await request({ method: 'POST', path: '/api/auth/wechat-login', data: { code }, auth: false });
+        session.set(tokens);
+        return tokens;
+      },
+      refresh: () => client.refresh(),
+      logout: () => session.clear(),
+    },
+    users: {
+      me: () => request({ path: '/api/users/me' }),
+      update: (patch) => request({ method: 'PATCH', path: '/api/users/me', data: patch }),
+      setPhone: (phone) => request({ method: 'PUT', path: '/api/users/me/phone', data: { phone } }),
+    },
+    paymentCodes: {
+      get: (codeId) => request({ path: `/api/payment-codes/${enc(codeId)}` }),
+      qrImage: (codeId) => client.download(`/api/payment-codes/${enc(codeId)}/qr.png`),
+    },
+    payments: {
+      /** The key must be the same for every try of one payment: the server answers a repeat with the same order. */
+      create: ({ payment_code_id, amount_fen }, idempotencyKey) =>
+        request({ method: 'POST', path: '/api/payments', data: { payment_code_id, amount_fen }, idempotencyKey }),
+      get: (orderNo) => request({ path: `/api/payments/${enc(orderNo)}` }),
+      list: async (p) => listOf(await request({ path: '/api/payments', query: page(p) })),
+      cancel: (orderNo) => request({ method: 'POST', path: `/api/payments/${enc(orderNo)}/cancel` }),
+    },
+    points: {
+      balance: () => request({ path: '/api/points/balance' }),
+      history: async (p) => listOf(await request({ path: '/api/points/history', query: page(p) })),
+      statistics: () => request({ path: '/api/points/statistics' }),
+      deduct: ({ points, reason }, idempotencyKey) =>
+        request({ method: 'POST', path: '/api/points/deduct', data: { points, reason }, idempotencyKey }),
+    },
+    merchants: {
+      register: (form) =>
+        request({
+          method: 'POST',
+          path: '/api/merchants',
+          data: {
+            merchant_name: form.merchant_name,
+            contact_name: form.contact_name,
+            contact_phone: form.contact_phone,
+            business_license: form.business_license,
+            address: form.address,
+          },
+        }),
+      mine: async () => listOf(await request({ path: '/api/merchants/me' })).items,
+      createCode: (merchantId, { label, amount_fen }) =>
+        request({
+          method: 'POST',
+          path: `/api/merchants/${enc(merchantId)}/payment-codes`,
+          data: amount_fen ? { label, amount_fen } : { label },
+        }),
+      codes: async (merchantId) => listOf(await request({ path: `/api/merchants/${enc(merchantId)}/payment-codes` })).items,
+      stats: async (merchantId, { from, to }) =>
+        listOf(await request({ path: `/api/merchants/${enc(merchantId)}/stats`, query: { from, to } })).items,
+      orders: async (merchantId, p) =>
+        listOf(await request({ path: `/api/merchants/${enc(merchantId)}/orders`, query: page(p) })),
+      // Not retried: API.md gives refunds no Idempotency-Key, so a second send could refund twice.
+      refund: (merchantId, orderNo, { amount_fen, reason }) =>
+        request({
+          method: 'POST',
+          path: `/api/merchants/${enc(merchantId)}/orders/${enc(orderNo)}/refund`,
+          data: { amount_fen, reason },
+          retry: false,
+        }),
+    },
+  };
+}
+
+module.exports = { createApi, listOf };

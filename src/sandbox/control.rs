@@ -1,0 +1,193 @@
+//! The control calls tests and load tests use to play the shopper (API.md, "Sandbox").
+
+use std::time::Duration;
+
+use actix_web::{HttpResponse, web};
+use chrono::Utc;
+use serde::Deserialize;
+
+use super::Sandbox;
+use super::deliver::Notice;
+use super::ledger::Fail;
+use super::pay_api::lock;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/sandbox/orders/{no}/pay", web::post().to(pay))
+        .route("/sandbox/orders/{no}/fail", web::post().to(fail))
+        .route(
+            "/sandbox/refunds/{no}/succeed",
+            web::post().to(succeed_refund),
+        )
+        .route("/sandbox/notifications", web::get().to(notifications))
+        .route("/sandbox/messages", web::get().to(messages))
+        .route("/sandbox/token/expire", web::post().to(expire_token))
+        .route("/sandbox/keys", web::get().to(keys));
+}
+
+/// `?duplicates=N` delivers N extra copies racing each other; `?delay_ms=M` holds the first
+/// attempt back, so a query or another notification can overtake it.
+#[derive(Deserialize, Default)]
+struct DeliveryOptions {
+    #[serde(default)]
+    duplicates: u32,
+    #[serde(default)]
+    delay_ms: u64,
+}
+
+impl DeliveryOptions {
+    fn duplicates(&self) -> u32 {
+        self.duplicates.min(20)
+    }
+
+    fn delay(&self) -> Duration {
+        Duration::from_millis(self.delay_ms.min(600_000))
+    }
+}
+
+fn refuse(fail: &Fail) -> HttpResponse {
+    let status = actix_web::http::StatusCode::from_u16(fail.status)
+        .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
+    HttpResponse::build(status)
+        .json(serde_json::json!({ "code": fail.code, "message": fail.message }))
+}
+
+fn internal(message: String) -> HttpResponse {
+    HttpResponse::InternalServerError()
+        .json(serde_json::json!({ "code": "SYSTEM_ERROR", "message": message }))
+}
+
+/// The shopper pays: the order becomes SUCCESS and `TRANSACTION.SUCCESS` goes to notify_url.
+async fn pay(
+    sb: web::Data<Sandbox>,
+    no: web::Path<String>,
+    opts: web::Query<DeliveryOptions>,
+) -> HttpResponse {
+    let paid = lock(&sb).and_then(|mut l| {
+        let tx = l.pay(&no, Utc::now())?;
+        Ok((tx, l.notify_url(&no).unwrap_or_default()))
+    });
+    let (tx, url) = match paid {
+        Ok(v) => v,
+        Err(fail) => return refuse(&fail),
+    };
+    let resource = match serde_json::to_vec(&tx) {
+        Ok(r) => r,
+        Err(e) => return internal(e.to_string()),
+    };
+    let notice = Notice {
+        event_type: "TRANSACTION.SUCCESS",
+        summary: "支付成功",
+        original_type: "transaction",
+        url,
+        out_trade_no: tx.out_trade_no.clone(),
+        out_refund_no: None,
+        resource,
+        duplicates: opts.duplicates(),
+        delay: opts.delay(),
+    };
+    match sb.deliverer.send(notice) {
+        Ok(id) => {
+            HttpResponse::Ok().json(serde_json::json!({ "notification_id": id, "transaction": tx }))
+        }
+        Err(e) => internal(e),
+    }
+}
+
+/// The payment fails: the order becomes PAYERROR (WeChat sends no notification for this).
+async fn fail(sb: web::Data<Sandbox>, no: web::Path<String>) -> HttpResponse {
+    match lock(&sb).and_then(|mut l| l.fail_payment(&no, Utc::now())) {
+        Ok(tx) => HttpResponse::Ok().json(serde_json::json!({ "transaction": tx })),
+        Err(fail) => refuse(&fail),
+    }
+}
+
+/// The refund reaches the shopper: SUCCESS, and `REFUND.SUCCESS` goes to its notify_url.
+async fn succeed_refund(
+    sb: web::Data<Sandbox>,
+    no: web::Path<String>,
+    opts: web::Query<DeliveryOptions>,
+) -> HttpResponse {
+    let (resource, url) = match lock(&sb).and_then(|mut l| l.succeed_refund(&no, Utc::now())) {
+        Ok(v) => v,
+        Err(fail) => return refuse(&fail),
+    };
+    let bytes = match serde_json::to_vec(&resource) {
+        Ok(r) => r,
+        Err(e) => return internal(e.to_string()),
+    };
+    let Some(url) = url else {
+        return HttpResponse::Ok().json(serde_json::json!({ "refund": resource }));
+    };
+    let notice = Notice {
+        event_type: "REFUND.SUCCESS",
+        summary: "退款成功",
+        original_type: "refund",
+        url,
+        out_trade_no: resource.out_trade_no.clone(),
+        out_refund_no: Some(resource.out_refund_no.clone()),
+        resource: bytes,
+        duplicates: opts.duplicates(),
+        delay: opts.delay(),
+    };
+    match sb.deliverer.send(notice) {
+        Ok(id) => HttpResponse::Ok()
+            .json(serde_json::json!({ "notification_id": id, "refund": resource })),
+        Err(e) => internal(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct NotificationFilter {
+    out_trade_no: Option<String>,
+}
+
+/// What was delivered, with every attempt and the receiver's answer.
+async fn notifications(
+    sb: web::Data<Sandbox>,
+    filter: web::Query<NotificationFilter>,
+) -> HttpResponse {
+    let records: Vec<_> = sb
+        .deliverer
+        .records()
+        .into_iter()
+        .filter(|r| {
+            filter
+                .out_trade_no
+                .as_ref()
+                .is_none_or(|no| &r.out_trade_no == no)
+        })
+        .collect();
+    HttpResponse::Ok().json(serde_json::json!({ "deliveries": records }))
+}
+
+/// Subscribe messages the sandbox accepted.
+async fn messages(sb: web::Data<Sandbox>) -> HttpResponse {
+    match sb.mini.lock() {
+        Ok(mini) => HttpResponse::Ok().json(serde_json::json!({ "messages": mini.messages })),
+        Err(_) => internal("state unavailable".into()),
+    }
+}
+
+/// Invalidates the access token (the next send answers 42001).
+async fn expire_token(sb: web::Data<Sandbox>) -> HttpResponse {
+    match sb.mini.lock() {
+        Ok(mut mini) => {
+            mini.expire_token();
+            HttpResponse::NoContent().finish()
+        }
+        Err(_) => internal("state unavailable".into()),
+    }
+}
+
+/// Where the sandbox's key files are and the identities to configure a merchant with
+/// (public material and paths only).
+async fn keys(sb: web::Data<Sandbox>) -> HttpResponse {
+    let k = &sb.keys;
+    HttpResponse::Ok().json(serde_json::json!({
+        "dir": k.dir.display().to_string(),
+        "mchid": k.mchid,
+        "appid": k.appid,
+        "merchant_serial_no": k.merchant_serial,
+        "platform_public_key_id": k.platform_key_id,
+    }))
+}

@@ -1,0 +1,215 @@
+//! The WeChat Pay v3 paths: every request's signature is checked with the merchant's public
+//! key, every answer is signed with the platform key.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::Utc;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::Sandbox;
+use super::ledger::Fail;
+use crate::wechat::sign::{AuthorizationHeader, FRESHNESS_SECS, request_message};
+use crate::wechat::types::{JsapiPrepayBody, PrepayResponse, RefundBody};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v3/pay/transactions/jsapi", web::post().to(prepay))
+        .route(
+            "/v3/pay/transactions/out-trade-no/{no}",
+            web::get().to(query_by_out_trade_no),
+        )
+        .route(
+            "/v3/pay/transactions/id/{id}",
+            web::get().to(query_by_transaction_id),
+        )
+        .route(
+            "/v3/pay/transactions/out-trade-no/{no}/close",
+            web::post().to(close),
+        )
+        .route("/v3/refund/domestic/refunds", web::post().to(refund))
+        .route(
+            "/v3/refund/domestic/refunds/{no}",
+            web::get().to(query_refund),
+        );
+}
+
+async fn prepay(sb: web::Data<Sandbox>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let result = authenticate(&sb, &req, &body)
+        .and_then(|()| parse::<JsapiPrepayBody>(&body))
+        .and_then(|b| lock(&sb)?.prepay(b, Utc::now()))
+        .map(|prepay_id| PrepayResponse { prepay_id });
+    reply_json(&sb, result)
+}
+
+async fn query_by_out_trade_no(
+    sb: web::Data<Sandbox>,
+    req: HttpRequest,
+    body: web::Bytes,
+    no: web::Path<String>,
+) -> HttpResponse {
+    let result = authenticate(&sb, &req, &body)
+        .and_then(|()| check_mchid_query(&sb, &req))
+        .and_then(|()| lock(&sb)?.query(&no, Utc::now()));
+    reply_json(&sb, result)
+}
+
+async fn query_by_transaction_id(
+    sb: web::Data<Sandbox>,
+    req: HttpRequest,
+    body: web::Bytes,
+    id: web::Path<String>,
+) -> HttpResponse {
+    let result = authenticate(&sb, &req, &body)
+        .and_then(|()| check_mchid_query(&sb, &req))
+        .and_then(|()| lock(&sb)?.query_by_transaction_id(&id, Utc::now()));
+    reply_json(&sb, result)
+}
+
+async fn close(
+    sb: web::Data<Sandbox>,
+    req: HttpRequest,
+    body: web::Bytes,
+    no: web::Path<String>,
+) -> HttpResponse {
+    #[derive(serde::Deserialize)]
+    struct CloseBody {
+        mchid: String,
+    }
+    let result = authenticate(&sb, &req, &body)
+        .and_then(|()| parse::<CloseBody>(&body))
+        .and_then(|b| lock(&sb)?.close(&no, &b.mchid, Utc::now()));
+    match result {
+        Ok(()) => signed(&sb, StatusCode::NO_CONTENT, Vec::new()),
+        Err(fail) => reply_fail(&sb, &fail),
+    }
+}
+
+async fn refund(sb: web::Data<Sandbox>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let result = authenticate(&sb, &req, &body)
+        .and_then(|()| parse::<RefundBody>(&body))
+        .and_then(|b| lock(&sb)?.refund(b, Utc::now()));
+    reply_json(&sb, result)
+}
+
+async fn query_refund(
+    sb: web::Data<Sandbox>,
+    req: HttpRequest,
+    body: web::Bytes,
+    no: web::Path<String>,
+) -> HttpResponse {
+    let result = authenticate(&sb, &req, &body).and_then(|()| lock(&sb)?.query_refund(&no));
+    reply_json(&sb, result)
+}
+
+/// Checks `Authorization` as WeChat does: our merchant, its certificate serial, a fresh
+/// timestamp and a SHA256withRSA signature over `METHOD\nURL\nTS\nNONCE\nBODY\n`.
+pub fn authenticate(sb: &Sandbox, req: &HttpRequest, body: &[u8]) -> Result<(), Fail> {
+    let sign_error = |message: &str| Fail {
+        status: 401,
+        code: "SIGN_ERROR",
+        message: message.to_string(),
+    };
+    let raw = req
+        .headers()
+        .get("Authorization")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| sign_error("Authorization header is missing"))?;
+    let auth = AuthorizationHeader::parse(raw)
+        .ok_or_else(|| sign_error("Authorization header is malformed"))?;
+    if auth.mchid != sb.keys.mchid {
+        return Err(sign_error("mchid does not match the merchant"));
+    }
+    if auth.serial_no != sb.keys.merchant_serial {
+        return Err(sign_error(
+            "serial_no is not the merchant's certificate serial",
+        ));
+    }
+    let timestamp: i64 = auth
+        .timestamp
+        .parse()
+        .map_err(|_| sign_error("timestamp is malformed"))?;
+    if (Utc::now().timestamp() - timestamp).abs() >= FRESHNESS_SECS {
+        return Err(sign_error("timestamp is outside the 5-minute window"));
+    }
+    let url = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let message = request_message(req.method().as_str(), url, timestamp, &auth.nonce_str, body);
+    if sb
+        .keys
+        .merchant_verifier
+        .verify_base64(&message, &auth.signature)
+    {
+        Ok(())
+    } else {
+        tracing::warn!(category = "security", nonce = %auth.nonce_str, "sandbox: merchant signature refused");
+        Err(sign_error("签名错误"))
+    }
+}
+
+fn check_mchid_query(sb: &Sandbox, req: &HttpRequest) -> Result<(), Fail> {
+    let ok = req
+        .query_string()
+        .split('&')
+        .any(|kv| kv.strip_prefix("mchid=") == Some(sb.keys.mchid.as_str()));
+    if ok {
+        Ok(())
+    } else {
+        Err(Fail {
+            status: 400,
+            code: "PARAM_ERROR",
+            message: "mchid query parameter is missing or wrong".into(),
+        })
+    }
+}
+
+pub(super) fn lock(sb: &Sandbox) -> Result<std::sync::MutexGuard<'_, super::ledger::Ledger>, Fail> {
+    sb.ledger.lock().map_err(|_| Fail {
+        status: 500,
+        code: "SYSTEM_ERROR",
+        message: "ledger unavailable".into(),
+    })
+}
+
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Fail> {
+    serde_json::from_slice(body).map_err(|e| Fail {
+        status: 400,
+        code: "PARAM_ERROR",
+        message: format!("body: {e}"),
+    })
+}
+
+fn reply_json<T: Serialize>(sb: &Sandbox, result: Result<T, Fail>) -> HttpResponse {
+    match result.and_then(|v| {
+        serde_json::to_vec(&v).map_err(|e| Fail {
+            status: 500,
+            code: "SYSTEM_ERROR",
+            message: e.to_string(),
+        })
+    }) {
+        Ok(bytes) => signed(sb, StatusCode::OK, bytes),
+        Err(fail) => reply_fail(sb, &fail),
+    }
+}
+
+fn reply_fail(sb: &Sandbox, fail: &Fail) -> HttpResponse {
+    let body = serde_json::json!({ "code": fail.code, "message": fail.message });
+    let status = StatusCode::from_u16(fail.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    signed(sb, status, body.to_string().into_bytes())
+}
+
+/// An answer with the platform's `Wechatpay-*` signature headers over its exact bytes.
+fn signed(sb: &Sandbox, status: StatusCode, body: Vec<u8>) -> HttpResponse {
+    let mut response = HttpResponse::build(status);
+    response.insert_header(("Request-Id", uuid::Uuid::now_v7().to_string()));
+    for (name, value) in sb.keys.platform().headers(Utc::now().timestamp(), &body) {
+        response.insert_header((name, value));
+    }
+    if body.is_empty() {
+        response.finish()
+    } else {
+        response.content_type("application/json").body(body)
+    }
+}

@@ -1,0 +1,257 @@
+//! Payment orders: inserts that carry idempotency, guarded status changes, and the one
+//! transaction that makes "paid" and "award points for it" a single fact (the outbox).
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use serde::Serialize;
+
+use super::schema::{outbox, payment_orders};
+use super::{Db, StorageError};
+use crate::domain::order::OrderStatus;
+use crate::with_conn;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize)]
+#[diesel(table_name = payment_orders)]
+pub struct OrderRow {
+    pub id: String,
+    pub order_no: String,
+    pub user_id: String,
+    pub merchant_id: String,
+    pub payment_code_id: String,
+    pub amount_fen: i64,
+    pub refunded_fen: i64,
+    pub status: String,
+    pub idempotency_key: String,
+    pub request_hash: String,
+    pub description: String,
+    pub payer_openid: String,
+    pub prepay_id: Option<String>,
+    pub wechat_transaction_id: Option<String>,
+    pub points_awarded: i64,
+    pub expires_at: NaiveDateTime,
+    pub paid_at: Option<NaiveDateTime>,
+    pub closed_at: Option<NaiveDateTime>,
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl OrderRow {
+    /// The typed status; an unknown text (never written by this code) reads as closed.
+    pub fn status(&self) -> OrderStatus {
+        OrderStatus::parse(&self.status).unwrap_or(OrderStatus::Closed)
+    }
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = outbox)]
+pub struct OutboxRow {
+    pub id: String,
+    pub kind: String,
+    pub aggregate_id: String,
+    pub payload: String,
+    pub attempts: i32,
+    pub next_attempt_at: NaiveDateTime,
+    pub last_error: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+/// The result of inserting an order under an idempotency key.
+#[derive(Debug)]
+pub enum Inserted {
+    New(OrderRow),
+    /// The same user already used this key: the earlier order.
+    Existing(OrderRow),
+}
+
+pub async fn insert(db: &Db, order: &OrderRow) -> Result<Inserted, StorageError> {
+    let mut conn = db.write_conn().await?;
+    let result = with_conn!(&mut conn, |c| {
+        diesel::insert_into(payment_orders::table)
+            .values(order)
+            .execute(c)
+            .await
+    });
+    match result.map_err(StorageError::from) {
+        Ok(_) => Ok(Inserted::New(order.clone())),
+        Err(e) if e.is_unique_violation() => {
+            match find_by_idempotency(db, &order.user_id, &order.idempotency_key).await? {
+                Some(existing) => Ok(Inserted::Existing(existing)),
+                None => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn find(db: &Db, order_no: &str) -> Result<Option<OrderRow>, StorageError> {
+    let mut conn = db.conn().await?;
+    Ok(with_conn!(&mut conn, |c| {
+        payment_orders::table
+            .filter(payment_orders::order_no.eq(order_no))
+            .select(OrderRow::as_select())
+            .first(c)
+            .await
+            .optional()
+    })?)
+}
+
+pub async fn find_by_idempotency(
+    db: &Db,
+    user_id: &str,
+    key: &str,
+) -> Result<Option<OrderRow>, StorageError> {
+    let mut conn = db.conn().await?;
+    Ok(with_conn!(&mut conn, |c| {
+        payment_orders::table
+            .filter(payment_orders::user_id.eq(user_id))
+            .filter(payment_orders::idempotency_key.eq(key))
+            .select(OrderRow::as_select())
+            .first(c)
+            .await
+            .optional()
+    })?)
+}
+
+/// Moves the order from one of `from` to `to`, setting the given optional fields. Returns
+/// false when the order was not in one of `from` (someone else moved it first).
+pub async fn change_status(
+    db: &Db,
+    order_no: &str,
+    from: &[OrderStatus],
+    to: OrderStatus,
+    now: NaiveDateTime,
+    prepay_id: Option<&str>,
+) -> Result<bool, StorageError> {
+    let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
+    let closed_at = (to == OrderStatus::Closed).then_some(now);
+    let mut conn = db.write_conn().await?;
+    let n = with_conn!(&mut conn, |c| {
+        diesel::update(
+            payment_orders::table
+                .filter(payment_orders::order_no.eq(order_no))
+                .filter(payment_orders::status.eq_any(&from)),
+        )
+        .set((
+            payment_orders::status.eq(to.as_str()),
+            payment_orders::updated_at.eq(now),
+            payment_orders::version.eq(payment_orders::version + 1),
+            prepay_id.map(|p| payment_orders::prepay_id.eq(p)),
+            closed_at.map(|t| payment_orders::closed_at.eq(t)),
+        ))
+        .execute(c)
+        .await
+    })?;
+    Ok(n == 1)
+}
+
+/// What marking an order paid found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum MarkPaid {
+    /// Now paid; the outbox row to award points was written in the same transaction.
+    Paid,
+    /// Already paid (a duplicate or late notification): nothing changed.
+    AlreadyPaid,
+    /// The order is in a state that cannot become paid (closed): nothing changed.
+    NotPayable(OrderStatus),
+    NotFound,
+}
+
+/// One transaction: the order becomes paid (only from created/paying) and the outbox row
+/// that will award its points is inserted. Either both happen or neither.
+pub async fn mark_paid(
+    db: &Db,
+    order_no: &str,
+    transaction_id: &str,
+    paid_at: NaiveDateTime,
+    now: NaiveDateTime,
+    award: &OutboxRow,
+) -> Result<MarkPaid, StorageError> {
+    let payable = [OrderStatus::Created.as_str(), OrderStatus::Paying.as_str()];
+    let mut conn = db.write_conn().await?;
+    let outcome = with_conn!(&mut conn, |c| {
+        c.transaction::<_, diesel::result::Error, _>(async |c| {
+            let n = diesel::update(
+                payment_orders::table
+                    .filter(payment_orders::order_no.eq(order_no))
+                    .filter(payment_orders::status.eq_any(payable)),
+            )
+            .set((
+                payment_orders::status.eq(OrderStatus::Paid.as_str()),
+                payment_orders::wechat_transaction_id.eq(transaction_id),
+                payment_orders::paid_at.eq(paid_at),
+                payment_orders::updated_at.eq(now),
+                payment_orders::version.eq(payment_orders::version + 1),
+            ))
+            .execute(c)
+            .await?;
+            if n == 1 {
+                diesel::insert_or_ignore_into(outbox::table)
+                    .values(award)
+                    .execute(c)
+                    .await?;
+                return Ok(MarkPaid::Paid);
+            }
+            let status: Option<String> = payment_orders::table
+                .filter(payment_orders::order_no.eq(order_no))
+                .select(payment_orders::status)
+                .first(c)
+                .await
+                .optional()?;
+            Ok(match status.as_deref().and_then(OrderStatus::parse) {
+                None => MarkPaid::NotFound,
+                Some(s) if s.was_paid() => MarkPaid::AlreadyPaid,
+                Some(s) => MarkPaid::NotPayable(s),
+            })
+        })
+        .await
+    })?;
+    Ok(outcome)
+}
+
+/// Orders the payment supervisor must watch (reloaded at start-up).
+pub async fn supervised(db: &Db) -> Result<Vec<OrderRow>, StorageError> {
+    let watch: Vec<&str> = OrderStatus::ALL
+        .into_iter()
+        .filter(|s| s.needs_supervision())
+        .map(|s| s.as_str())
+        .collect();
+    let mut conn = db.conn().await?;
+    Ok(with_conn!(&mut conn, |c| {
+        payment_orders::table
+            .filter(payment_orders::status.eq_any(&watch))
+            .order(payment_orders::expires_at.asc())
+            .select(OrderRow::as_select())
+            .load(c)
+            .await
+    })?)
+}
+
+/// A user's or a merchant's orders, newest first, cursor-paged by order id (UUID v7).
+pub async fn list(
+    db: &Db,
+    user_id: Option<&str>,
+    merchant_id: Option<&str>,
+    before_id: Option<&str>,
+    limit: i64,
+) -> Result<Vec<OrderRow>, StorageError> {
+    let mut conn = db.conn().await?;
+    Ok(with_conn!(&mut conn, |c| {
+        let mut q = payment_orders::table
+            .select(OrderRow::as_select())
+            .order(payment_orders::id.desc())
+            .limit(limit)
+            .into_boxed();
+        if let Some(u) = user_id {
+            q = q.filter(payment_orders::user_id.eq(u));
+        }
+        if let Some(m) = merchant_id {
+            q = q.filter(payment_orders::merchant_id.eq(m));
+        }
+        if let Some(b) = before_id {
+            q = q.filter(payment_orders::id.lt(b));
+        }
+        q.load(c).await
+    })?)
+}

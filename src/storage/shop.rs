@@ -1,0 +1,160 @@
+//! Read-only lookups the payment path needs about codes, merchants and payers.
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::schema::{merchants, payment_codes, users};
+use super::{Db, StorageError};
+use crate::with_conn;
+
+/// A payment code as the payment path sees it.
+#[derive(Debug, Clone)]
+pub struct CodeForPayment {
+    pub merchant_id: String,
+    pub merchant_name: String,
+    pub label: String,
+    pub amount_fen: Option<i64>,
+    pub code_active: bool,
+    pub merchant_active: bool,
+}
+
+pub async fn payment_code_for_payment(
+    db: &Db,
+    code_id: &str,
+) -> Result<Option<CodeForPayment>, StorageError> {
+    let mut conn = db.conn().await?;
+    let row: Option<(String, String, String, Option<i64>, String, String)> =
+        with_conn!(&mut conn, |c| {
+            payment_codes::table
+                .inner_join(merchants::table.on(merchants::id.eq(payment_codes::merchant_id)))
+                .filter(payment_codes::id.eq(code_id))
+                .select((
+                    payment_codes::merchant_id,
+                    merchants::merchant_name,
+                    payment_codes::label,
+                    payment_codes::amount_fen,
+                    payment_codes::status,
+                    merchants::status,
+                ))
+                .first(c)
+                .await
+                .optional()
+        })?;
+    Ok(row.map(
+        |(merchant_id, merchant_name, label, amount_fen, code_status, merchant_status)| {
+            CodeForPayment {
+                merchant_id,
+                merchant_name,
+                label,
+                amount_fen,
+                code_active: code_status == "active",
+                merchant_active: merchant_status == "approved",
+            }
+        },
+    ))
+}
+
+/// The payer's openid, for an active user only.
+pub async fn openid_of(db: &Db, user_id: &str) -> Result<Option<String>, StorageError> {
+    let mut conn = db.conn().await?;
+    Ok(with_conn!(&mut conn, |c| {
+        users::table
+            .filter(users::id.eq(user_id))
+            .filter(users::status.eq("active"))
+            .select(users::openid)
+            .first(c)
+            .await
+            .optional()
+    })?)
+}
+
+/// Merchant names by id, for order listings (one query for a page).
+pub async fn merchant_names(
+    db: &Db,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, String>, StorageError> {
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let mut conn = db.conn().await?;
+    let rows: Vec<(String, String)> = with_conn!(&mut conn, |c| {
+        merchants::table
+            .filter(merchants::id.eq_any(ids))
+            .select((merchants::id, merchants::merchant_name))
+            .load(c)
+            .await
+    })?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Points awarded per order number (the ledger's award rows; `source_type = 'order'`).
+pub async fn points_for_orders(
+    db: &Db,
+    order_nos: &[String],
+) -> Result<std::collections::HashMap<String, i64>, StorageError> {
+    use super::schema::points_records;
+    if order_nos.is_empty() {
+        return Ok(Default::default());
+    }
+    let mut conn = db.conn().await?;
+    let rows: Vec<(String, i64)> = with_conn!(&mut conn, |c| {
+        points_records::table
+            .filter(points_records::source_type.eq("order"))
+            .filter(points_records::source_id.eq_any(order_nos))
+            .select((points_records::source_id, points_records::points_change))
+            .load(c)
+            .await
+    })?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Orders a user created since `since` (for the payment velocity rule).
+pub async fn payments_since(
+    db: &Db,
+    user_id: &str,
+    since: chrono::NaiveDateTime,
+) -> Result<i64, StorageError> {
+    use super::schema::payment_orders;
+    let mut conn = db.conn().await?;
+    Ok(with_conn!(&mut conn, |c| {
+        payment_orders::table
+            .filter(payment_orders::user_id.eq(user_id))
+            .filter(payment_orders::created_at.ge(since))
+            .count()
+            .get_result(c)
+            .await
+    })?)
+}
+
+/// Whether the user has logged in from this IP before.
+pub async fn ip_known(db: &Db, user_id: &str, ip: &str) -> Result<bool, StorageError> {
+    use super::schema::user_login_ips;
+    let mut conn = db.conn().await?;
+    let n: i64 = with_conn!(&mut conn, |c| {
+        user_login_ips::table
+            .filter(user_login_ips::user_id.eq(user_id))
+            .filter(user_login_ips::ip.eq(ip))
+            .count()
+            .get_result(c)
+            .await
+    })?;
+    Ok(n > 0)
+}
+
+/// The enabled risk rules as stored: (name, condition JSON, action, priority).
+pub async fn risk_rules(db: &Db) -> Result<Vec<(String, String, String, i32)>, StorageError> {
+    use super::schema::risk_rules;
+    let mut conn = db.conn().await?;
+    Ok(with_conn!(&mut conn, |c| {
+        risk_rules::table
+            .filter(risk_rules::enabled.eq(true))
+            .select((
+                risk_rules::name,
+                risk_rules::condition_json,
+                risk_rules::action,
+                risk_rules::priority,
+            ))
+            .load(c)
+            .await
+    })?)
+}

@@ -1,0 +1,197 @@
+//! Mini-program APIs: login (`jscode2session`) and subscribe messages with a cached access
+//! token.
+
+use std::time::{Duration, Instant};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use tokio::sync::Mutex;
+
+use super::client::{WechatClient, transport_error};
+use super::error::{MpErrorCode, WechatError};
+use super::types::{LoginSession, SubscribeMessage};
+
+/// Refresh the access token this long before WeChat says it expires.
+const TOKEN_REFRESH_MARGIN: Duration = Duration::from_secs(300);
+
+#[derive(Default)]
+pub(super) struct TokenCache {
+    current: Mutex<Option<CachedToken>>,
+}
+
+impl std::fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenCache(..)")
+    }
+}
+
+struct CachedToken {
+    token: SecretString,
+    refresh_at: Instant,
+}
+
+/// Every mini-program answer: `errcode`/`errmsg` on failure, the payload fields on success.
+#[derive(Deserialize)]
+struct MpAnswer {
+    #[serde(default)]
+    errcode: i64,
+    #[serde(default)]
+    errmsg: String,
+    openid: Option<String>,
+    unionid: Option<String>,
+    session_key: Option<String>,
+    access_token: Option<String>,
+    expires_in: Option<u64>,
+}
+
+impl std::fmt::Debug for MpAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MpAnswer(..)")
+    }
+}
+
+impl WechatClient {
+    /// `GET /sns/jscode2session`. Never repeated: a code works once, so a second try could
+    /// only fail with 40163 and hide the real answer.
+    pub async fn code2session(&self, js_code: &str) -> Result<LoginSession, WechatError> {
+        if js_code.is_empty() || js_code.len() > 128 {
+            return Err(WechatError::InvalidRequest("js_code length".into()));
+        }
+        let c = self.config();
+        let answer = self
+            .mp_get(
+                "/sns/jscode2session",
+                &[
+                    ("appid", c.appid.as_str()),
+                    ("secret", c.app_secret.expose_secret()),
+                    ("js_code", js_code),
+                    ("grant_type", "authorization_code"),
+                ],
+            )
+            .await?;
+        match (answer.openid, answer.session_key) {
+            (Some(openid), Some(session_key)) => Ok(LoginSession {
+                openid,
+                unionid: answer.unionid,
+                session_key: SecretString::from(session_key),
+            }),
+            _ => Err(WechatError::Protocol(
+                "jscode2session without openid".into(),
+            )),
+        }
+    }
+
+    /// `POST /cgi-bin/message/subscribe/send`, refreshing the token once on 40001/42001.
+    /// Not repeated otherwise: a repeat could show the shopper the message twice.
+    pub async fn send_subscribe_message(
+        &self,
+        message: &SubscribeMessage,
+    ) -> Result<(), WechatError> {
+        let mut refreshed = false;
+        loop {
+            let token = self.access_token(refreshed).await?;
+            let result = self.subscribe_send_once(&token, message).await;
+            match result {
+                Err(WechatError::MiniProgram {
+                    code: MpErrorCode::InvalidCredential | MpErrorCode::AccessTokenExpired,
+                    ..
+                }) if !refreshed => {
+                    self.forget_token().await;
+                    refreshed = true;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn subscribe_send_once(
+        &self,
+        token: &SecretString,
+        message: &SubscribeMessage,
+    ) -> Result<(), WechatError> {
+        let url = format!(
+            "{}/cgi-bin/message/subscribe/send",
+            self.config().api_base_url
+        );
+        let response = self
+            .inner()
+            .http
+            .post(url)
+            .query(&[("access_token", token.expose_secret())])
+            .json(message)
+            .send()
+            .await
+            .map_err(transport_error)?;
+        let bytes = response.bytes().await.map_err(transport_error)?;
+        check_mp(parse_mp(&bytes)?).map(|_| ())
+    }
+
+    /// The cached access token, fetched again when close to expiry or when `force`.
+    async fn access_token(&self, force: bool) -> Result<SecretString, WechatError> {
+        let mut current = self.inner().token.current.lock().await;
+        if !force
+            && let Some(cached) = current.as_ref()
+            && Instant::now() < cached.refresh_at
+        {
+            return Ok(cached.token.clone());
+        }
+        let c = self.config();
+        let answer = self
+            .mp_get(
+                "/cgi-bin/token",
+                &[
+                    ("grant_type", "client_credential"),
+                    ("appid", c.appid.as_str()),
+                    ("secret", c.app_secret.expose_secret()),
+                ],
+            )
+            .await?;
+        let token = answer
+            .access_token
+            .ok_or_else(|| WechatError::Protocol("token answer without access_token".into()))?;
+        let lifetime = Duration::from_secs(answer.expires_in.unwrap_or(7200));
+        let refresh_in = lifetime
+            .checked_sub(TOKEN_REFRESH_MARGIN)
+            .unwrap_or(lifetime / 2);
+        let token = SecretString::from(token);
+        *current = Some(CachedToken {
+            token: token.clone(),
+            refresh_at: Instant::now() + refresh_in,
+        });
+        Ok(token)
+    }
+
+    async fn forget_token(&self) {
+        *self.inner().token.current.lock().await = None;
+    }
+
+    async fn mp_get(&self, path: &str, query: &[(&str, &str)]) -> Result<MpAnswer, WechatError> {
+        let url = format!("{}{}", self.config().api_base_url, path);
+        let response = self
+            .inner()
+            .http
+            .get(url)
+            .query(query)
+            .send()
+            .await
+            .map_err(transport_error)?;
+        let bytes = response.bytes().await.map_err(transport_error)?;
+        check_mp(parse_mp(&bytes)?)
+    }
+}
+
+fn parse_mp(bytes: &[u8]) -> Result<MpAnswer, WechatError> {
+    serde_json::from_slice(bytes)
+        .map_err(|_| WechatError::Protocol("mini-program answer is not JSON".into()))
+}
+
+fn check_mp(answer: MpAnswer) -> Result<MpAnswer, WechatError> {
+    if answer.errcode == 0 {
+        Ok(answer)
+    } else {
+        Err(WechatError::MiniProgram {
+            code: MpErrorCode::from_code(answer.errcode),
+            message: answer.errmsg,
+        })
+    }
+}

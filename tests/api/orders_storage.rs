@@ -1,0 +1,150 @@
+//! The paid + outbox transaction: concurrent and repeated deliveries make one paid order and
+//! one outbox row; a closed order is never paid.
+
+use chrono::Utc;
+use points_app::domain::order::OrderStatus;
+use points_app::storage::orders::{self, Inserted, MarkPaid, OrderRow, OutboxRow};
+use points_app::storage::outbox;
+
+use crate::helpers::spawn_app;
+
+fn new_order(user: &str, key: &str) -> OrderRow {
+    let now = Utc::now().naive_utc();
+    let id = uuid::Uuid::now_v7();
+    OrderRow {
+        id: id.to_string(),
+        order_no: id.simple().to_string(),
+        user_id: user.into(),
+        merchant_id: "m1".into(),
+        payment_code_id: "c1".into(),
+        amount_fen: 1234,
+        refunded_fen: 0,
+        status: OrderStatus::Created.as_str().into(),
+        idempotency_key: key.into(),
+        request_hash: "h".into(),
+        description: "test".into(),
+        payer_openid: "o1".into(),
+        prepay_id: None,
+        wechat_transaction_id: None,
+        points_awarded: 0,
+        expires_at: now + chrono::Duration::minutes(15),
+        paid_at: None,
+        closed_at: None,
+        version: 0,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+fn award_row(order_no: &str) -> OutboxRow {
+    let now = Utc::now().naive_utc();
+    OutboxRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        kind: outbox::AWARD_POINTS.into(),
+        aggregate_id: order_no.into(),
+        payload: "{}".into(),
+        attempts: 0,
+        next_attempt_at: now,
+        last_error: None,
+        created_at: now,
+    }
+}
+
+#[actix_web::test]
+async fn the_same_idempotency_key_returns_the_first_order() {
+    let app = spawn_app().await;
+    let db = &app.state.db;
+    let first = new_order("u1", "key-1");
+    assert!(matches!(
+        orders::insert(db, &first).await.unwrap(),
+        Inserted::New(_)
+    ));
+    let again = new_order("u1", "key-1");
+    match orders::insert(db, &again).await.unwrap() {
+        Inserted::Existing(o) => assert_eq!(o.order_no, first.order_no),
+        other => panic!("{other:?}"),
+    }
+    // Another user may use the same key.
+    assert!(matches!(
+        orders::insert(db, &new_order("u2", "key-1")).await.unwrap(),
+        Inserted::New(_)
+    ));
+}
+
+#[actix_web::test]
+async fn concurrent_deliveries_pay_once_and_write_one_outbox_row() {
+    let app = spawn_app().await;
+    let db = app.state.db.clone();
+    let order = new_order("u1", "k");
+    orders::insert(&db, &order).await.unwrap();
+    let now = Utc::now().naive_utc();
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let (db, order_no) = (db.clone(), order.order_no.clone());
+            actix_web::rt::spawn(async move {
+                orders::mark_paid(&db, &order_no, "wx-txn-1", now, now, &award_row(&order_no))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.unwrap());
+    }
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == MarkPaid::Paid).count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == MarkPaid::AlreadyPaid)
+            .count(),
+        9
+    );
+    let (pending, _) = outbox::backlog(&db).await.unwrap();
+    assert_eq!(pending, 1);
+    let paid = orders::find(&db, &order.order_no).await.unwrap().unwrap();
+    assert_eq!(paid.status(), OrderStatus::Paid);
+    assert_eq!(paid.wechat_transaction_id.as_deref(), Some("wx-txn-1"));
+}
+
+#[actix_web::test]
+async fn a_closed_order_is_not_paid_and_gets_no_outbox_row() {
+    let app = spawn_app().await;
+    let db = &app.state.db;
+    let order = new_order("u1", "k");
+    orders::insert(db, &order).await.unwrap();
+    let now = Utc::now().naive_utc();
+    assert!(
+        orders::change_status(
+            db,
+            &order.order_no,
+            &[OrderStatus::Created],
+            OrderStatus::Closed,
+            now,
+            None
+        )
+        .await
+        .unwrap()
+    );
+    let outcome = orders::mark_paid(
+        db,
+        &order.order_no,
+        "t",
+        now,
+        now,
+        &award_row(&order.order_no),
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome, MarkPaid::NotPayable(OrderStatus::Closed));
+    assert_eq!(outbox::backlog(db).await.unwrap().0, 0);
+    // An unknown order is reported, not invented.
+    let outcome = orders::mark_paid(db, "nope", "t", now, now, &award_row("nope"))
+        .await
+        .unwrap();
+    assert_eq!(outcome, MarkPaid::NotFound);
+}
