@@ -102,6 +102,7 @@ async fn clawback_larger_than_the_balance_takes_what_is_there() {
         refund_no: "r1".into(),
         points: pts(20),
         description: "refund of o1".into(),
+        outbox_id: None,
     };
     let c = ok(e.svc.clawback("u", claw.clone()).await);
     assert_eq!((c.change, c.shortfall, c.balance_after), (-5, 15, 0));

@@ -146,7 +146,8 @@ async fn an_award_deletes_its_outbox_row_in_the_same_transaction() {
     points_app::with_conn!(&mut conn, |c| {
         diesel::sql_query(
             "INSERT INTO outbox (id, kind, aggregate_id, payload, attempts, next_attempt_at, created_at) \
-             VALUES ('ob1', 'award_points', 'o1', '{}', 0, '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+             VALUES ('ob1', 'award_points', 'o1', '{}', 0, '2026-01-01 00:00:00', '2026-01-01 00:00:00'), \
+             ('ob2', 'clawback_points', 'r1', '{}', 0, '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
         )
         .execute(c)
         .await
@@ -156,6 +157,13 @@ async fn an_award_deletes_its_outbox_row_in_the_same_transaction() {
     let mut msg = award("o1", 500);
     msg.outbox_id = Some("ob1".into());
     ok(e.svc.award("u", msg).await);
+    let claw = points_app::actors::points::ClawbackPoints {
+        refund_no: "r1".into(),
+        points: pts(2),
+        description: "refund".into(),
+        outbox_id: Some("ob2".into()),
+    };
+    assert_eq!(ok(e.svc.clawback("u", claw).await).balance_after, 3);
     let mut conn = e.db.conn().await.expect("conn");
     let left: i64 = points_app::with_conn!(&mut conn, |c| {
         use diesel::QueryDsl;

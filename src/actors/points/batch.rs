@@ -37,6 +37,15 @@ pub enum Reply {
 pub type Answer = Result<Reply, PointsError>;
 
 impl Command {
+    /// The outbox row to delete with this change, if any.
+    pub fn outbox_id(&self) -> Option<String> {
+        match self {
+            Command::Award(a) => a.outbox_id.clone(),
+            Command::Clawback(c) => c.outbox_id.clone(),
+            Command::Deduct(_) | Command::Adjust(_) | Command::Expire | Command::Balance => None,
+        }
+    }
+
     /// The idempotency key `(source_type, source_id)` of a change, if it has one.
     pub fn source(&self, user: &str) -> Option<(&'static str, String)> {
         match self {
@@ -147,9 +156,7 @@ pub fn decide(
             }
             seen.insert(key.clone(), answers.len());
             if let Some(row) = known.get(&(key.0.to_string(), key.1.clone())) {
-                if let Command::Award(a) = cmd {
-                    outbox_deletes.extend(a.outbox_id.clone());
-                }
+                outbox_deletes.extend(cmd.outbox_id());
                 let answer = if row.user_id == **user {
                     change_of_row(row)
                         .map(Reply::Change)
@@ -164,13 +171,16 @@ pub fn decide(
         let sid = source.map(|s| s.1).unwrap_or_default();
         let result: Result<Applied, PointsError> = match cmd {
             Command::Award(a) => {
-                outbox_deletes.extend(a.outbox_id.clone());
+                outbox_deletes.extend(cmd.outbox_id());
                 Ok(st.award(now, rule, a.amount, sid, a.description.clone()))
             }
             Command::Deduct(d) => st
                 .deduct(now, d.points, sid, d.reason.clone())
                 .map_err(insufficient),
-            Command::Clawback(c) => Ok(st.clawback(now, c.points, sid, c.description.clone())),
+            Command::Clawback(c) => {
+                outbox_deletes.extend(cmd.outbox_id());
+                Ok(st.clawback(now, c.points, sid, c.description.clone()))
+            }
             Command::Adjust(a) => st
                 .adjust(now, rule, a.delta, sid, a.reason.clone())
                 .map_err(insufficient),

@@ -31,12 +31,14 @@ pub struct DeductPoints {
 
 /// Take back points for a refund. The caller decides the share (`points`); the actor takes
 /// what is there and records the rest as shortfall. Idempotent on `refund_no`.
+/// `outbox_id`, when given, is deleted in the same transaction as the clawback.
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "Result<PointsChange, PointsError>")]
 pub struct ClawbackPoints {
     pub refund_no: String,
     pub points: Points,
     pub description: String,
+    pub outbox_id: Option<String>,
 }
 
 /// An admin's correction (may be negative, never below zero). Idempotent on `request_id`.
