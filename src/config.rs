@@ -64,6 +64,8 @@ pub struct Settings {
     pub sandbox_time_scale: f64,
     /// Seconds an idle points actor lives before it stops.
     pub actor_idle_secs: u64,
+    /// Seconds between expiry sweeps of points lots (0 disables the sweep).
+    pub points_expiry_sweep_secs: u64,
     pub rate_limit_payments_per_min: u32,
     pub rate_limit_points_queries_per_min: u32,
     pub rate_limit_login_per_min_per_ip: u32,
@@ -140,6 +142,7 @@ impl Settings {
             .set_default("field_key", DEFAULT_FIELD_KEY)?
             .set_default("admin_username", "admin")?
             .set_default("actor_idle_secs", 300)?
+            .set_default("points_expiry_sweep_secs", 600)?
             .set_default("rate_limit_payments_per_min", 5)?
             .set_default("rate_limit_points_queries_per_min", 100)?
             .set_default("rate_limit_login_per_min_per_ip", 60)?

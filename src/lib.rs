@@ -4,6 +4,7 @@
 //! [`startup::Application`].
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod actors;
 pub mod cache;
 pub mod config;
 pub mod domain;

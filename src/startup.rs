@@ -7,6 +7,7 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, middleware::from_fn, web};
 
+use crate::actors::points::PointsService;
 use crate::cache;
 use crate::config::Settings;
 use crate::http::{self, AppState};
@@ -51,6 +52,7 @@ impl Application {
             Arc::new(client.clone()),
         )?);
         crate::security::passwords::bootstrap_admin(&db, &settings).await?;
+        let points = PointsService::from_settings(db.clone(), &settings, &metrics)?;
         let state = AppState {
             settings: settings.clone(),
             db,
@@ -61,6 +63,7 @@ impl Application {
                 client,
                 notifications,
             },
+            points,
         };
         let server = {
             let state = state.clone();
@@ -131,6 +134,7 @@ impl Application {
         if let Some(sandbox) = &self.sandbox {
             sandbox.stop().await;
         }
+        self.state.points.shutdown().await;
         result
     }
 }

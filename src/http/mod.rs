@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use actix_web::web;
 
+use crate::actors::points::PointsService;
 use crate::cache::RedisPool;
 use crate::config::Settings;
 use crate::security::SecurityState;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub metrics: Metrics,
     pub security: Arc<SecurityState>,
     pub wechat: WechatServices,
+    /// The points engine (changes through per-user actors, reads from read models).
+    pub points: PointsService,
 }
 
 /// Every route of the server, registered in one place.

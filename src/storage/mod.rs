@@ -198,7 +198,9 @@ impl Db {
 pub(crate) async fn establish_sqlite(url: &str) -> diesel::ConnectionResult<SqliteConn> {
     let mut conn = SqliteConn::establish(url).await?;
     conn.batch_execute(
-        "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
+        // busy_timeout first: switching to WAL needs a lock that another connection
+        // (a closing pool checkpointing its WAL) may hold for a moment.
+        "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
          PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
     )
     .await

@@ -1,0 +1,92 @@
+//! The earning rule in force, cached for a few seconds so an admin's edit takes effect
+//! without a restart and without a query per batch.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
+use serde::Serialize;
+
+use super::error::PointsError;
+use super::store;
+use crate::domain::{PointsRule, PointsRuleSpec};
+use crate::storage::Db;
+
+/// A rule as shown to admins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PointsRuleView {
+    pub id: Option<String>,
+    #[serde(flatten)]
+    pub spec: PointsRuleSpec,
+    pub effective_from: Option<DateTime<Utc>>,
+    pub created_by: Option<String>,
+}
+
+pub struct RuleCache {
+    db: Db,
+    ttl: Duration,
+    cached: Mutex<Option<(Instant, Arc<PointsRule>, PointsRuleView)>>,
+}
+
+impl RuleCache {
+    pub fn new(db: Db, ttl: Duration) -> RuleCache {
+        RuleCache {
+            db,
+            ttl,
+            cached: Mutex::new(None),
+        }
+    }
+
+    pub fn invalidate(&self) {
+        *self.cached.lock() = None;
+    }
+
+    pub async fn current(&self, now: DateTime<Utc>) -> Result<Arc<PointsRule>, PointsError> {
+        Ok(self.current_view(now).await?.0)
+    }
+
+    pub async fn current_view(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<(Arc<PointsRule>, PointsRuleView), PointsError> {
+        if let Some((at, rule, view)) = &*self.cached.lock()
+            && at.elapsed() < self.ttl
+        {
+            return Ok((rule.clone(), view.clone()));
+        }
+        let row = store::current_rule_row(&self.db, now).await?;
+        let (rule, view) = match row {
+            Some(row) => match PointsRule::try_from(row.spec()) {
+                Ok(rule) => {
+                    let view = PointsRuleView {
+                        id: Some(row.id.clone()),
+                        spec: row.spec(),
+                        effective_from: Some(store::utc(row.effective_from)),
+                        created_by: Some(row.created_by.clone()),
+                    };
+                    (rule, view)
+                }
+                Err(e) => {
+                    tracing::error!(category = "points", rule = %row.id, error = %e, "stored points rule is invalid; using the default");
+                    default_view()
+                }
+            },
+            None => default_view(),
+        };
+        let rule = Arc::new(rule);
+        *self.cached.lock() = Some((Instant::now(), rule.clone(), view.clone()));
+        Ok((rule, view))
+    }
+}
+
+fn default_view() -> (PointsRule, PointsRuleView) {
+    let rule = PointsRule::default();
+    let view = PointsRuleView {
+        id: None,
+        spec: rule.spec().clone(),
+        effective_from: None,
+        created_by: None,
+    };
+    (rule, view)
+}

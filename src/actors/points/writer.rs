@@ -1,0 +1,396 @@
+//! The ledger writer: collects the decided changes of many users for a short window (or up
+//! to a bounded size) and commits them in ONE transaction: a duplicate-source check, one
+//! version-checked summary update per user, one multi-row insert of the records, the lot
+//! updates and the outbox deletes. A user whose version moved (another instance wrote) or
+//! whose source already exists is left out of the commit and told `Conflict`; the others
+//! commit. If the transaction fails as a whole, every user is retried alone, so one bad
+//! change cannot fail its neighbours. Nobody is answered before the commit.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncMysqlConnection, RunQueryDsl};
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use super::metrics::PointsMetrics;
+use super::store::RecordInsert;
+use crate::domain::Totals;
+use crate::storage::schema::{outbox, points_records, user_points};
+use crate::storage::{Db, SqliteConn, StorageError};
+use crate::with_conn;
+
+/// Most rows in one multi-row insert (13 columns each stays far below SQLite's and MySQL's
+/// placeholder limits).
+const INSERT_CHUNK: usize = 1000;
+
+/// One user's decided changes, ready to commit.
+#[derive(Debug, Clone)]
+pub struct UserWrite {
+    pub user_id: Arc<str>,
+    /// The summary version the changes were decided on.
+    pub expected_version: i64,
+    /// False when the `user_points` row does not exist yet (it is inserted).
+    pub persisted: bool,
+    pub totals: Totals,
+    pub records: Vec<RecordInsert>,
+    /// `(lot record id, new remaining)` for lots that existed before this batch.
+    pub lot_updates: Vec<(String, i64)>,
+    pub outbox_deletes: Vec<String>,
+    pub now: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOutcome {
+    Committed,
+    /// Not written: the version moved or a source already exists. Reload and decide again.
+    Conflict,
+    Failed(String),
+}
+
+struct Job {
+    write: UserWrite,
+    reply: oneshot::Sender<WriteOutcome>,
+}
+
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    pub window: Duration,
+    pub max_records: usize,
+    pub tasks: usize,
+}
+
+/// Handle to submit changes (cheap clone).
+#[derive(Clone)]
+pub struct LedgerWriter {
+    tx: mpsc::UnboundedSender<Job>,
+}
+
+impl LedgerWriter {
+    /// Starts the writer tasks on the current tokio runtime. The returned receivers resolve
+    /// when each task has committed everything it was given and stopped (after every
+    /// `LedgerWriter` clone was dropped).
+    pub fn start(
+        db: Db,
+        config: WriterConfig,
+        metrics: PointsMetrics,
+    ) -> (LedgerWriter, Vec<oneshot::Receiver<()>>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let rx = Arc::new(Mutex::new(rx));
+        let mut done = Vec::new();
+        for _ in 0..config.tasks.max(1) {
+            let (done_tx, done_rx) = oneshot::channel();
+            done.push(done_rx);
+            let (db, config, metrics, rx) =
+                (db.clone(), config.clone(), metrics.clone(), rx.clone());
+            tokio::spawn(async move {
+                while let Some(jobs) = collect(&rx, &config).await {
+                    commit(&db, &metrics, jobs).await;
+                }
+                let _ = done_tx.send(());
+            });
+        }
+        (LedgerWriter { tx }, done)
+    }
+
+    /// Commits `write` with whatever else is waiting; resolves after the commit.
+    pub async fn submit(&self, write: UserWrite) -> WriteOutcome {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Job { write, reply }).is_err() {
+            return WriteOutcome::Failed("ledger writer stopped".into());
+        }
+        rx.await
+            .unwrap_or_else(|_| WriteOutcome::Failed("ledger writer dropped the change".into()))
+    }
+}
+
+/// Waits for the first job, then gathers more for up to `window` or `max_records`.
+async fn collect(
+    rx: &Mutex<mpsc::UnboundedReceiver<Job>>,
+    config: &WriterConfig,
+) -> Option<Vec<Job>> {
+    let mut rx = rx.lock().await;
+    let first = rx.recv().await?;
+    let mut size = first.write.records.len();
+    let mut jobs = vec![first];
+    let deadline = tokio::time::Instant::now() + config.window;
+    while size < config.max_records {
+        let job = match rx.try_recv() {
+            Ok(job) => job,
+            Err(mpsc::error::TryRecvError::Disconnected) => break,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(job)) => job,
+                    Ok(None) | Err(_) => break,
+                }
+            }
+        };
+        size += job.write.records.len();
+        jobs.push(job);
+    }
+    Some(jobs)
+}
+
+async fn commit(db: &Db, metrics: &PointsMetrics, mut jobs: Vec<Job>) {
+    // A fixed lock order across concurrent transactions (two writers, two instances).
+    jobs.sort_by(|a, b| a.write.user_id.cmp(&b.write.user_id));
+    let writes: Vec<&UserWrite> = jobs.iter().map(|j| &j.write).collect();
+    match commit_txn(db, &writes).await {
+        Ok(committed) => {
+            metrics.commits_total.with_label_values(&["ok"]).inc();
+            record_metrics(metrics, &writes, &committed);
+            for (job, ok) in jobs.into_iter().zip(committed) {
+                let _ = job.reply.send(if ok {
+                    WriteOutcome::Committed
+                } else {
+                    WriteOutcome::Conflict
+                });
+            }
+        }
+        Err(e) => {
+            metrics.commits_total.with_label_values(&["error"]).inc();
+            tracing::warn!(category = "points", error = %e, users = jobs.len(), "ledger commit failed; retrying each user alone");
+            for job in jobs {
+                let outcome = match commit_txn(db, &[&job.write]).await {
+                    Ok(committed) => {
+                        metrics.commits_total.with_label_values(&["ok"]).inc();
+                        record_metrics(metrics, &[&job.write], &committed);
+                        if matches!(committed.as_slice(), [true]) {
+                            WriteOutcome::Committed
+                        } else {
+                            WriteOutcome::Conflict
+                        }
+                    }
+                    Err(e) if e.is_unique_violation() => {
+                        metrics.commits_total.with_label_values(&["conflict"]).inc();
+                        WriteOutcome::Conflict
+                    }
+                    Err(e) => {
+                        metrics.commits_total.with_label_values(&["error"]).inc();
+                        tracing::error!(category = "points", error = %e, user = %job.write.user_id, "ledger commit failed");
+                        WriteOutcome::Failed(e.to_string())
+                    }
+                };
+                let _ = job.reply.send(outcome);
+            }
+        }
+    }
+}
+
+fn record_metrics(metrics: &PointsMetrics, writes: &[&UserWrite], committed: &[bool]) {
+    let mut changes = 0usize;
+    for (w, ok) in writes.iter().zip(committed) {
+        if !ok {
+            metrics.commits_total.with_label_values(&["conflict"]).inc();
+            continue;
+        }
+        changes += w.records.len();
+        for r in &w.records {
+            metrics
+                .changes_total
+                .with_label_values(&[r.kind.as_str()])
+                .inc();
+            metrics
+                .points_total
+                .with_label_values(&[r.kind.as_str()])
+                .inc_by(r.points_change.unsigned_abs());
+        }
+    }
+    if changes > 0 {
+        metrics.commit_batch_size.observe(changes as f64);
+    }
+}
+
+/// One transaction for all `writes`; returns which of them were committed.
+async fn commit_txn(db: &Db, writes: &[&UserWrite]) -> Result<Vec<bool>, StorageError> {
+    let mut conn = db.write_conn().await?;
+    let source_ids: Vec<&str> = writes
+        .iter()
+        .flat_map(|w| w.records.iter().map(|r| r.source_id.as_str()))
+        .collect();
+    let committed = with_conn!(&mut conn, |c| {
+        c.transaction::<_, diesel::result::Error, _>(async |c| {
+            // Take the write lock first: on SQLite a deferred transaction that reads and
+            // then writes fails with SQLITE_BUSY (no wait) when another connection (another
+            // instance) committed in between; a write as the first statement waits instead.
+            // A no-op on MySQL.
+            diesel::sql_query("UPDATE user_points SET version = version WHERE 1 = 0")
+                .execute(c)
+                .await?;
+            let mut existing: HashSet<(String, String)> = HashSet::new();
+            for chunk in source_ids.chunks(INSERT_CHUNK) {
+                let found: Vec<(String, String)> = points_records::table
+                    .filter(points_records::source_id.eq_any(chunk))
+                    .select((points_records::source_type, points_records::source_id))
+                    .load(c)
+                    .await?;
+                existing.extend(found);
+            }
+            let mut committed = vec![false; writes.len()];
+            let mut new_users: Vec<(usize, SummaryInsert)> = Vec::new();
+            for (i, w) in writes.iter().enumerate() {
+                let duplicate = w
+                    .records
+                    .iter()
+                    .any(|r| existing.contains(&(r.source_type.clone(), r.source_id.clone())));
+                if duplicate {
+                    continue;
+                }
+                let t = &w.totals;
+                let next = w.expected_version + 1;
+                if !w.persisted {
+                    new_users.push((i, SummaryInsert::new(w)));
+                    continue;
+                }
+                let n = {
+                    diesel::update(
+                        user_points::table
+                            .filter(user_points::user_id.eq(&*w.user_id))
+                            .filter(user_points::version.eq(w.expected_version)),
+                    )
+                    .set((
+                        user_points::available.eq(t.available),
+                        user_points::total_earned.eq(t.total_earned),
+                        user_points::total_used.eq(t.total_used),
+                        user_points::total_expired.eq(t.total_expired),
+                        user_points::total_clawed_back.eq(t.total_clawed_back),
+                        user_points::version.eq(next),
+                        user_points::updated_at.eq(w.now),
+                    ))
+                    .execute(c)
+                    .await?
+                };
+                if let Some(slot) = committed.get_mut(i) {
+                    *slot = n == 1;
+                }
+            }
+            // First changes of new users: one multi-row INSERT IGNORE. If any row already
+            // existed (another instance got there first), roll back: the per-user retry
+            // finds out whose.
+            if !new_users.is_empty() {
+                let rows: Vec<SummaryInsert> = new_users.iter().map(|(_, r)| r.clone()).collect();
+                let n = c.insert_summaries(rows).await?;
+                if n != new_users.len() {
+                    if writes.len() == 1 {
+                        return Ok(vec![false]);
+                    }
+                    return Err(diesel::result::Error::RollbackTransaction);
+                }
+                for (i, _) in &new_users {
+                    if let Some(slot) = committed.get_mut(*i) {
+                        *slot = true;
+                    }
+                }
+            }
+            let mut rows = Vec::new();
+            let mut outbox_ids = Vec::new();
+            for (w, _) in writes.iter().zip(&committed).filter(|(_, ok)| **ok) {
+                rows.extend(w.records.iter().cloned());
+                outbox_ids.extend(w.outbox_deletes.iter().cloned());
+                for (lot, remaining) in &w.lot_updates {
+                    diesel::update(points_records::table.find(lot))
+                        .set(points_records::remaining.eq(*remaining))
+                        .execute(c)
+                        .await?;
+                }
+            }
+            while !rows.is_empty() {
+                let rest = rows.split_off(rows.len().min(INSERT_CHUNK));
+                c.insert_records(rows).await?;
+                rows = rest;
+            }
+            if !outbox_ids.is_empty() {
+                diesel::delete(outbox::table.filter(outbox::id.eq_any(&outbox_ids)))
+                    .execute(c)
+                    .await?;
+            }
+            Ok(committed)
+        })
+        .await
+    })?;
+    Ok(committed)
+}
+
+/// A multi-row insert of ledger rows. diesel-async has no batch insert for SQLite, so there
+/// the rows go through diesel's own (synchronous) batch insert on the wrapped connection,
+/// inside the same transaction.
+trait InsertRecords {
+    fn insert_records(
+        &mut self,
+        rows: Vec<RecordInsert>,
+    ) -> impl std::future::Future<Output = QueryResult<usize>> + Send;
+    fn insert_summaries(
+        &mut self,
+        rows: Vec<SummaryInsert>,
+    ) -> impl std::future::Future<Output = QueryResult<usize>> + Send;
+}
+
+/// A new `user_points` row.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = user_points)]
+struct SummaryInsert {
+    user_id: String,
+    available: i64,
+    total_earned: i64,
+    total_used: i64,
+    total_expired: i64,
+    total_clawed_back: i64,
+    version: i64,
+    updated_at: NaiveDateTime,
+}
+
+impl SummaryInsert {
+    fn new(w: &UserWrite) -> SummaryInsert {
+        let t = &w.totals;
+        SummaryInsert {
+            user_id: w.user_id.to_string(),
+            available: t.available,
+            total_earned: t.total_earned,
+            total_used: t.total_used,
+            total_expired: t.total_expired,
+            total_clawed_back: t.total_clawed_back,
+            version: w.expected_version + 1,
+            updated_at: w.now,
+        }
+    }
+}
+
+impl InsertRecords for AsyncMysqlConnection {
+    async fn insert_summaries(&mut self, rows: Vec<SummaryInsert>) -> QueryResult<usize> {
+        diesel::insert_or_ignore_into(user_points::table)
+            .values(&rows)
+            .execute(self)
+            .await
+    }
+
+    async fn insert_records(&mut self, rows: Vec<RecordInsert>) -> QueryResult<usize> {
+        diesel::insert_into(points_records::table)
+            .values(&rows)
+            .execute(self)
+            .await
+    }
+}
+
+impl InsertRecords for SqliteConn {
+    async fn insert_summaries(&mut self, rows: Vec<SummaryInsert>) -> QueryResult<usize> {
+        self.spawn_blocking(move |c| {
+            diesel::RunQueryDsl::execute(
+                diesel::insert_or_ignore_into(user_points::table).values(&rows),
+                c,
+            )
+        })
+        .await
+    }
+
+    async fn insert_records(&mut self, rows: Vec<RecordInsert>) -> QueryResult<usize> {
+        self.spawn_blocking(move |c| {
+            diesel::RunQueryDsl::execute(
+                diesel::insert_into(points_records::table).values(&rows),
+                c,
+            )
+        })
+        .await
+    }
+}
