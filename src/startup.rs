@@ -7,6 +7,10 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, middleware::from_fn, web};
 
+use actix::Actor;
+
+use crate::actors::payments::metrics::PaymentMetrics;
+use crate::actors::payments::{PaymentCore, PaymentSupervisor};
 use crate::actors::points::PointsService;
 use crate::cache;
 use crate::config::Settings;
@@ -53,6 +57,14 @@ impl Application {
         )?);
         crate::security::passwords::bootstrap_admin(&db, &settings).await?;
         let points = PointsService::from_settings(db.clone(), &settings, &metrics)?;
+        let payment_metrics = Arc::new(PaymentMetrics::new(&metrics)?);
+        let payments = PaymentSupervisor::new(PaymentCore {
+            db: db.clone(),
+            wechat: client.clone(),
+            points: points.clone(),
+            metrics: payment_metrics.clone(),
+        })
+        .start();
         let state = AppState {
             settings: settings.clone(),
             db,
@@ -64,6 +76,8 @@ impl Application {
                 notifications,
             },
             points,
+            payments,
+            payment_metrics,
         };
         let server = {
             let state = state.clone();

@@ -2,3 +2,5 @@
 //! business logic in plain structs (see `crate::domain`).
 
 pub mod points;
+
+pub mod payments;

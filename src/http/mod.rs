@@ -10,6 +10,10 @@ pub mod health;
 pub mod merchants;
 pub mod middleware;
 pub mod openapi;
+mod openapi_more;
+pub mod orders;
+pub mod payments;
+pub mod points;
 pub mod qr;
 pub mod users;
 
@@ -17,6 +21,8 @@ use std::sync::Arc;
 
 use actix_web::web;
 
+use crate::actors::payments::PaymentSupervisor;
+use crate::actors::payments::metrics::PaymentMetrics;
 use crate::actors::points::PointsService;
 use crate::cache::RedisPool;
 use crate::config::Settings;
@@ -42,6 +48,9 @@ pub struct AppState {
     pub wechat: WechatServices,
     /// The points engine (changes through per-user actors, reads from read models).
     pub points: PointsService,
+    /// The payment supervisor: every order's state machine on this node.
+    pub payments: actix::Addr<PaymentSupervisor>,
+    pub payment_metrics: Arc<PaymentMetrics>,
 }
 
 /// Every route of the server, registered in one place.
@@ -103,6 +112,47 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/api/admin/users/{id}/status").route(web::put().to(admin::set_user_status)),
     )
     .service(web::resource("/api/admin/audit-log").route(web::get().to(admin::audit_log)))
+    .service(web::resource("/api/admin/orders").route(web::get().to(orders::admin_orders)))
+    .service(
+        web::resource("/api/admin/orders/{order_no}/refund")
+            .route(web::post().to(orders::admin_refund)),
+    )
+    .service(
+        web::resource("/api/admin/points/{user_id}/adjust").route(web::post().to(points::adjust)),
+    )
+    .service(
+        web::resource("/api/admin/points-rules")
+            .route(web::get().to(points::get_rules))
+            .route(web::put().to(points::put_rules)),
+    )
+    // Merchants' orders and takings
+    .service(
+        web::resource("/api/merchants/{id}/orders").route(web::get().to(orders::merchant_orders)),
+    )
+    .service(
+        web::resource("/api/merchants/{id}/orders/{order_no}/refund")
+            .route(web::post().to(orders::merchant_refund)),
+    )
+    .service(
+        web::resource("/api/merchants/{id}/stats").route(web::get().to(orders::merchant_stats)),
+    )
+    // Payments
+    .service(
+        web::resource("/api/payments")
+            .route(web::post().to(payments::create))
+            .route(web::get().to(payments::list)),
+    )
+    .service(web::resource("/api/payments/{order_no}").route(web::get().to(payments::get)))
+    .service(
+        web::resource("/api/payments/{order_no}/cancel").route(web::post().to(payments::cancel)),
+    )
+    .service(web::resource("/api/wechat/pay/notify").route(web::post().to(payments::notify)))
+    .service(web::resource("/api/wechat/refund/notify").route(web::post().to(payments::notify)))
+    // Points
+    .service(web::resource("/api/points/balance").route(web::get().to(points::balance)))
+    .service(web::resource("/api/points/history").route(web::get().to(points::history)))
+    .service(web::resource("/api/points/statistics").route(web::get().to(points::statistics)))
+    .service(web::resource("/api/points/deduct").route(web::post().to(points::deduct)))
     .default_service(web::to(not_found));
 }
 

@@ -6,6 +6,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use super::openapi_more as more;
 use super::{admin, auth, merchants, users};
 
 /// Operations endpoints are documented here: their handlers belong to `health`.
@@ -62,6 +63,11 @@ impl Modify for BearerAuth {
         merchants::disable_code, merchants::get_code, merchants::code_qr,
         admin::list_merchants, admin::approve_merchant, admin::disable_merchant, admin::list_users,
         admin::set_user_status, admin::audit_log,
+        more::create_payment, more::list_payments, more::get_payment, more::cancel_payment,
+        more::pay_notify, more::refund_notify, more::merchant_orders, more::merchant_refund,
+        more::merchant_stats, more::admin_orders, more::admin_refund, more::admin_adjust,
+        more::get_rules, more::put_rules, more::points_balance, more::points_history,
+        more::points_statistics, more::points_deduct,
     )
 )]
 pub struct ApiDoc;

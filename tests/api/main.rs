@@ -13,6 +13,7 @@ mod merchants;
 mod migrations;
 mod openapi;
 mod orders_storage;
+mod payments;
 mod ratelimit;
 mod shutdown;
 mod signing;

@@ -1,0 +1,459 @@
+//! The payment path's steps, each idempotent: create (under an Idempotency-Key), settle a
+//! payment WeChat reports (notification or query), close an unpaid order, and hand the award
+//! to the points engine through the outbox.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::PaymentError;
+use super::metrics::PaymentMetrics;
+use crate::actors::points::{AwardPoints, PointsService};
+use crate::domain::Fen;
+use crate::domain::order::{OrderEvent, OrderStatus, transition};
+use crate::domain::risk::{RiskAction, RiskContext, RiskRule, evaluate};
+use crate::storage::orders::{self, Inserted, MarkPaid, OrderRow, OutboxRow};
+use crate::storage::{Db, outbox, shop};
+use crate::wechat::types::TradeState;
+use crate::wechat::{PayParams, PrepayRequest, Transaction, WechatClient};
+
+/// How long an unpaid order lives before it is closed.
+pub const ORDER_TTL_MINUTES: i64 = 15;
+/// Largest single payment (WeChat's JSAPI limit is higher; ours is a risk bound).
+pub const MAX_AMOUNT_FEN: i64 = 50_000_000;
+/// The outbox row waits this long before recovery re-drives it: the direct award normally
+/// finishes well within it.
+pub const OUTBOX_GRACE_SECS: i64 = 10;
+
+pub const PAY_NOTIFY_PATH: &str = "/api/wechat/pay/notify";
+pub const REFUND_NOTIFY_PATH: &str = "/api/wechat/refund/notify";
+
+/// Everything a payment step needs. Cheap to clone.
+#[derive(Clone)]
+pub struct PaymentCore {
+    pub db: Db,
+    pub wechat: WechatClient,
+    pub points: PointsService,
+    pub metrics: Arc<PaymentMetrics>,
+}
+
+/// A validated request to pay.
+#[derive(Debug, Clone)]
+pub struct CreatePayment {
+    pub user_id: String,
+    pub payment_code_id: String,
+    pub amount_fen: i64,
+    pub idempotency_key: String,
+    /// Where the request came from, for the login-IP risk rule.
+    pub client_ip: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CreatedPayment {
+    pub order_no: String,
+    pub amount_fen: i64,
+    pub status: OrderStatus,
+    pub pay_params: Option<PayParams>,
+}
+
+fn request_hash(code: &str, amount: i64) -> String {
+    hex::encode(Sha256::digest(format!("{code}\n{amount}").as_bytes()))
+}
+
+impl PaymentCore {
+    /// Creates the order (or finds the one this key already made) and gets WeChat's prepay.
+    pub async fn create(
+        &self,
+        req: CreatePayment,
+        now: DateTime<Utc>,
+    ) -> Result<CreatedPayment, PaymentError> {
+        if req.amount_fen <= 0 || req.amount_fen > MAX_AMOUNT_FEN {
+            return Err(PaymentError::AmountInvalid(format!(
+                "amount_fen must be between 1 and {MAX_AMOUNT_FEN}"
+            )));
+        }
+        let code = shop::payment_code_for_payment(&self.db, &req.payment_code_id)
+            .await?
+            .ok_or(PaymentError::CodeNotFound)?;
+        if !code.code_active {
+            return Err(PaymentError::CodeDisabled);
+        }
+        if !code.merchant_active {
+            return Err(PaymentError::MerchantNotActive);
+        }
+        if let Some(fixed) = code.amount_fen
+            && fixed != req.amount_fen
+        {
+            return Err(PaymentError::AmountInvalid(format!(
+                "this code takes exactly {fixed} fen"
+            )));
+        }
+        let openid = shop::openid_of(&self.db, &req.user_id)
+            .await?
+            .ok_or(PaymentError::Forbidden)?;
+        // A retry of an earlier request is not a new payment: it skips the risk rules.
+        let retry = orders::find_by_idempotency(&self.db, &req.user_id, &req.idempotency_key)
+            .await?
+            .is_some();
+        if !retry {
+            self.check_risk(&req, now).await?;
+        }
+        let id = uuid::Uuid::now_v7();
+        let naive = now.naive_utc();
+        let row = OrderRow {
+            id: id.to_string(),
+            order_no: id.simple().to_string(),
+            user_id: req.user_id.clone(),
+            merchant_id: code.merchant_id.clone(),
+            payment_code_id: req.payment_code_id.clone(),
+            amount_fen: req.amount_fen,
+            refunded_fen: 0,
+            status: OrderStatus::Created.as_str().into(),
+            idempotency_key: req.idempotency_key.clone(),
+            request_hash: request_hash(&req.payment_code_id, req.amount_fen),
+            description: truncate(&format!("{} {}", code.merchant_name, code.label), 127),
+            payer_openid: openid,
+            prepay_id: None,
+            wechat_transaction_id: None,
+            points_awarded: 0,
+            expires_at: naive + Duration::minutes(ORDER_TTL_MINUTES),
+            paid_at: None,
+            closed_at: None,
+            version: 0,
+            created_at: naive,
+            updated_at: naive,
+        };
+        let order = match orders::insert(&self.db, &row).await? {
+            Inserted::New(order) => {
+                self.metrics.created.inc();
+                order
+            }
+            Inserted::Existing(order) if order.request_hash == row.request_hash => order,
+            Inserted::Existing(_) => return Err(PaymentError::IdempotencyKeyReused),
+        };
+        self.prepay(order, now).await
+    }
+
+    /// Applies the risk rules (data in `risk_rules`); a block is logged and counted.
+    async fn check_risk(
+        &self,
+        req: &CreatePayment,
+        now: DateTime<Utc>,
+    ) -> Result<(), PaymentError> {
+        let rules: Vec<RiskRule> = shop::risk_rules(&self.db)
+            .await?
+            .into_iter()
+            .filter_map(|(name, cond, action, priority)| {
+                let rule = RiskRule::from_stored(&name, &cond, &action, priority);
+                if rule.is_none() {
+                    tracing::warn!(category = "security", rule = %name, "risk rule not understood; skipped");
+                }
+                rule
+            })
+            .collect();
+        if rules.is_empty() {
+            return Ok(());
+        }
+        let since = (now - Duration::seconds(60)).naive_utc();
+        let recent = shop::payments_since(&self.db, &req.user_id, since).await?;
+        let ctx = RiskContext {
+            payments_last_minute: u32::try_from(recent).unwrap_or(u32::MAX),
+            ip_known: shop::ip_known(&self.db, &req.user_id, &req.client_ip).await?,
+        };
+        let Some(rule) = evaluate(&rules, &ctx) else {
+            return Ok(());
+        };
+        self.metrics
+            .risk_blocks
+            .with_label_values(&[rule.name.as_str()])
+            .inc();
+        tracing::warn!(category = "security", user_id = %req.user_id, rule = %rule.name, action = ?rule.action, "payment refused by risk rule");
+        Err(match rule.action {
+            RiskAction::Block => PaymentError::RiskBlocked(rule.name.clone()),
+            RiskAction::RequireVerification => PaymentError::VerificationRequired,
+        })
+    }
+
+    /// Gets (or re-gets) the prepay id for an order that has none yet. Repeating it is safe:
+    /// WeChat answers the same out_trade_no with the same prepay id.
+    async fn prepay(
+        &self,
+        order: OrderRow,
+        now: DateTime<Utc>,
+    ) -> Result<CreatedPayment, PaymentError> {
+        let status = order.status();
+        if let Some(prepay_id) = &order.prepay_id {
+            return Ok(self.answer(&order, status, Some(prepay_id)));
+        }
+        if status != OrderStatus::Created {
+            // Paid (the notification won the race) or closed: nothing to pay.
+            return Ok(self.answer(&order, status, None));
+        }
+        let expire = chrono::DateTime::<Utc>::from_naive_utc_and_offset(order.expires_at, Utc);
+        let prepay = self
+            .wechat
+            .jsapi_prepay(&PrepayRequest {
+                description: order.description.clone(),
+                out_trade_no: order.order_no.clone(),
+                time_expire: Some(expire.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                attach: None,
+                total_fen: order.amount_fen,
+                payer_openid: order.payer_openid.clone(),
+                notify_path: PAY_NOTIFY_PATH.into(),
+            })
+            .await
+            .map_err(PaymentError::Wechat)?;
+        let next = transition(status, OrderEvent::PrepayCreated)?;
+        let moved = orders::change_status(
+            &self.db,
+            &order.order_no,
+            &[OrderStatus::Created],
+            next,
+            now.naive_utc(),
+            Some(&prepay.prepay_id),
+        )
+        .await?;
+        let status = if moved {
+            next
+        } else {
+            orders::find(&self.db, &order.order_no)
+                .await?
+                .map(|o| o.status())
+                .unwrap_or(next)
+        };
+        Ok(self.answer(&order, status, Some(&prepay.prepay_id)))
+    }
+
+    fn answer(
+        &self,
+        order: &OrderRow,
+        status: OrderStatus,
+        prepay_id: Option<&str>,
+    ) -> CreatedPayment {
+        let payable = matches!(status, OrderStatus::Created | OrderStatus::Paying);
+        CreatedPayment {
+            order_no: order.order_no.clone(),
+            amount_fen: order.amount_fen,
+            status,
+            pay_params: prepay_id
+                .filter(|_| payable)
+                .map(|p| self.wechat.pay_params(p)),
+        }
+    }
+
+    /// Settles what WeChat reports about a payment (a notification or a query answer).
+    /// Amount, merchant and app must match the order; a mismatch changes nothing.
+    pub async fn settle(
+        &self,
+        txn: &Transaction,
+        now: DateTime<Utc>,
+    ) -> Result<Settled, PaymentError> {
+        let order = orders::find(&self.db, &txn.out_trade_no)
+            .await?
+            .ok_or(PaymentError::OrderNotFound)?;
+        let cfg = self.wechat.config();
+        if txn.mchid != cfg.mchid || txn.appid != cfg.appid {
+            self.metrics.mismatches.inc();
+            return Err(PaymentError::Mismatch("mchid/appid"));
+        }
+        if txn.amount.total != order.amount_fen {
+            self.metrics.mismatches.inc();
+            return Err(PaymentError::Mismatch("amount"));
+        }
+        match txn.trade_state {
+            TradeState::Success => {}
+            TradeState::Closed | TradeState::Revoked | TradeState::Payerror => {
+                let closed = self.close_locally(&order, now).await?;
+                return Ok(if closed {
+                    Settled::Closed
+                } else {
+                    Settled::Unchanged
+                });
+            }
+            TradeState::Notpay | TradeState::Userpaying | TradeState::Refund => {
+                return Ok(Settled::Unchanged);
+            }
+        }
+        let txn_id = txn.transaction_id.clone().unwrap_or_default();
+        let paid_at = txn
+            .success_time
+            .as_deref()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or(now);
+        let award = OutboxRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            kind: outbox::AWARD_POINTS.into(),
+            aggregate_id: order.order_no.clone(),
+            payload: serde_json::json!({
+                "user_id": order.user_id,
+                "order_no": order.order_no,
+                "amount_fen": order.amount_fen,
+                "paid_at": paid_at.to_rfc3339(),
+            })
+            .to_string(),
+            attempts: 0,
+            next_attempt_at: (now + Duration::seconds(OUTBOX_GRACE_SECS)).naive_utc(),
+            last_error: None,
+            created_at: now.naive_utc(),
+        };
+        match orders::mark_paid(
+            &self.db,
+            &order.order_no,
+            &txn_id,
+            paid_at.naive_utc(),
+            now.naive_utc(),
+            &award,
+        )
+        .await?
+        {
+            MarkPaid::Paid => {
+                self.metrics.record_paid(&order, now);
+                let core = self.clone();
+                let (user, order_no, amount, outbox_id) = (
+                    order.user_id.clone(),
+                    order.order_no.clone(),
+                    order.amount_fen,
+                    award.id.clone(),
+                );
+                actix::spawn(async move {
+                    // The outbox row guarantees the award; this only makes it prompt.
+                    if let Err(e) = core
+                        .award(&user, &order_no, amount, Some(outbox_id), paid_at)
+                        .await
+                    {
+                        tracing::warn!(category = "business", order_no, error = %e, "award deferred to recovery");
+                    }
+                });
+                Ok(Settled::Paid)
+            }
+            MarkPaid::AlreadyPaid => Ok(Settled::Duplicate),
+            MarkPaid::NotPayable(status) => {
+                // Paid at WeChat after we closed it: money arrived for a closed order. It must
+                // be refunded by an operator; alert loudly, change nothing.
+                tracing::error!(category = "business", order_no = %order.order_no, %status, "payment for an order that cannot be paid");
+                self.metrics.mismatches.inc();
+                Err(PaymentError::NotPayable(status))
+            }
+            MarkPaid::NotFound => Err(PaymentError::OrderNotFound),
+        }
+    }
+
+    /// Awards an order's points (idempotent on the order); deletes the outbox row with it.
+    pub async fn award(
+        &self,
+        user_id: &str,
+        order_no: &str,
+        amount_fen: i64,
+        outbox_id: Option<String>,
+        paid_at: DateTime<Utc>,
+    ) -> Result<(), PaymentError> {
+        let amount =
+            Fen::parse(amount_fen).map_err(|e| PaymentError::AmountInvalid(e.to_string()))?;
+        let result = self
+            .points
+            .award(
+                user_id,
+                AwardPoints {
+                    order_no: order_no.to_string(),
+                    amount,
+                    description: "payment".into(),
+                    outbox_id,
+                },
+            )
+            .await;
+        match result {
+            Ok(change) => {
+                self.metrics.record_award(true, paid_at, change.duplicate);
+                Ok(())
+            }
+            Err(e) => {
+                self.metrics.record_award(false, paid_at, false);
+                Err(PaymentError::Points(e))
+            }
+        }
+    }
+
+    /// Closes an unpaid order at WeChat, then here. If WeChat says it was paid meanwhile, the
+    /// payment is settled instead.
+    pub async fn close(
+        &self,
+        order: &OrderRow,
+        now: DateTime<Utc>,
+    ) -> Result<Settled, PaymentError> {
+        if !matches!(order.status(), OrderStatus::Created | OrderStatus::Paying) {
+            return Ok(Settled::Unchanged);
+        }
+        if order.prepay_id.is_some() {
+            match self.wechat.close(&order.order_no).await {
+                Ok(()) => {}
+                Err(e) if e.pay_code().is_some_and(|c| c.as_str() == "ORDERPAID") => {
+                    let txn = self
+                        .wechat
+                        .query_by_out_trade_no(&order.order_no)
+                        .await
+                        .map_err(PaymentError::Wechat)?;
+                    return self.settle(&txn, now).await;
+                }
+                Err(e) if e.pay_code().is_some_and(|c| c.as_str() == "ORDER_CLOSED") => {}
+                Err(e) => return Err(PaymentError::Wechat(e)),
+            }
+        }
+        let closed = self.close_locally(order, now).await?;
+        Ok(if closed {
+            Settled::Closed
+        } else {
+            Settled::Unchanged
+        })
+    }
+
+    async fn close_locally(
+        &self,
+        order: &OrderRow,
+        now: DateTime<Utc>,
+    ) -> Result<bool, PaymentError> {
+        let next = transition(order.status(), OrderEvent::Closed)?;
+        let closed = orders::change_status(
+            &self.db,
+            &order.order_no,
+            &[OrderStatus::Created, OrderStatus::Paying],
+            next,
+            now.naive_utc(),
+            None,
+        )
+        .await?;
+        if closed {
+            self.metrics.completed.with_label_values(&["closed"]).inc();
+        }
+        Ok(closed)
+    }
+
+    /// Asks WeChat about an order still paying and settles what it says.
+    pub async fn reconcile(
+        &self,
+        order: &OrderRow,
+        now: DateTime<Utc>,
+    ) -> Result<Settled, PaymentError> {
+        let txn = self
+            .wechat
+            .query_by_out_trade_no(&order.order_no)
+            .await
+            .map_err(PaymentError::Wechat)?;
+        self.settle(&txn, now).await
+    }
+}
+
+/// What settling found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    Paid,
+    Duplicate,
+    Closed,
+    Unchanged,
+}
+
+fn truncate(s: &str, max_chars: usize) -> String {
+    s.chars().take(max_chars).collect()
+}

@@ -1,0 +1,212 @@
+//! Orders as merchants and admins see them: lists, refunds, and takings per day.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{Duration, NaiveDate, Utc};
+use serde::Deserialize;
+
+use super::AppState;
+use super::admin::audit;
+use super::error::ApiError;
+use super::extract::{AdminUser, MerchantOwner, Signed};
+use super::payments::{PageQuery, order_page, payment_error};
+use crate::actors::payments::{RequestRefund, StartRefund};
+use crate::storage::{orders, stats};
+
+const SUPERVISOR_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+/// The longest range one stats request may cover.
+const MAX_DAYS: i64 = 92;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundBody {
+    pub amount_fen: i64,
+    pub reason: String,
+}
+
+async fn start_refund(
+    state: &AppState,
+    req: RequestRefund,
+) -> Result<crate::actors::payments::RefundView, ApiError> {
+    state
+        .payments
+        .send(StartRefund(req))
+        .timeout(SUPERVISOR_TIMEOUT)
+        .await
+        .map_err(|e| {
+            ApiError::unavailable("PAYMENTS_UNAVAILABLE", "payments are busy; retry").with_cause(e)
+        })?
+        .map_err(payment_error)
+}
+
+fn optional_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    match req.headers().get("Idempotency-Key") {
+        Some(_) => super::payments::idempotency_key(req).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// `GET /api/merchants/{id}/orders`
+pub async fn merchant_orders(
+    state: web::Data<AppState>,
+    owner: MerchantOwner,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit()?;
+    let rows = orders::list(
+        &state.db,
+        None,
+        Some(&owner.merchant_id),
+        query.cursor.as_deref(),
+        limit + 1,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(order_page(&state, rows, limit).await?))
+}
+
+/// `POST /api/merchants/{id}/orders/{order_no}/refund` (signed).
+pub async fn merchant_refund(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    owner: MerchantOwner,
+    signed: Signed,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let body: RefundBody = signed.json()?;
+    let (_, order_no) = path.into_inner();
+    let view = start_refund(
+        &state,
+        RequestRefund {
+            order_no,
+            amount_fen: body.amount_fen,
+            reason: body.reason,
+            requested_by: format!("merchant:{}", owner.merchant_id),
+            merchant_id: Some(owner.merchant_id.clone()),
+            idempotency_key: optional_key(&req)?,
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AdminOrdersQuery {
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+    pub merchant_id: Option<String>,
+    pub user_id: Option<String>,
+}
+
+/// `GET /api/admin/orders`
+pub async fn admin_orders(
+    state: web::Data<AppState>,
+    _admin: AdminUser,
+    query: web::Query<AdminOrdersQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = PageQuery {
+        cursor: query.cursor.clone(),
+        limit: query.limit,
+    };
+    let limit = page.limit()?;
+    let rows = orders::list(
+        &state.db,
+        query.user_id.as_deref(),
+        query.merchant_id.as_deref(),
+        query.cursor.as_deref(),
+        limit + 1,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(order_page(&state, rows, limit).await?))
+}
+
+/// `POST /api/admin/orders/{order_no}/refund`: audited.
+pub async fn admin_refund(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: AdminUser,
+    path: web::Path<String>,
+    body: web::Json<RefundBody>,
+) -> Result<HttpResponse, ApiError> {
+    let order_no = path.into_inner();
+    let before = orders::find(&state.db, &order_no).await?;
+    let body = body.into_inner();
+    let view = start_refund(
+        &state,
+        RequestRefund {
+            order_no: order_no.clone(),
+            amount_fen: body.amount_fen,
+            reason: body.reason.clone(),
+            requested_by: format!("admin:{}", admin.admin_id),
+            merchant_id: None,
+            idempotency_key: optional_key(&req)?,
+        },
+    )
+    .await?;
+    audit(
+        &state,
+        &req,
+        &admin,
+        "order.refund",
+        ("order", &order_no),
+        serde_json::json!({"status": before.as_ref().map(|o| o.status.clone()), "refunded_fen": before.map(|o| o.refunded_fen)}),
+        serde_json::json!({"out_refund_no": view.out_refund_no, "amount_fen": view.amount_fen, "reason": body.reason}),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RangeQuery {
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// Parses an inclusive CST date range (default: the last 7 days), at most 92 days.
+pub fn date_range(q: &RangeQuery) -> Result<(NaiveDate, NaiveDate), ApiError> {
+    let parse = |s: &str| {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
+            ApiError::bad_request("INVALID_QUERY", format!("'{s}' is not a YYYY-MM-DD date"))
+        })
+    };
+    let today = crate::domain::cst_day(Utc::now());
+    let to = q.to.as_deref().map(parse).transpose()?.unwrap_or(today);
+    let from = q
+        .from
+        .as_deref()
+        .map(parse)
+        .transpose()?
+        .unwrap_or(to - Duration::days(6));
+    if from > to {
+        return Err(ApiError::bad_request("INVALID_QUERY", "from is after to"));
+    }
+    if (to - from).num_days() >= MAX_DAYS {
+        return Err(ApiError::bad_request(
+            "INVALID_QUERY",
+            format!("at most {MAX_DAYS} days per request"),
+        ));
+    }
+    Ok((from, to))
+}
+
+/// `GET /api/merchants/{id}/stats?from=YYYY-MM-DD&to=YYYY-MM-DD` (CST days, inclusive).
+pub async fn merchant_stats(
+    state: web::Data<AppState>,
+    owner: MerchantOwner,
+    query: web::Query<RangeQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (from, to) = date_range(&query)?;
+    let start = cst_midnight_utc(from);
+    let end = cst_midnight_utc(to + Duration::days(1));
+    let days = stats::merchant_days(&state.db, &owner.merchant_id, start, end).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "merchant_id": owner.merchant_id,
+        "from": from.to_string(),
+        "to": to.to_string(),
+        "items": days,
+    })))
+}
+
+/// The UTC instant a CST (UTC+8) day starts.
+pub fn cst_midnight_utc(day: NaiveDate) -> chrono::NaiveDateTime {
+    day.and_time(chrono::NaiveTime::MIN) - Duration::hours(8)
+}
