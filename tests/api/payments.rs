@@ -10,15 +10,15 @@ use crate::identity::{
     Session, approved_merchant, get_auth, login, signed, signed_request, spawn_identity_app_with,
 };
 
-async fn app() -> TestApp {
+pub async fn app() -> TestApp {
     spawn_identity_app_with(|s| s.rate_limit_payments_per_min = 1000).await
 }
 
-fn sandbox(app: &TestApp) -> String {
+pub fn sandbox(app: &TestApp) -> String {
     app.state.wechat.client.config().pay_base_url.clone()
 }
 
-async fn payment_code(
+pub async fn payment_code(
     app: &TestApp,
     owner: &Session,
     merchant: &str,
@@ -100,7 +100,7 @@ async fn wait_order(
     panic!("order never reached the expected state: {order}");
 }
 
-async fn balance(app: &TestApp, s: &Session) -> i64 {
+pub async fn balance(app: &TestApp, s: &Session) -> i64 {
     let b: Value = get_auth(app, &s.access_token, "/api/points/balance")
         .await
         .json()
@@ -109,7 +109,7 @@ async fn balance(app: &TestApp, s: &Session) -> i64 {
     b["available"].as_i64().unwrap()
 }
 
-async fn paid_order(app: &TestApp, shopper: &Session, code: &str, amount: i64) -> String {
+pub async fn paid_order(app: &TestApp, shopper: &Session, code: &str, amount: i64) -> String {
     let order = created(
         app,
         shopper,
