@@ -4,6 +4,7 @@
 #   E2E_BASE_URL        the server serving /admin/ and /api/ (unset: e2e is skipped)
 #   E2E_ADMIN_PASSWORD  the admin password that server was started with
 #   E2E_SANDBOX_URL     the WeChat sandbox (pays orders, completes refunds); default: server port + 1
+#   ADMIN_E2E_ONLY=1    skip install, checks and build (already done; the server serves dist/)
 set -euo pipefail
 cd "$(dirname "$0")/../admin"
 
@@ -13,6 +14,7 @@ step() { printf '\n==> admin: %s (%ss)\n' "$*" "$SECONDS"; }
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 export npm_config_fund=false npm_config_audit=false npm_config_update_notifier=false
 
+if [ "${ADMIN_E2E_ONLY:-}" != 1 ]; then
 step "npm ci"
 npm ci --no-progress
 
@@ -27,6 +29,7 @@ npx vitest run
 
 step "bundle budget"
 node scripts/bundle-budget.mjs
+fi
 
 step "end-to-end tests (playwright)"
 if [ -z "${E2E_BASE_URL:-}" ]; then

@@ -114,6 +114,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/api/admin/audit-log").route(web::get().to(admin::audit_log)))
     .service(web::resource("/api/admin/orders").route(web::get().to(orders::admin_orders)))
     .service(
+        web::resource("/api/admin/stats/overview").route(web::get().to(orders::admin_overview)),
+    )
+    .service(
+        web::resource("/api/admin/reports/orders.csv").route(web::get().to(orders::orders_csv)),
+    )
+    .service(
         web::resource("/api/admin/orders/{order_no}/refund")
             .route(web::post().to(orders::admin_refund)),
     )

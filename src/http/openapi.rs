@@ -67,7 +67,7 @@ impl Modify for BearerAuth {
         more::pay_notify, more::refund_notify, more::merchant_orders, more::merchant_refund,
         more::merchant_stats, more::admin_orders, more::admin_refund, more::admin_adjust,
         more::get_rules, more::put_rules, more::points_balance, more::points_history,
-        more::points_statistics, more::points_deduct,
+        more::points_statistics, more::points_deduct, more::admin_overview, more::orders_csv,
     )
 )]
 pub struct ApiDoc;

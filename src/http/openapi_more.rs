@@ -161,3 +161,17 @@ doc_op!(
     "points",
     "Spend points first-to-expire first (signed, Idempotency-Key); POINTS_INSUFFICIENT when short"
 );
+doc_op!(
+    admin_overview,
+    get,
+    "/api/admin/stats/overview",
+    "admin",
+    "Per CST day: date, order_count, amount_fen, refund_fen, new_users, points_awarded, points_spent, points_expired, payment_success_rate"
+);
+doc_op!(
+    orders_csv,
+    get,
+    "/api/admin/reports/orders.csv",
+    "admin",
+    "Orders created in the CST date range as CSV (UTF-8 with BOM)"
+);

@@ -52,14 +52,11 @@ pub async fn merchant_orders(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = query.limit()?;
-    let rows = orders::list(
-        &state.db,
-        None,
-        Some(&owner.merchant_id),
-        query.cursor.as_deref(),
-        limit + 1,
-    )
-    .await?;
+    let filter = orders::ListFilter {
+        merchant_id: Some(&owner.merchant_id),
+        ..Default::default()
+    };
+    let rows = orders::list(&state.db, &filter, query.cursor.as_deref(), limit + 1).await?;
     Ok(HttpResponse::Ok().json(order_page(&state, rows, limit).await?))
 }
 
@@ -94,6 +91,10 @@ pub struct AdminOrdersQuery {
     pub limit: Option<i64>,
     pub merchant_id: Option<String>,
     pub user_id: Option<String>,
+    pub status: Option<String>,
+    /// CST dates, inclusive.
+    pub from: Option<String>,
+    pub to: Option<String>,
 }
 
 /// `GET /api/admin/orders`
@@ -107,14 +108,34 @@ pub async fn admin_orders(
         limit: query.limit,
     };
     let limit = page.limit()?;
-    let rows = orders::list(
-        &state.db,
-        query.user_id.as_deref(),
-        query.merchant_id.as_deref(),
-        query.cursor.as_deref(),
-        limit + 1,
-    )
-    .await?;
+    if let Some(st) = query.status.as_deref()
+        && crate::domain::order::OrderStatus::parse(st).is_none()
+    {
+        return Err(ApiError::bad_request(
+            "INVALID_QUERY",
+            format!("unknown status '{st}'"),
+        ));
+    }
+    let range = if query.from.is_some() || query.to.is_some() {
+        let (from, to) = date_range(&RangeQuery {
+            from: query.from.clone(),
+            to: query.to.clone(),
+        })?;
+        Some((
+            cst_midnight_utc(from),
+            cst_midnight_utc(to + Duration::days(1)),
+        ))
+    } else {
+        None
+    };
+    let filter = orders::ListFilter {
+        user_id: query.user_id.as_deref(),
+        merchant_id: query.merchant_id.as_deref(),
+        status: query.status.as_deref(),
+        created_from: range.map(|r| r.0),
+        created_to: range.map(|r| r.1),
+    };
+    let rows = orders::list(&state.db, &filter, query.cursor.as_deref(), limit + 1).await?;
     Ok(HttpResponse::Ok().json(order_page(&state, rows, limit).await?))
 }
 
@@ -209,4 +230,90 @@ pub async fn merchant_stats(
 /// The UTC instant a CST (UTC+8) day starts.
 pub fn cst_midnight_utc(day: NaiveDate) -> chrono::NaiveDateTime {
     day.and_time(chrono::NaiveTime::MIN) - Duration::hours(8)
+}
+
+/// `GET /api/admin/stats/overview?from=YYYY-MM-DD&to=YYYY-MM-DD` (CST days, inclusive).
+pub async fn admin_overview(
+    state: web::Data<AppState>,
+    _admin: AdminUser,
+    query: web::Query<RangeQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (from, to) = date_range(&query)?;
+    let days = stats::overview(
+        &state.db,
+        cst_midnight_utc(from),
+        cst_midnight_utc(to + Duration::days(1)),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "from": from.to_string(),
+        "to": to.to_string(),
+        "items": days,
+    })))
+}
+
+/// At most this many rows per export.
+const CSV_MAX_ROWS: i64 = 100_000;
+
+/// `GET /api/admin/reports/orders.csv?from=&to=`: UTF-8 with a BOM so Excel opens it.
+pub async fn orders_csv(
+    state: web::Data<AppState>,
+    _admin: AdminUser,
+    query: web::Query<RangeQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (from, to) = date_range(&query)?;
+    let rows = stats::orders_report(
+        &state.db,
+        cst_midnight_utc(from),
+        cst_midnight_utc(to + Duration::days(1)),
+        CSV_MAX_ROWS,
+    )
+    .await?;
+    let cst = |t: chrono::NaiveDateTime| {
+        (t + Duration::hours(8))
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string()
+    };
+    let mut out = csv::Writer::from_writer(Vec::from("\u{feff}".as_bytes()));
+    let header = [
+        "order_no",
+        "created_at_cst",
+        "paid_at_cst",
+        "status",
+        "merchant_id",
+        "merchant_name",
+        "user_id",
+        "amount_fen",
+        "refunded_fen",
+    ];
+    let write = |out: &mut csv::Writer<Vec<u8>>, rec: &[String]| {
+        out.write_record(rec).map_err(ApiError::internal)
+    };
+    write(&mut out, &header.map(str::to_string))?;
+    for r in rows {
+        write(
+            &mut out,
+            &[
+                r.order_no,
+                cst(r.created_at),
+                r.paid_at.map(cst).unwrap_or_default(),
+                r.status,
+                r.merchant_id,
+                r.merchant_name,
+                r.user_id,
+                r.amount_fen.to_string(),
+                r.refunded_fen.to_string(),
+            ],
+        )?;
+    }
+    let body = out
+        .into_inner()
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("{e}")))?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"orders-{from}-{to}.csv\""),
+        ))
+        .body(body))
 }

@@ -259,14 +259,11 @@ pub async fn list(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = query.limit()?;
-    let rows = orders::list(
-        &state.db,
-        Some(&user.user_id),
-        None,
-        query.cursor.as_deref(),
-        limit + 1,
-    )
-    .await?;
+    let filter = orders::ListFilter {
+        user_id: Some(&user.user_id),
+        ..Default::default()
+    };
+    let rows = orders::list(&state.db, &filter, query.cursor.as_deref(), limit + 1).await?;
     Ok(HttpResponse::Ok().json(order_page(&state, rows, limit).await?))
 }
 

@@ -228,11 +228,20 @@ pub async fn supervised(db: &Db) -> Result<Vec<OrderRow>, StorageError> {
     })?)
 }
 
-/// A user's or a merchant's orders, newest first, cursor-paged by order id (UUID v7).
+/// Which orders a listing wants.
+#[derive(Debug, Default, Clone)]
+pub struct ListFilter<'a> {
+    pub user_id: Option<&'a str>,
+    pub merchant_id: Option<&'a str>,
+    pub status: Option<&'a str>,
+    pub created_from: Option<NaiveDateTime>,
+    pub created_to: Option<NaiveDateTime>,
+}
+
+/// Orders newest first, cursor-paged by order id (UUID v7).
 pub async fn list(
     db: &Db,
-    user_id: Option<&str>,
-    merchant_id: Option<&str>,
+    filter: &ListFilter<'_>,
     before_id: Option<&str>,
     limit: i64,
 ) -> Result<Vec<OrderRow>, StorageError> {
@@ -243,11 +252,20 @@ pub async fn list(
             .order(payment_orders::id.desc())
             .limit(limit)
             .into_boxed();
-        if let Some(u) = user_id {
+        if let Some(u) = filter.user_id {
             q = q.filter(payment_orders::user_id.eq(u));
         }
-        if let Some(m) = merchant_id {
+        if let Some(m) = filter.merchant_id {
             q = q.filter(payment_orders::merchant_id.eq(m));
+        }
+        if let Some(st) = filter.status {
+            q = q.filter(payment_orders::status.eq(st));
+        }
+        if let Some(f) = filter.created_from {
+            q = q.filter(payment_orders::created_at.ge(f));
+        }
+        if let Some(t) = filter.created_to {
+            q = q.filter(payment_orders::created_at.lt(t));
         }
         if let Some(b) = before_id {
             q = q.filter(payment_orders::id.lt(b));

@@ -111,3 +111,186 @@ pub async fn merchant_days(
     }
     Ok(days.into_values().collect())
 }
+
+/// One figure per CST day.
+#[derive(QueryableByName)]
+struct DayValue {
+    #[diesel(sql_type = Text)]
+    day: String,
+    #[diesel(sql_type = BigInt)]
+    v: i64,
+}
+
+/// The business per CST day for the admin dashboard.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct OverviewDay {
+    pub date: String,
+    pub order_count: i64,
+    pub amount_fen: i64,
+    pub refund_fen: i64,
+    pub new_users: i64,
+    pub points_awarded: i64,
+    pub points_spent: i64,
+    pub points_expired: i64,
+    /// Orders created that day that were paid, over orders created that day (0..1).
+    pub payment_success_rate: f64,
+    #[serde(skip)]
+    created: i64,
+    #[serde(skip)]
+    created_paid: i64,
+}
+
+/// `(table/column expression, filter)` -> per-day sums, written once per dialect.
+async fn per_day(
+    conn: &mut Conn,
+    kind: crate::config::DatabaseKind,
+    (value, table, time_col, filter): (&str, &str, &str, &str),
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> Result<Vec<DayValue>, StorageError> {
+    let day = match kind {
+        crate::config::DatabaseKind::Mysql => {
+            format!("DATE_FORMAT(DATE_ADD({time_col}, INTERVAL 8 HOUR), '%Y-%m-%d')")
+        }
+        crate::config::DatabaseKind::Sqlite => {
+            format!("strftime('%Y-%m-%d', {time_col}, '+8 hours')")
+        }
+    };
+    let value = match kind {
+        crate::config::DatabaseKind::Mysql => format!("CAST({value} AS SIGNED)"),
+        crate::config::DatabaseKind::Sqlite => value.to_string(),
+    };
+    let sql = format!(
+        "SELECT {day} AS day, {value} AS v FROM {table} \
+         WHERE {time_col} >= ? AND {time_col} < ? {filter} GROUP BY day"
+    );
+    Ok(crate::with_conn!(conn, |c| {
+        diesel::sql_query(&sql)
+            .bind::<Timestamp, _>(from)
+            .bind::<Timestamp, _>(to)
+            .load(c)
+            .await
+    })?)
+}
+
+/// Per CST day in `[from, to)`: paid orders and amount, refunds, new users, points by kind,
+/// and the payment success rate. Computed from the rows themselves.
+pub async fn overview(
+    db: &Db,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> Result<Vec<OverviewDay>, StorageError> {
+    let kind = db.kind();
+    let mut conn: Conn = db.conn().await?;
+    let paid = "AND status IN ('paid','refunding','partially_refunded','refunded')";
+    let queries: [(&str, &str, &str, &str); 9] = [
+        ("COUNT(*)", "payment_orders", "paid_at", ""),
+        (
+            "COALESCE(SUM(amount_fen), 0)",
+            "payment_orders",
+            "paid_at",
+            "",
+        ),
+        (
+            "COALESCE(SUM(amount_fen), 0)",
+            "refunds",
+            "success_at",
+            "AND status = 'success'",
+        ),
+        ("COUNT(*)", "users", "created_at", ""),
+        (
+            "COALESCE(SUM(points_change), 0)",
+            "points_records",
+            "created_at",
+            "AND kind = 'award'",
+        ),
+        (
+            "COALESCE(SUM(-points_change), 0)",
+            "points_records",
+            "created_at",
+            "AND kind = 'deduct'",
+        ),
+        (
+            "COALESCE(SUM(-points_change), 0)",
+            "points_records",
+            "created_at",
+            "AND kind = 'expire'",
+        ),
+        ("COUNT(*)", "payment_orders", "created_at", ""),
+        ("COUNT(*)", "payment_orders", "created_at", paid),
+    ];
+    let mut days: std::collections::BTreeMap<String, OverviewDay> = Default::default();
+    for (i, q) in queries.iter().enumerate() {
+        for row in per_day(&mut conn, kind, *q, from, to).await? {
+            let d = days.entry(row.day.clone()).or_default();
+            d.date = row.day;
+            match i {
+                0 => d.order_count = row.v,
+                1 => d.amount_fen = row.v,
+                2 => d.refund_fen = row.v,
+                3 => d.new_users = row.v,
+                4 => d.points_awarded = row.v,
+                5 => d.points_spent = row.v,
+                6 => d.points_expired = row.v,
+                7 => d.created = row.v,
+                _ => d.created_paid = row.v,
+            }
+        }
+    }
+    Ok(days
+        .into_values()
+        .map(|mut d| {
+            d.payment_success_rate = if d.created > 0 {
+                d.created_paid as f64 / d.created as f64
+            } else {
+                0.0
+            };
+            d
+        })
+        .collect())
+}
+
+/// One line of the orders report.
+#[derive(QueryableByName, Debug)]
+pub struct ReportRow {
+    #[diesel(sql_type = Text)]
+    pub order_no: String,
+    #[diesel(sql_type = Timestamp)]
+    pub created_at: NaiveDateTime,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Timestamp>)]
+    pub paid_at: Option<NaiveDateTime>,
+    #[diesel(sql_type = Text)]
+    pub status: String,
+    #[diesel(sql_type = Text)]
+    pub merchant_id: String,
+    #[diesel(sql_type = Text)]
+    pub merchant_name: String,
+    #[diesel(sql_type = Text)]
+    pub user_id: String,
+    #[diesel(sql_type = BigInt)]
+    pub amount_fen: i64,
+    #[diesel(sql_type = BigInt)]
+    pub refunded_fen: i64,
+}
+
+/// Orders created in `[from, to)`, oldest first, at most `limit`.
+pub async fn orders_report(
+    db: &Db,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<ReportRow>, StorageError> {
+    let sql = "SELECT po.order_no, po.created_at, po.paid_at, po.status, po.merchant_id, \
+               COALESCE(m.merchant_name, '') AS merchant_name, po.user_id, po.amount_fen, po.refunded_fen \
+               FROM payment_orders po LEFT JOIN merchants m ON m.id = po.merchant_id \
+               WHERE po.created_at >= ? AND po.created_at < ? ORDER BY po.created_at LIMIT ?";
+    let mut conn: Conn = db.conn().await?;
+    Ok(crate::with_conn!(&mut conn, |c| {
+        diesel::sql_query(sql)
+            .bind::<Timestamp, _>(from)
+            .bind::<Timestamp, _>(to)
+            .bind::<BigInt, _>(limit)
+            .load(c)
+            .await
+    })?)
+}

@@ -471,3 +471,68 @@ async fn another_merchant_cannot_refund_or_see_the_order() {
     let o = wait_order(&app, &shopper, &order_no, |_| true).await;
     assert_eq!(o["refunded_fen"], 0);
 }
+
+#[actix_web::test]
+async fn admins_see_the_day_and_export_orders_as_csv() {
+    let app = app().await;
+    let (owner, merchant) = approved_merchant(&app, "m-report").await;
+    let code = payment_code(&app, &owner, &merchant, None).await;
+    let shopper = login(&app, "shopper-report").await;
+    let order_no = paid_order(&app, &shopper, &code, 4_321).await;
+    let admin = crate::identity::admin_token(&app).await;
+
+    let overview: Value = get_auth(&app, &admin, "/api/admin/stats/overview")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let today = overview["items"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(today["order_count"], 1, "{overview}");
+    assert_eq!(today["amount_fen"], 4_321);
+    assert_eq!(today["points_awarded"], 43);
+    assert_eq!(today["payment_success_rate"], 1.0);
+    assert!(today["new_users"].as_i64().unwrap() >= 2);
+
+    let res = get_auth(&app, &admin, "/api/admin/reports/orders.csv").await;
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let bytes = res.bytes().await.unwrap();
+    assert!(
+        bytes.starts_with("\u{feff}".as_bytes()),
+        "UTF-8 BOM for Excel"
+    );
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    assert!(
+        text.contains(&order_no) && text.contains("m-report shop"),
+        "{text}"
+    );
+
+    let filtered: Value = get_auth(&app, &admin, "/api/admin/orders?status=paid")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(filtered["items"].as_array().unwrap().len(), 1);
+    let none: Value = get_auth(&app, &admin, "/api/admin/orders?status=closed")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(none["items"].as_array().unwrap().is_empty());
+    let res = get_auth(&app, &admin, "/api/admin/orders?status=nonsense").await;
+    assert_eq!(res.status(), 400);
+    let res = get_auth(&app, &admin, "/api/admin/stats/overview?from=2026-13-01").await;
+    assert_eq!(res.status(), 400);
+    let res = get_auth(&app, &shopper.access_token, "/api/admin/reports/orders.csv").await;
+    assert!(res.status() == 401 || res.status() == 403);
+}
