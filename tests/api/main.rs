@@ -14,6 +14,7 @@ mod migrations;
 mod openapi;
 mod orders_storage;
 mod payments;
+mod payments_faults;
 mod points_http;
 mod ratelimit;
 mod shutdown;

@@ -205,7 +205,7 @@ impl PaymentCore {
             })
             .await
             .map_err(PaymentError::Wechat)?;
-        let next = transition(status, OrderEvent::PrepayCreated)?;
+        let next = self.transition(&order.order_no, status, OrderEvent::PrepayCreated)?;
         let moved = orders::change_status(
             &self.db,
             &order.order_no,
@@ -241,6 +241,21 @@ impl PaymentCore {
                 .filter(|_| payable)
                 .map(|p| self.wechat.pay_params(p)),
         }
+    }
+
+    /// The state machine's answer; an illegal transition is logged and counted, and the
+    /// caller changes nothing.
+    fn transition(
+        &self,
+        order_no: &str,
+        from: OrderStatus,
+        event: OrderEvent,
+    ) -> Result<OrderStatus, PaymentError> {
+        transition(from, event).map_err(|e| {
+            self.metrics.illegal_transitions.inc();
+            tracing::error!(category = "business", order_no, %from, ?event, "illegal order transition refused");
+            PaymentError::Illegal(e)
+        })
     }
 
     /// Settles what WeChat reports about a payment (a notification or a query answer).
@@ -414,7 +429,7 @@ impl PaymentCore {
         order: &OrderRow,
         now: DateTime<Utc>,
     ) -> Result<bool, PaymentError> {
-        let next = transition(order.status(), OrderEvent::Closed)?;
+        let next = self.transition(&order.order_no, order.status(), OrderEvent::Closed)?;
         let closed = orders::change_status(
             &self.db,
             &order.order_no,

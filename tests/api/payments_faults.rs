@@ -1,0 +1,188 @@
+//! Failure cases of the money path: a notification that does not match its order, and a
+//! crash between "paid" and "points awarded" (the outbox row left behind is re-driven).
+
+use chrono::Utc;
+use points_app::sandbox::SandboxKeys;
+use points_app::storage::orders::{self, MarkPaid, OutboxRow};
+use points_app::storage::outbox;
+use points_app::wechat::types::{EncryptedResource, NotificationBody};
+use serde_json::{Value, json};
+
+use crate::helpers::TestApp;
+use crate::identity::{approved_merchant, get_auth, login, signed_request};
+use crate::payments::{app, balance, payment_code};
+
+/// A notification signed and encrypted with the sandbox's real keys (WeChat's, to the
+/// server), carrying whatever transaction the test wants.
+async fn deliver(app: &TestApp, transaction: Value) -> reqwest::Response {
+    let keys = SandboxKeys::load_or_generate(&app.state.settings.sandbox_keys_dir()).unwrap();
+    let nonce = "abcdefghijkl";
+    let plaintext = serde_json::to_vec(&transaction).unwrap();
+    let ciphertext = keys
+        .apiv3_key
+        .encrypt(nonce, "transaction", &plaintext)
+        .unwrap();
+    let body = serde_json::to_vec(&NotificationBody {
+        id: uuid::Uuid::now_v7().to_string(),
+        create_time: "2026-11-27T10:00:00+08:00".into(),
+        event_type: "TRANSACTION.SUCCESS".into(),
+        resource_type: "encrypt-resource".into(),
+        summary: "支付成功".into(),
+        resource: EncryptedResource {
+            algorithm: "AEAD_AES_256_GCM".into(),
+            ciphertext,
+            associated_data: "transaction".into(),
+            nonce: nonce.into(),
+            original_type: "transaction".into(),
+        },
+    })
+    .unwrap();
+    let mut req = app
+        .client
+        .post(app.url("/api/wechat/pay/notify"))
+        .header("Content-Type", "application/json");
+    for (k, v) in keys.platform().headers(Utc::now().timestamp(), &body) {
+        req = req.header(k, v);
+    }
+    req.body(body).send().await.unwrap()
+}
+
+fn transaction(app: &TestApp, order_no: &str, total: i64) -> Value {
+    let cfg = app.state.wechat.client.config();
+    json!({
+        "appid": cfg.appid, "mchid": cfg.mchid, "out_trade_no": order_no,
+        "transaction_id": format!("42000{}", &order_no[..20]), "trade_type": "JSAPI",
+        "trade_state": "SUCCESS", "success_time": "2026-11-27T10:00:00+08:00",
+        "payer": {"openid": "o"}, "amount": {"total": total, "payer_total": total, "currency": "CNY", "payer_currency": "CNY"},
+    })
+}
+
+#[actix_web::test]
+async fn a_notification_whose_amount_differs_is_refused_and_changes_nothing() {
+    let app = app().await;
+    let (owner, merchant) = approved_merchant(&app, "m-mismatch").await;
+    let code = payment_code(&app, &owner, &merchant, None).await;
+    let shopper = login(&app, "shopper-mismatch").await;
+    let body = json!({"payment_code_id": code, "amount_fen": 5_000});
+    let order: Value = signed_request(&app, &shopper, "POST", "/api/payments", Some(&body))
+        .header("Idempotency-Key", "mismatch-key-01")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let order_no = order["order_no"].as_str().unwrap();
+
+    let res = deliver(&app, transaction(&app, order_no, 1)).await;
+    assert_eq!(
+        res.status(),
+        400,
+        "a 1-fen payment must not settle a 50-yuan order"
+    );
+    assert_eq!(res.json::<Value>().await.unwrap()["code"], "FAIL");
+    let mut other_app = transaction(&app, order_no, 5_000);
+    other_app["appid"] = json!("wx-someone-else");
+    let res = deliver(&app, other_app).await;
+    assert!(res.status().is_client_error());
+
+    let o: Value = get_auth(
+        &app,
+        &shopper.access_token,
+        &format!("/api/payments/{order_no}"),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(o["status"], "paying", "nothing changed: {o}");
+    assert_eq!(balance(&app, &shopper).await, 0);
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains(r#"wechat_notifications_total{kind="pay",result="rejected"} 2"#),
+        "{metrics}"
+    );
+
+    // The genuine notification still settles it.
+    let res = deliver(&app, transaction(&app, order_no, 5_000)).await;
+    assert_eq!(res.status(), 204);
+    let res = deliver(&app, transaction(&app, order_no, 5_000)).await;
+    assert_eq!(res.status(), 204, "a repeat is answered success");
+    for _ in 0..100 {
+        if balance(&app, &shopper).await == 50 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(balance(&app, &shopper).await, 50);
+}
+
+#[actix_web::test]
+async fn an_award_left_in_the_outbox_is_made_once_after_a_restart() {
+    let app = app().await;
+    let (owner, merchant) = approved_merchant(&app, "m-crash").await;
+    let code = payment_code(&app, &owner, &merchant, None).await;
+    let shopper = login(&app, "shopper-crash").await;
+    let body = json!({"payment_code_id": code, "amount_fen": 7_700});
+    let order: Value = signed_request(&app, &shopper, "POST", "/api/payments", Some(&body))
+        .header("Idempotency-Key", "crash-key-0001")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let order_no = order["order_no"].as_str().unwrap().to_string();
+
+    // The process "dies" right after the paid + outbox commit: write exactly that commit,
+    // with the outbox row already due, and never make the award.
+    let now = Utc::now().naive_utc();
+    let row = OutboxRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        kind: outbox::AWARD_POINTS.into(),
+        aggregate_id: order_no.clone(),
+        payload: json!({"user_id": shopper.user_id, "order_no": order_no, "amount_fen": 7_700,
+                        "paid_at": Utc::now().to_rfc3339()})
+        .to_string(),
+        attempts: 0,
+        next_attempt_at: now,
+        last_error: None,
+        created_at: now,
+    };
+    let outcome = orders::mark_paid(&app.state.db, &order_no, "4200crash", now, now, &row)
+        .await
+        .unwrap();
+    assert_eq!(outcome, MarkPaid::Paid);
+    assert_eq!(balance(&app, &shopper).await, 0);
+
+    // A second instance on the same database (a restart) re-drives the row; the first one
+    // may too: the award is keyed by the order, so it lands once.
+    let restarted = spawn_on_same_db(&app).await;
+    for _ in 0..200 {
+        if outbox::backlog(&app.state.db).await.unwrap().0 == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        outbox::backlog(&app.state.db).await.unwrap().0,
+        0,
+        "the outbox row is gone"
+    );
+    assert_eq!(balance(&app, &shopper).await, 77);
+    let history: Value = get_auth(&app, &shopper.access_token, "/api/points/history")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        history["items"].as_array().unwrap().len(),
+        1,
+        "awarded exactly once"
+    );
+    drop(restarted);
+}
+
+async fn spawn_on_same_db(app: &TestApp) -> crate::identity::OtherInstance {
+    crate::identity::spawn_other_instance(app, |_| {}).await
+}
