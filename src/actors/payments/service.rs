@@ -291,7 +291,11 @@ impl PaymentCore {
                 return Ok(Settled::Unchanged);
             }
         }
-        let txn_id = txn.transaction_id.clone().unwrap_or_default();
+        // A success always carries WeChat's transaction id; it is unique per payment here.
+        let Some(txn_id) = txn.transaction_id.clone().filter(|t| !t.is_empty()) else {
+            self.metrics.mismatches.inc();
+            return Err(PaymentError::Mismatch("transaction_id missing"));
+        };
         let paid_at = txn
             .success_time
             .as_deref()
