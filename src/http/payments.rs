@@ -68,7 +68,6 @@ pub fn payment_error(e: PaymentError) -> ApiError {
             "WeChat Pay did not accept the request; retry",
         )
         .with_cause(w),
-        P::Unavailable => ApiError::unavailable("PAYMENTS_UNAVAILABLE", "payments are busy; retry"),
         P::NotRefundable(s) => ApiError::conflict(
             "ORDER_NOT_REFUNDABLE",
             format!(

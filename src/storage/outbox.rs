@@ -107,14 +107,3 @@ pub async fn log_notification(db: &Db, row: &NotificationLogRow) -> Result<(), S
     })?;
     Ok(())
 }
-
-/// Removes a row whose effect is done (effects that do not delete it in their own commit).
-pub async fn delete(db: &Db, id: &str) -> Result<(), StorageError> {
-    let mut conn = db.write_conn().await?;
-    with_conn!(&mut conn, |c| {
-        diesel::delete(outbox::table.filter(outbox::id.eq(id)))
-            .execute(c)
-            .await
-    })?;
-    Ok(())
-}

@@ -56,6 +56,4 @@ pub enum PaymentError {
     RefundExceedsPaid { refundable: i64 },
     #[error("the order's award has not been made yet")]
     AwardPending,
-    #[error("payment service unavailable")]
-    Unavailable,
 }

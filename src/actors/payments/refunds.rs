@@ -9,7 +9,6 @@ use super::PaymentError;
 use super::service::{PaymentCore, REFUND_NOTIFY_PATH, Settled};
 use crate::actors::points::ClawbackPoints;
 use crate::domain::Points;
-use crate::domain::order::OrderStatus;
 use crate::storage::orders::{self, OutboxRow};
 use crate::storage::refunds::{self, Begin, Finish, RefundRow};
 use crate::storage::{outbox, shop};
@@ -260,9 +259,4 @@ impl PaymentCore {
         refunds::record_clawback(&self.db, out_refund_no, -change.change, change.shortfall).await?;
         Ok(())
     }
-}
-
-/// Order statuses a refund can start from.
-pub fn refundable(status: OrderStatus) -> bool {
-    matches!(status, OrderStatus::Paid | OrderStatus::PartiallyRefunded)
 }
