@@ -71,8 +71,29 @@ pub struct Settings {
     pub rate_limit_login_per_min_per_ip: u32,
     /// Graceful shutdown: how long in-flight requests get to finish.
     pub shutdown_timeout_secs: u64,
+    /// How long an unpaid order lives before it is closed (WeChat's `time_expire`).
+    pub order_ttl_secs: u64,
+    /// Subscribe-message template for "payment succeeded" (`off`: no message; empty: the
+    /// sandbox's in sandbox mode, none otherwise).
+    #[serde(default)]
+    pub subscribe_template_payment: String,
+    /// Subscribe-message template for "refund succeeded" (as above).
+    #[serde(default)]
+    pub subscribe_template_refund: String,
+    /// Fault injection for crash tests: `after_paid_commit` makes the process SIGKILL
+    /// itself right after an order's paid + outbox commit. Refused in production.
+    #[serde(default)]
+    pub fault_kill_at: Option<FaultPoint>,
     #[serde(default)]
     pub wechat: WechatSettings,
+}
+
+/// Where a crash test may make the process kill itself (`APP_FAULT_KILL_AT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultPoint {
+    /// Right after an order's paid + outbox commit, before its points are awarded.
+    AfterPaidCommit,
 }
 
 /// WeChat Pay and login settings (`WECHAT_*`). When none is given the server runs in sandbox
@@ -147,6 +168,7 @@ impl Settings {
             .set_default("rate_limit_points_queries_per_min", 100)?
             .set_default("rate_limit_login_per_min_per_ip", 60)?
             .set_default("shutdown_timeout_secs", 30)?
+            .set_default("order_ttl_secs", 900)?
             .set_default("sandbox_time_scale", 1.0)?
             .set_default("admin_dir", "admin/dist")?;
         if let Some(file) = get("APP_CONFIG_FILE") {
@@ -214,6 +236,9 @@ impl Settings {
         }
         if self.wechat.is_sandbox() {
             missing.push("WECHAT_* (the sandbox is not for production)");
+        }
+        if self.fault_kill_at.is_some() {
+            missing.push("no APP_FAULT_KILL_AT (fault injection is for tests)");
         }
         if missing.is_empty() {
             Ok(())
@@ -377,6 +402,23 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(s.env, Environment::Production);
+    }
+
+    #[test]
+    fn production_refuses_fault_injection() {
+        let err = Settings::load_from(&vars(&[
+            ("APP_ENV", "production"),
+            ("APP_JWT_SECRET", "0123456789abcdef0123456789abcdef-jwt"),
+            ("APP_FIELD_KEY", "0123456789abcdef0123456789abcdef-field"),
+            ("APP_ADMIN_PASSWORD", "a-long-admin-password"),
+            ("DATABASE_URL", "mysql://app:pw@db:3306/points"),
+            ("REDIS_URL", "redis://redis:6379"),
+            ("WECHAT_APPID", "wx123"),
+            ("WECHAT_MCHID", "1900000001"),
+            ("APP_FAULT_KILL_AT", "after_paid_commit"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("APP_FAULT_KILL_AT"), "{err}");
     }
 
     #[test]

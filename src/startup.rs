@@ -9,7 +9,9 @@ use actix_web::{App, HttpServer, middleware::from_fn, web};
 
 use actix::Actor;
 
+use crate::actors::notifier::{Notifier, Templates};
 use crate::actors::payments::metrics::PaymentMetrics;
+use crate::actors::payments::settle_writer::SettleWriter;
 use crate::actors::payments::{PaymentCore, PaymentSupervisor};
 use crate::actors::points::PointsService;
 use crate::cache;
@@ -58,11 +60,26 @@ impl Application {
         crate::security::passwords::bootstrap_admin(&db, &settings).await?;
         let points = PointsService::from_settings(db.clone(), &settings, &metrics)?;
         let payment_metrics = Arc::new(PaymentMetrics::new(&metrics)?);
+        let notifier = Notifier::new(
+            db.clone(),
+            client.clone(),
+            subscribe_templates(&settings),
+            &metrics,
+        )?
+        .start();
+        let settle_writer = SettleWriter::start(db.clone());
         let payments = PaymentSupervisor::new(PaymentCore {
             db: db.clone(),
             wechat: client.clone(),
             points: points.clone(),
             metrics: payment_metrics.clone(),
+            order_ttl: chrono::Duration::seconds(
+                i64::try_from(settings.order_ttl_secs).unwrap_or(i64::MAX / 1000),
+            ),
+            notifier: Some(notifier),
+            settle_writer: settle_writer.clone(),
+            kill_after_paid: settings.fault_kill_at
+                == Some(crate::config::FaultPoint::AfterPaidCommit),
         })
         .start();
         let state = AppState {
@@ -78,6 +95,7 @@ impl Application {
             points,
             payments,
             payment_metrics,
+            settle_writer,
         };
         let server = {
             let state = state.clone();
@@ -150,6 +168,19 @@ impl Application {
         }
         self.state.points.shutdown().await;
         result
+    }
+}
+
+/// The subscribe-message templates: as configured, or the sandbox's in sandbox mode.
+fn subscribe_templates(settings: &Settings) -> Templates {
+    let pick = |configured: &str, sandbox: &str| match configured {
+        "off" => String::new(),
+        "" if settings.wechat.is_sandbox() => sandbox.to_string(),
+        other => other.to_string(),
+    };
+    Templates {
+        payment: pick(&settings.subscribe_template_payment, "tmpl-payment-success"),
+        refund: pick(&settings.subscribe_template_refund, "tmpl-refund-success"),
     }
 }
 

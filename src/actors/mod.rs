@@ -4,3 +4,5 @@
 pub mod points;
 
 pub mod payments;
+
+pub mod notifier;

@@ -51,6 +51,8 @@ pub struct AppState {
     /// The payment supervisor: every order's state machine on this node.
     pub payments: actix::Addr<PaymentSupervisor>,
     pub payment_metrics: Arc<PaymentMetrics>,
+    /// Group commit for payment settlements and notification logs.
+    pub settle_writer: crate::actors::payments::settle_writer::SettleWriter,
 }
 
 /// Every route of the server, registered in one place.

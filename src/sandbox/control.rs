@@ -234,39 +234,74 @@ async fn keys(sb: web::Data<Sandbox>) -> HttpResponse {
 
 #[derive(Deserialize)]
 struct FaultRequest {
-    /// How many of the next Pay calls get this answer.
+    /// How many of the next calls are affected (at most 100).
     count: u32,
-    status: u16,
-    code: String,
+    /// An error answer for the next Pay calls: HTTP status and WeChat code.
+    status: Option<u16>,
+    code: Option<String>,
+    /// Or: the next prepay calls are booked at once but answered this late, so the
+    /// payment's notification can arrive before the prepay answer.
+    delay_prepay_ms: Option<u64>,
+    /// Or: the next subscribe-message sends answer this `errcode` (e.g. -1, system busy).
+    subscribe_errcode: Option<i64>,
 }
 
-/// Makes the next `count` authentic Pay calls answer `status` + `code` (signed, as WeChat's
-/// errors are), so tests can see retries and error mapping.
+fn param_error(message: &str) -> HttpResponse {
+    HttpResponse::BadRequest().json(serde_json::json!({"code": "PARAM_ERROR", "message": message}))
+}
+
+/// Queues faults: `{count, status, code}` makes the next `count` authentic Pay calls answer
+/// `status` + `code` (signed, as WeChat's errors are); `{count, delay_prepay_ms}` holds back
+/// the next prepay answers; `{count, subscribe_errcode}` fails the next subscribe sends.
 async fn faults(sb: web::Data<Sandbox>, req: web::Json<FaultRequest>) -> HttpResponse {
-    let code: &'static str = match req.code.as_str() {
-        "SYSTEM_ERROR" => "SYSTEM_ERROR",
-        "FREQUENCY_LIMITED" => "FREQUENCY_LIMITED",
-        "BANK_ERROR" => "BANK_ERROR",
-        "PARAM_ERROR" => "PARAM_ERROR",
-        "NO_AUTH" => "NO_AUTH",
-        "INVALID_REQUEST" => "INVALID_REQUEST",
+    if req.count > 100 {
+        return param_error("count <= 100");
+    }
+    if let Some(ms) = req.delay_prepay_ms {
+        if ms > 60_000 {
+            return param_error("delay_prepay_ms <= 60000");
+        }
+        return match sb.prepay_delays.lock() {
+            Ok(mut q) => {
+                q.extend((0..req.count).map(|_| Duration::from_millis(ms)));
+                HttpResponse::NoContent().finish()
+            }
+            Err(_) => internal("state unavailable".into()),
+        };
+    }
+    if let Some(errcode) = req.subscribe_errcode {
+        if errcode == 0 {
+            return param_error("subscribe_errcode must not be 0");
+        }
+        return match sb.mini.lock() {
+            Ok(mut mini) => {
+                mini.send_failures.extend((0..req.count).map(|_| errcode));
+                HttpResponse::NoContent().finish()
+            }
+            Err(_) => internal("state unavailable".into()),
+        };
+    }
+    let code: &'static str = match req.code.as_deref() {
+        Some("SYSTEM_ERROR") => "SYSTEM_ERROR",
+        Some("FREQUENCY_LIMITED") => "FREQUENCY_LIMITED",
+        Some("BANK_ERROR") => "BANK_ERROR",
+        Some("PARAM_ERROR") => "PARAM_ERROR",
+        Some("NO_AUTH") => "NO_AUTH",
+        Some("INVALID_REQUEST") => "INVALID_REQUEST",
         _ => {
-            return HttpResponse::BadRequest().json(serde_json::json!({
-                "code": "PARAM_ERROR",
-                "message": "code: SYSTEM_ERROR, FREQUENCY_LIMITED, BANK_ERROR, PARAM_ERROR, NO_AUTH or INVALID_REQUEST"
-            }));
+            return param_error(
+                "code: SYSTEM_ERROR, FREQUENCY_LIMITED, BANK_ERROR, PARAM_ERROR, NO_AUTH or INVALID_REQUEST (or delay_prepay_ms, or subscribe_errcode)",
+            );
         }
     };
-    if !(400..=599).contains(&req.status) || req.count > 100 {
-        return HttpResponse::BadRequest().json(
-            serde_json::json!({"code": "PARAM_ERROR", "message": "status 400-599, count <= 100"}),
-        );
-    }
+    let Some(status) = req.status.filter(|s| (400..=599).contains(s)) else {
+        return param_error("status 400-599");
+    };
     match sb.faults.lock() {
         Ok(mut q) => {
             for _ in 0..req.count {
                 q.push_back(Fail {
-                    status: req.status,
+                    status,
                     code,
                     message: "sandbox: injected fault".into(),
                 });

@@ -23,6 +23,8 @@ pub struct MiniState {
     used_codes: HashSet<String>,
     token: Option<String>,
     pub messages: Vec<SentMessage>,
+    /// Errcodes the next subscribe sends answer (`POST /sandbox/faults {subscribe_errcode}`).
+    pub send_failures: std::collections::VecDeque<i64>,
 }
 
 impl MiniState {
@@ -170,6 +172,9 @@ async fn subscribe_send(
             47003,
             "argument invalid: touser, template_id and data are required",
         );
+    }
+    if let Some(code) = mini.send_failures.pop_front() {
+        return errcode(code, "injected by the sandbox");
     }
     if field("template_id") == UNSUBSCRIBED_TEMPLATE {
         return errcode(43101, "user refuse to accept the msg");

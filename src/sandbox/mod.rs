@@ -57,6 +57,8 @@ pub struct Sandbox {
     pub deliverer: Deliverer,
     /// Answers the next Pay calls get instead of their real one (`POST /sandbox/faults`).
     pub faults: Mutex<VecDeque<ledger::Fail>>,
+    /// Delays for the next prepay answers (`POST /sandbox/faults {delay_prepay_ms}`).
+    pub prepay_delays: Mutex<VecDeque<std::time::Duration>>,
 }
 
 /// A running sandbox.
@@ -113,6 +115,7 @@ pub async fn start(config: &SandboxConfig) -> anyhow::Result<SandboxHandle> {
         ),
         keys: keys.clone(),
         faults: Mutex::new(VecDeque::new()),
+        prepay_delays: Mutex::new(VecDeque::new()),
     });
     let server = HttpServer::new(move || {
         App::new()

@@ -38,6 +38,11 @@ async fn prepay(sb: web::Data<Sandbox>, req: HttpRequest, body: web::Bytes) -> H
         .and_then(|()| parse::<JsapiPrepayBody>(&body))
         .and_then(|b| lock(&sb)?.prepay(b, Utc::now()))
         .map(|prepay_id| PrepayResponse { prepay_id });
+    // The order is booked (and payable) already; only the answer is late.
+    let delay = sb.prepay_delays.lock().ok().and_then(|mut q| q.pop_front());
+    if let Some(delay) = delay.filter(|_| result.is_ok()) {
+        tokio::time::sleep(delay).await;
+    }
     reply_json(&sb, result)
 }
 

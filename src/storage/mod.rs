@@ -12,6 +12,7 @@ pub mod refunds;
 pub mod schema;
 pub mod shop;
 pub mod stats;
+pub mod subscribe;
 pub mod users;
 
 use std::time::Duration;

@@ -45,6 +45,22 @@ pub async fn spawn_app() -> TestApp {
     }
 }
 
+/// Anything the tests talk HTTP to: an in-process app, or the real binary as a child process.
+pub trait Server {
+    fn url(&self, path: &str) -> String;
+    fn client(&self) -> &reqwest::Client;
+}
+
+impl Server for TestApp {
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+}
+
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)

@@ -8,7 +8,7 @@ use points_app::security::signing;
 use points_app::startup::Application;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestDatabase, test_settings};
+use crate::helpers::{Server, TestApp, TestDatabase, test_settings};
 
 pub const ADMIN_PASSWORD: &str = "test-admin-password-1";
 
@@ -66,8 +66,8 @@ pub fn nonce() -> String {
     format!("n{}", uuid::Uuid::now_v7().simple())
 }
 
-pub async fn post_json(app: &TestApp, path: &str, body: Value) -> reqwest::Response {
-    app.client
+pub async fn post_json(app: &impl Server, path: &str, body: Value) -> reqwest::Response {
+    app.client()
         .post(app.url(path))
         .json(&body)
         .send()
@@ -75,7 +75,7 @@ pub async fn post_json(app: &TestApp, path: &str, body: Value) -> reqwest::Respo
         .unwrap()
 }
 
-pub async fn login(app: &TestApp, name: &str) -> Session {
+pub async fn login(app: &impl Server, name: &str) -> Session {
     let res = post_json(
         app,
         "/api/auth/wechat-login",
@@ -92,7 +92,7 @@ pub async fn login(app: &TestApp, name: &str) -> Session {
     }
 }
 
-pub async fn admin_token(app: &TestApp) -> String {
+pub async fn admin_token(app: &impl Server) -> String {
     let res = post_json(
         app,
         "/api/admin/login",
@@ -123,7 +123,7 @@ pub fn signature_headers(
 
 /// Builds a signed request (not sent), so tests can send it twice or alter it.
 pub fn signed_request(
-    app: &TestApp,
+    app: &impl Server,
     s: &Session,
     method: &str,
     path: &str,
@@ -134,7 +134,7 @@ pub fn signed_request(
         .unwrap_or_default();
     let now = chrono::Utc::now().timestamp();
     let mut req = app
-        .client
+        .client()
         .request(method.parse().unwrap(), app.url(path))
         .bearer_auth(&s.access_token);
     for (k, v) in signature_headers(&s.sign_key, method, path, &bytes, now, &nonce()) {
@@ -147,7 +147,7 @@ pub fn signed_request(
 }
 
 pub async fn signed(
-    app: &TestApp,
+    app: &impl Server,
     s: &Session,
     method: &str,
     path: &str,
@@ -159,8 +159,8 @@ pub async fn signed(
         .unwrap()
 }
 
-pub async fn get_auth(app: &TestApp, token: &str, path: &str) -> reqwest::Response {
-    app.client
+pub async fn get_auth(app: &impl Server, token: &str, path: &str) -> reqwest::Response {
+    app.client()
         .get(app.url(path))
         .bearer_auth(token)
         .send()
@@ -179,7 +179,7 @@ pub fn merchant_body(name: &str) -> Value {
 }
 
 /// A user who owns an approved merchant: (session, merchant id).
-pub async fn approved_merchant(app: &TestApp, name: &str) -> (Session, String) {
+pub async fn approved_merchant(app: &impl Server, name: &str) -> (Session, String) {
     let s = login(app, name).await;
     let res = signed(
         app,
@@ -196,7 +196,7 @@ pub async fn approved_merchant(app: &TestApp, name: &str) -> (Session, String) {
         .to_string();
     let admin = admin_token(app).await;
     let res = app
-        .client
+        .client()
         .post(app.url(&format!("/api/admin/merchants/{id}/approve")))
         .bearer_auth(&admin)
         .send()

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, error_body};
+use crate::helpers::{Server, TestApp, error_body};
 use crate::identity::{
     Session, approved_merchant, get_auth, login, signed, signed_request, spawn_identity_app_with,
 };
@@ -19,7 +19,7 @@ pub fn sandbox(app: &TestApp) -> String {
 }
 
 pub async fn payment_code(
-    app: &TestApp,
+    app: &impl Server,
     owner: &Session,
     merchant: &str,
     amount: Option<i64>,
@@ -43,7 +43,7 @@ pub async fn payment_code(
         .to_string()
 }
 
-async fn create(
+pub async fn create(
     app: &TestApp,
     s: &Session,
     code: &str,
@@ -58,14 +58,14 @@ async fn create(
         .unwrap()
 }
 
-async fn created(app: &TestApp, s: &Session, code: &str, amount: i64, key: &str) -> Value {
+pub async fn created(app: &TestApp, s: &Session, code: &str, amount: i64, key: &str) -> Value {
     let res = create(app, s, code, amount, key).await;
     assert_eq!(res.status(), 200, "{:?}", res.text().await);
     res.json().await.unwrap()
 }
 
 /// The shopper pays at WeChat: the sandbox marks the order paid and notifies the server.
-async fn pay(app: &TestApp, order_no: &str, query: &str) {
+pub async fn pay(app: &TestApp, order_no: &str, query: &str) {
     let res = app
         .client
         .post(format!(
@@ -79,7 +79,7 @@ async fn pay(app: &TestApp, order_no: &str, query: &str) {
 }
 
 /// Polls the order until `done` holds (notifications and awards are asynchronous).
-async fn wait_order(
+pub async fn wait_order(
     app: &TestApp,
     s: &Session,
     order_no: &str,
@@ -100,7 +100,7 @@ async fn wait_order(
     panic!("order never reached the expected state: {order}");
 }
 
-pub async fn balance(app: &TestApp, s: &Session) -> i64 {
+pub async fn balance(app: &impl Server, s: &Session) -> i64 {
     let b: Value = get_auth(app, &s.access_token, "/api/points/balance")
         .await
         .json()
@@ -356,7 +356,7 @@ async fn a_cancelled_order_cannot_be_paid() {
     assert_eq!(res.status(), 409);
 }
 
-async fn refund(
+pub async fn refund(
     app: &TestApp,
     owner: &Session,
     merchant: &str,
@@ -373,7 +373,7 @@ async fn refund(
     .await
 }
 
-async fn refund_succeeds(app: &TestApp, out_refund_no: &str) {
+pub async fn refund_succeeds(app: &TestApp, out_refund_no: &str) {
     let res = app
         .client
         .post(format!(

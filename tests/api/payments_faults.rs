@@ -16,8 +16,25 @@ use crate::payments::{app, balance, payment_code};
 /// server), carrying whatever transaction the test wants.
 async fn deliver(app: &TestApp, transaction: Value) -> reqwest::Response {
     let keys = SandboxKeys::load_or_generate(&app.state.settings.sandbox_keys_dir()).unwrap();
+    deliver_signed(
+        &app.client,
+        &app.url("/api/wechat/pay/notify"),
+        &keys,
+        &transaction,
+    )
+    .await
+    .unwrap()
+}
+
+/// Posts a `TRANSACTION.SUCCESS` notification for `transaction` to `url`, as WeChat would.
+pub async fn deliver_signed(
+    client: &reqwest::Client,
+    url: &str,
+    keys: &SandboxKeys,
+    transaction: &Value,
+) -> reqwest::Result<reqwest::Response> {
     let nonce = "abcdefghijkl";
-    let plaintext = serde_json::to_vec(&transaction).unwrap();
+    let plaintext = serde_json::to_vec(transaction).unwrap();
     let ciphertext = keys
         .apiv3_key
         .encrypt(nonce, "transaction", &plaintext)
@@ -37,24 +54,26 @@ async fn deliver(app: &TestApp, transaction: Value) -> reqwest::Response {
         },
     })
     .unwrap();
-    let mut req = app
-        .client
-        .post(app.url("/api/wechat/pay/notify"))
-        .header("Content-Type", "application/json");
+    let mut req = client.post(url).header("Content-Type", "application/json");
     for (k, v) in keys.platform().headers(Utc::now().timestamp(), &body) {
         req = req.header(k, v);
     }
-    req.body(body).send().await.unwrap()
+    req.body(body).send().await
 }
 
-fn transaction(app: &TestApp, order_no: &str, total: i64) -> Value {
-    let cfg = app.state.wechat.client.config();
+/// A successful payment of `total` fen for `order_no`, as WeChat reports it.
+pub fn success_transaction(appid: &str, mchid: &str, order_no: &str, total: i64) -> Value {
     json!({
-        "appid": cfg.appid, "mchid": cfg.mchid, "out_trade_no": order_no,
+        "appid": appid, "mchid": mchid, "out_trade_no": order_no,
         "transaction_id": format!("42000{}", &order_no[..20]), "trade_type": "JSAPI",
         "trade_state": "SUCCESS", "success_time": "2026-11-27T10:00:00+08:00",
         "payer": {"openid": "o"}, "amount": {"total": total, "payer_total": total, "currency": "CNY", "payer_currency": "CNY"},
     })
+}
+
+fn transaction(app: &TestApp, order_no: &str, total: i64) -> Value {
+    let cfg = app.state.wechat.client.config();
+    success_transaction(&cfg.appid, &cfg.mchid, order_no, total)
 }
 
 #[actix_web::test]

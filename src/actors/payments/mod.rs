@@ -5,6 +5,7 @@
 pub mod metrics;
 pub mod refunds;
 pub mod service;
+pub mod settle_writer;
 pub mod supervisor;
 
 use crate::actors::points::PointsError;

@@ -257,6 +257,18 @@ impl PaymentCore {
             .map_err(PaymentError::Points)?;
         // The clawback's outbox row went with the ledger commit.
         refunds::record_clawback(&self.db, out_refund_no, -change.change, change.shortfall).await?;
+        if !change.duplicate {
+            self.notify(
+                &refund.user_id,
+                crate::actors::notifier::ShopperEvent::Refunded {
+                    out_refund_no: refund.out_refund_no.clone(),
+                    order_no: order.order_no.clone(),
+                    amount_fen: refund.amount_fen,
+                    points: -change.change,
+                    at: chrono::Utc::now(),
+                },
+            );
+        }
         Ok(())
     }
 }

@@ -4,12 +4,15 @@
 
 use std::sync::Arc;
 
+use actix::Addr;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::PaymentError;
 use super::metrics::PaymentMetrics;
+use super::settle_writer::{PaidWrite, SettleWriter};
+use crate::actors::notifier::{Notifier, Notify, ShopperEvent};
 use crate::actors::points::{AwardPoints, PointsService};
 use crate::domain::Fen;
 use crate::domain::order::{OrderEvent, OrderStatus, transition};
@@ -19,8 +22,6 @@ use crate::storage::{Db, outbox, shop};
 use crate::wechat::types::TradeState;
 use crate::wechat::{PayParams, PrepayRequest, Transaction, WechatClient};
 
-/// How long an unpaid order lives before it is closed.
-pub const ORDER_TTL_MINUTES: i64 = 15;
 /// Largest single payment (WeChat's JSAPI limit is higher; ours is a risk bound).
 pub const MAX_AMOUNT_FEN: i64 = 50_000_000;
 /// The outbox row waits this long before recovery re-drives it: the direct award normally
@@ -37,6 +38,15 @@ pub struct PaymentCore {
     pub wechat: WechatClient,
     pub points: PointsService,
     pub metrics: Arc<PaymentMetrics>,
+    /// How long an unpaid order lives before it is closed (`APP_ORDER_TTL_SECS`).
+    pub order_ttl: Duration,
+    /// Crash tests only (`APP_FAULT_KILL_AT=after_paid_commit`): SIGKILL this process right
+    /// after a paid + outbox commit, before the award.
+    pub kill_after_paid: bool,
+    /// Group commit for "paid + outbox" and notification logs.
+    pub settle_writer: SettleWriter,
+    /// Tells shoppers about payments and refunds (subscribe messages); never fails a step.
+    pub notifier: Option<Addr<Notifier>>,
 }
 
 /// A validated request to pay.
@@ -118,7 +128,7 @@ impl PaymentCore {
             prepay_id: None,
             wechat_transaction_id: None,
             points_awarded: 0,
-            expires_at: naive + Duration::minutes(ORDER_TTL_MINUTES),
+            expires_at: naive + self.order_ttl,
             paid_at: None,
             closed_at: None,
             version: 0,
@@ -318,24 +328,29 @@ impl PaymentCore {
             last_error: None,
             created_at: now.naive_utc(),
         };
-        match orders::mark_paid(
-            &self.db,
-            &order.order_no,
-            &txn_id,
-            paid_at.naive_utc(),
-            now.naive_utc(),
-            &award,
-        )
-        .await?
+        let award_id = award.id.clone();
+        match self
+            .settle_writer
+            .mark_paid(PaidWrite {
+                order_no: order.order_no.clone(),
+                transaction_id: txn_id,
+                paid_at: paid_at.naive_utc(),
+                now: now.naive_utc(),
+                award,
+            })
+            .await?
         {
             MarkPaid::Paid => {
+                if self.kill_after_paid {
+                    kill_self(&order.order_no);
+                }
                 self.metrics.record_paid(&order, now);
                 let core = self.clone();
                 let (user, order_no, amount, outbox_id) = (
                     order.user_id.clone(),
                     order.order_no.clone(),
                     order.amount_fen,
-                    award.id.clone(),
+                    award_id,
                 );
                 actix::spawn(async move {
                     // The outbox row guarantees the award; this only makes it prompt.
@@ -386,12 +401,33 @@ impl PaymentCore {
         match result {
             Ok(change) => {
                 self.metrics.record_award(true, paid_at, change.duplicate);
+                if !change.duplicate {
+                    self.notify(
+                        user_id,
+                        ShopperEvent::Paid {
+                            order_no: order_no.to_string(),
+                            amount_fen,
+                            points: change.change,
+                            at: paid_at,
+                        },
+                    );
+                }
                 Ok(())
             }
             Err(e) => {
                 self.metrics.record_award(false, paid_at, false);
                 Err(PaymentError::Points(e))
             }
+        }
+    }
+
+    /// Queues a shopper message; a message can never fail the payment step that caused it.
+    pub(super) fn notify(&self, user_id: &str, event: ShopperEvent) {
+        if let Some(notifier) = &self.notifier {
+            notifier.do_send(Notify {
+                user_id: user_id.to_string(),
+                event,
+            });
         }
     }
 
@@ -475,4 +511,14 @@ pub enum Settled {
 
 fn truncate(s: &str, max_chars: usize) -> String {
     s.chars().take(max_chars).collect()
+}
+
+/// Dies the way a crashed or OOM-killed process does: no destructor, no flush, no answer.
+fn kill_self(order_no: &str) {
+    tracing::error!(
+        category = "system",
+        order_no,
+        "fault injection: SIGKILL after the paid commit"
+    );
+    let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
 }
