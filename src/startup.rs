@@ -51,6 +51,12 @@ impl Application {
             wechat::setup_with_notify_base(&settings, &format!("http://{notify_host}:{port}"))
                 .await?;
         client.metrics().register(&metrics);
+        if let Some(pool) = &redis {
+            client.share_token_through(
+                pool.clone(),
+                format!("{}:wechat:access_token", settings.redis_prefix),
+            );
+        }
         let security = Arc::new(SecurityState::new(
             &settings,
             redis.clone(),

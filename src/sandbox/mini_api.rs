@@ -18,11 +18,15 @@ use super::Sandbox;
 /// A template id the sandbox treats as "the user has not accepted it" (43101).
 pub const UNSUBSCRIBED_TEMPLATE: &str = "tmpl-not-subscribed";
 
+/// How many accepted messages `GET /sandbox/messages` keeps (a load test sends millions).
+pub const KEEP_MESSAGES: usize = 10_000;
+
 #[derive(Debug, Default)]
 pub struct MiniState {
     used_codes: HashSet<String>,
     token: Option<String>,
-    pub messages: Vec<SentMessage>,
+    /// The latest accepted messages (at most `KEEP_MESSAGES`), oldest first.
+    pub messages: std::collections::VecDeque<SentMessage>,
     /// Errcodes the next subscribe sends answer (`POST /sandbox/faults {subscribe_errcode}`).
     pub send_failures: std::collections::VecDeque<i64>,
 }
@@ -179,7 +183,10 @@ async fn subscribe_send(
     if field("template_id") == UNSUBSCRIBED_TEMPLATE {
         return errcode(43101, "user refuse to accept the msg");
     }
-    mini.messages.push(SentMessage {
+    if mini.messages.len() >= KEEP_MESSAGES {
+        mini.messages.pop_front();
+    }
+    mini.messages.push_back(SentMessage {
         at: super::ledger::rfc3339_cn(chrono::Utc::now()),
         message,
     });

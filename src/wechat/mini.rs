@@ -18,6 +18,14 @@ const TOKEN_REFRESH_MARGIN: Duration = Duration::from_secs(300);
 #[derive(Default)]
 pub(super) struct TokenCache {
     current: Mutex<Option<CachedToken>>,
+    /// Where instances share the token (Redis), so one instance's refresh does not
+    /// invalidate the token the others hold.
+    shared: std::sync::OnceLock<SharedToken>,
+}
+
+struct SharedToken {
+    pool: crate::cache::RedisPool,
+    key: String,
 }
 
 impl std::fmt::Debug for TokenCache {
@@ -82,6 +90,13 @@ impl WechatClient {
         }
     }
 
+    /// Shares the access token with the other instances through Redis under `key`: WeChat
+    /// keeps one token per app current, so instances that each fetched their own would keep
+    /// invalidating each other's.
+    pub fn share_token_through(&self, pool: crate::cache::RedisPool, key: String) {
+        let _ = self.inner().token.shared.set(SharedToken { pool, key });
+    }
+
     /// `POST /cgi-bin/message/subscribe/send`, refreshing the token once on 40001/42001.
     /// Not repeated otherwise: a repeat could show the shopper the message twice.
     pub async fn send_subscribe_message(
@@ -89,8 +104,9 @@ impl WechatClient {
         message: &SubscribeMessage,
     ) -> Result<(), WechatError> {
         let mut refreshed = false;
+        let mut failed: Option<SecretString> = None;
         loop {
-            let token = self.access_token(refreshed).await?;
+            let token = self.access_token(failed.as_ref()).await?;
             let started = std::time::Instant::now();
             let result = self.subscribe_send_once(&token, message).await;
             self.metrics()
@@ -102,6 +118,7 @@ impl WechatClient {
                 }) if !refreshed => {
                     self.forget_token().await;
                     refreshed = true;
+                    failed = Some(token);
                 }
                 other => return other,
             }
@@ -130,14 +147,30 @@ impl WechatClient {
         check_mp(parse_mp(&bytes)?).map(|_| ())
     }
 
-    /// The cached access token, fetched again when close to expiry or when `force`.
-    async fn access_token(&self, force: bool) -> Result<SecretString, WechatError> {
+    /// The access token: this instance's copy while fresh, else the one the instances share
+    /// (unless it is the one that just `failed`), else a new one from WeChat (then shared).
+    async fn access_token(
+        &self,
+        failed: Option<&SecretString>,
+    ) -> Result<SecretString, WechatError> {
         let mut current = self.inner().token.current.lock().await;
-        if !force
+        if failed.is_none()
             && let Some(cached) = current.as_ref()
             && Instant::now() < cached.refresh_at
         {
             return Ok(cached.token.clone());
+        }
+        let shared = self.inner().token.shared.get();
+        if let Some(shared) = shared
+            && let Some((token, ttl)) = shared.get().await
+            && failed.is_none_or(|f| f.expose_secret() != token)
+        {
+            let token = SecretString::from(token);
+            *current = Some(CachedToken {
+                token: token.clone(),
+                refresh_at: Instant::now() + ttl,
+            });
+            return Ok(token);
         }
         let c = self.config();
         let answer = self
@@ -157,6 +190,9 @@ impl WechatClient {
         let refresh_in = lifetime
             .checked_sub(TOKEN_REFRESH_MARGIN)
             .unwrap_or(lifetime / 2);
+        if let Some(shared) = shared {
+            shared.put(&token, refresh_in).await;
+        }
         let token = SecretString::from(token);
         *current = Some(CachedToken {
             token: token.clone(),
@@ -209,5 +245,35 @@ fn check_mp(answer: MpAnswer) -> Result<MpAnswer, WechatError> {
             code: MpErrorCode::from_code(answer.errcode),
             message: answer.errmsg,
         })
+    }
+}
+
+impl SharedToken {
+    /// The shared token and how long it stays fresh; `None` when absent or Redis is down
+    /// (this instance then fetches its own: a degraded, not a failed, send).
+    async fn get(&self) -> Option<(String, Duration)> {
+        let mut conn = self.pool.get().await.ok()?;
+        let (token, ttl): (Option<String>, i64) = bb8_redis::redis::pipe()
+            .get(&self.key)
+            .pttl(&self.key)
+            .query_async(&mut *conn)
+            .await
+            .ok()?;
+        let ttl = u64::try_from(ttl).ok().filter(|ms| *ms > 0)?;
+        Some((token?, Duration::from_millis(ttl)))
+    }
+
+    async fn put(&self, token: &str, fresh_for: Duration) {
+        use bb8_redis::redis::AsyncCommands;
+        let Ok(mut conn) = self.pool.get().await else {
+            return;
+        };
+        let ms = u64::try_from(fresh_for.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let stored: Result<(), _> = conn.pset_ex(&self.key, token, ms).await;
+        if let Err(e) = stored {
+            tracing::warn!(category = "system", error = %e, "access token not shared through redis");
+        }
     }
 }

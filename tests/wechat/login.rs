@@ -132,3 +132,57 @@ async fn setup_starts_a_sandbox_with_keys_kept_for_the_next_start() {
         .unwrap();
     handle.stop().await;
 }
+
+/// WeChat keeps one access token per app current. Instances sharing it through Redis fetch
+/// it once between them; instances that each fetched their own would invalidate each other.
+#[actix_web::test]
+async fn instances_share_the_access_token_through_redis() {
+    let Some(url) = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()) else {
+        eprintln!("REDIS_URL not set: skipped (runs in the MariaDB + Redis pass)");
+        return;
+    };
+    let sb = TestSandbox::start().await;
+    let a = &sb.client;
+    let b = points_app::wechat::WechatClient::new(sb.config()).unwrap();
+    let pool = bb8::Pool::builder()
+        .build(bb8_redis::RedisConnectionManager::new(url).unwrap())
+        .await
+        .unwrap();
+    let key = format!("t{}:wechat:access_token", uuid::Uuid::now_v7().simple());
+    a.share_token_through(pool.clone(), key.clone());
+    b.share_token_through(pool, key);
+    let message = SubscribeMessage {
+        touser: "o-alice".into(),
+        template_id: "tmpl-paid".into(),
+        page: None,
+        data: serde_json::json!({"thing1": {"value": "Coffee"}}),
+        miniprogram_state: None,
+        lang: None,
+    };
+    for _ in 0..3 {
+        a.send_subscribe_message(&message).await.unwrap();
+        b.send_subscribe_message(&message).await.unwrap();
+    }
+    let fetched = |c: &points_app::wechat::WechatClient| {
+        c.metrics()
+            .calls_total
+            .with_label_values(&["token", "ok"])
+            .get()
+    };
+    assert_eq!(fetched(a) + fetched(&b), 1, "one token for both instances");
+    let refused = |c: &points_app::wechat::WechatClient| {
+        c.metrics()
+            .calls_total
+            .with_label_values(&["subscribe_send", "mp_error"])
+            .get()
+    };
+    assert_eq!(refused(a) + refused(&b), 0, "no send met a replaced token");
+
+    // A token replaced behind their backs (another app server): one refresh, shared again.
+    sb.control("/sandbox/token/expire").await;
+    a.send_subscribe_message(&message).await.unwrap();
+    b.send_subscribe_message(&message).await.unwrap();
+    assert_eq!(fetched(a) + fetched(&b), 2);
+    let sent = sb.get("/sandbox/messages").await;
+    assert_eq!(sent["messages"].as_array().unwrap().len(), 8);
+}
