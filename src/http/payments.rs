@@ -83,9 +83,9 @@ pub fn payment_error(e: PaymentError) -> ApiError {
             "AWARD_PENDING",
             "the order's points are still being awarded; retry",
         ),
-        other @ (P::Mismatch(_) | P::Illegal(_) | P::Points(_) | P::Storage(_)) => {
-            ApiError::internal(other)
-        }
+        // A busy pool is "retry" (503), as everywhere else.
+        P::Storage(e) => ApiError::from(e),
+        other @ (P::Mismatch(_) | P::Illegal(_) | P::Points(_)) => ApiError::internal(other),
     }
 }
 

@@ -235,21 +235,31 @@ pub async fn finish(
 }
 
 /// Records what the clawback took (for display; the ledger is the truth).
+/// Books the clawback's figures on the refund row and, in the same transaction, removes the
+/// clawback's outbox row: until both are written, recovery re-drives the (idempotent) clawback.
 pub async fn record_clawback(
     db: &Db,
     out_refund_no: &str,
     clawed: i64,
     shortfall: i64,
+    outbox_id: Option<&str>,
 ) -> Result<(), StorageError> {
     let mut conn = db.write_conn().await?;
     with_conn!(&mut conn, |c| {
-        diesel::update(refunds::table.filter(refunds::out_refund_no.eq(out_refund_no)))
-            .set((
-                refunds::points_clawed_back.eq(clawed),
-                refunds::points_shortfall.eq(shortfall),
-            ))
-            .execute(c)
-            .await
+        c.transaction::<_, diesel::result::Error, _>(async |c| {
+            diesel::update(refunds::table.filter(refunds::out_refund_no.eq(out_refund_no)))
+                .set((
+                    refunds::points_clawed_back.eq(clawed),
+                    refunds::points_shortfall.eq(shortfall),
+                ))
+                .execute(c)
+                .await?;
+            if let Some(id) = outbox_id {
+                diesel::delete(outbox::table.find(id)).execute(c).await?;
+            }
+            Ok(())
+        })
+        .await
     })?;
     Ok(())
 }

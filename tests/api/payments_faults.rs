@@ -205,3 +205,84 @@ async fn an_award_left_in_the_outbox_is_made_once_after_a_restart() {
 async fn spawn_on_same_db(app: &TestApp) -> crate::identity::OtherInstance {
     crate::identity::spawn_other_instance(app, |_| {}).await
 }
+
+/// A crash after the ledger took the clawback but before the refund row got its figures:
+/// the outbox row is still there, recovery repeats the clawback (the ledger answers the
+/// first result, nothing is taken twice) and books the figures.
+#[actix_web::test]
+async fn a_clawback_whose_figures_were_not_booked_is_finished_by_recovery() {
+    use points_app::actors::points::ClawbackPoints;
+    use points_app::domain::Points;
+    use points_app::storage::refunds;
+
+    let app = app().await;
+    let (owner, merchant) = approved_merchant(&app, "m-clawcrash").await;
+    let code = payment_code(&app, &owner, &merchant, None).await;
+    let shopper = login(&app, "shopper-clawcrash").await;
+    let order_no = crate::payments::paid_order(&app, &shopper, &code, 10_000).await;
+    let res = crate::payments::refund(&app, &owner, &merchant, &order_no, 4_000).await;
+    assert_eq!(res.status(), 200);
+    let out_refund_no = res.json::<Value>().await.unwrap()["out_refund_no"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // What the crashed process committed: the refund's success with its clawback row (due
+    // now), and the ledger's clawback; not the refund row's figures.
+    let now = Utc::now().naive_utc();
+    let row = OutboxRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        kind: outbox::CLAWBACK_POINTS.into(),
+        aggregate_id: out_refund_no.clone(),
+        payload: json!({"out_refund_no": out_refund_no}).to_string(),
+        attempts: 0,
+        next_attempt_at: now,
+        last_error: None,
+        created_at: now,
+    };
+    refunds::finish(
+        &app.state.db,
+        &out_refund_no,
+        refunds::SUCCESS,
+        Some("5030crash"),
+        now,
+        &row,
+    )
+    .await
+    .unwrap();
+    app.state
+        .points
+        .clawback(
+            &shopper.user_id,
+            ClawbackPoints {
+                refund_no: out_refund_no.clone(),
+                points: Points::parse(40).unwrap(),
+                description: format!("refund of order {order_no}"),
+                outbox_id: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(balance(&app, &shopper).await, 60);
+
+    let mut booked = None;
+    for _ in 0..200 {
+        let r = refunds::find(&app.state.db, &out_refund_no)
+            .await
+            .unwrap()
+            .unwrap();
+        if r.points_clawed_back != 0 {
+            booked = Some(r);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let booked = booked.expect("recovery booked the figures");
+    assert_eq!(booked.points_clawed_back, 40);
+    assert_eq!(
+        outbox::backlog(&app.state.db).await.unwrap().0,
+        0,
+        "row removed"
+    );
+    assert_eq!(balance(&app, &shopper).await, 60, "taken once");
+}

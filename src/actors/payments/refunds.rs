@@ -250,13 +250,22 @@ impl PaymentCore {
                     refund_no: refund.out_refund_no.clone(),
                     points,
                     description: format!("refund of order {}", order.order_no),
-                    outbox_id: outbox_id.map(str::to_string),
+                    // The outbox row goes with the refund row's figures, below.
+                    outbox_id: None,
                 },
             )
             .await
             .map_err(PaymentError::Points)?;
-        // The clawback's outbox row went with the ledger commit.
-        refunds::record_clawback(&self.db, out_refund_no, -change.change, change.shortfall).await?;
+        // A failure from here on leaves the outbox row: recovery repeats the clawback (the
+        // ledger answers the first result) and books the figures then.
+        refunds::record_clawback(
+            &self.db,
+            out_refund_no,
+            -change.change,
+            change.shortfall,
+            outbox_id,
+        )
+        .await?;
         if !change.duplicate {
             self.notify(
                 &refund.user_id,
