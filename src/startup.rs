@@ -11,7 +11,7 @@ use actix::Actor;
 
 use crate::actors::notifier::{Notifier, Templates};
 use crate::actors::payments::metrics::PaymentMetrics;
-use crate::actors::payments::settle_writer::SettleWriter;
+use crate::actors::payments::order_writer::OrderWriter;
 use crate::actors::payments::{PaymentCore, PaymentSupervisor};
 use crate::actors::points::PointsService;
 use crate::cache;
@@ -73,7 +73,7 @@ impl Application {
             &metrics,
         )?
         .start();
-        let settle_writer = SettleWriter::start(db.clone());
+        let order_writer = OrderWriter::start(db.clone());
         let payments = PaymentSupervisor::new(PaymentCore {
             db: db.clone(),
             wechat: client.clone(),
@@ -83,7 +83,7 @@ impl Application {
                 i64::try_from(settings.order_ttl_secs).unwrap_or(i64::MAX / 1000),
             ),
             notifier: Some(notifier),
-            settle_writer: settle_writer.clone(),
+            order_writer: order_writer.clone(),
             kill_after_paid: settings.fault_kill_at
                 == Some(crate::config::FaultPoint::AfterPaidCommit),
         })
@@ -101,7 +101,7 @@ impl Application {
             points,
             payments,
             payment_metrics,
-            settle_writer,
+            order_writer,
         };
         let server = {
             let state = state.clone();

@@ -52,7 +52,7 @@ pub struct AppState {
     pub payments: actix::Addr<PaymentSupervisor>,
     pub payment_metrics: Arc<PaymentMetrics>,
     /// Group commit for payment settlements and notification logs.
-    pub settle_writer: crate::actors::payments::settle_writer::SettleWriter,
+    pub order_writer: crate::actors::payments::order_writer::OrderWriter,
 }
 
 /// Every route of the server, registered in one place.

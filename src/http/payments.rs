@@ -349,7 +349,7 @@ pub async fn notify(
                 .inc();
             log.result = "rejected".into();
             log.error = Some(e.to_string());
-            if let Err(e) = state.settle_writer.log(log).await {
+            if let Err(e) = state.order_writer.log(log).await {
                 tracing::error!(category = "system", error = %e, "notification log write failed");
             }
             let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::UNAUTHORIZED);
@@ -409,7 +409,7 @@ pub async fn notify(
         .with_label_values(&[kind, result])
         .inc();
     log.result = result.into();
-    if let Err(e) = state.settle_writer.log(log).await {
+    if let Err(e) = state.order_writer.log(log).await {
         tracing::error!(category = "system", error = %e, "notification log write failed");
     }
     response

@@ -3,9 +3,9 @@
 //! "points awarded".
 
 pub mod metrics;
+pub mod order_writer;
 pub mod refunds;
 pub mod service;
-pub mod settle_writer;
 pub mod supervisor;
 
 use crate::actors::points::PointsError;

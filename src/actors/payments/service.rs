@@ -11,14 +11,14 @@ use sha2::{Digest, Sha256};
 
 use super::PaymentError;
 use super::metrics::PaymentMetrics;
-use super::settle_writer::{PaidWrite, SettleWriter};
+use super::order_writer::{OrderWriter, PaidWrite, PrepaidWrite};
 use crate::actors::notifier::{Notifier, Notify, ShopperEvent};
 use crate::actors::points::{AwardPoints, PointsService};
 use crate::domain::Fen;
 use crate::domain::order::{OrderEvent, OrderStatus, transition};
 use crate::domain::risk::{RiskAction, RiskContext, RiskRule, evaluate};
 use crate::storage::orders::{self, Inserted, MarkPaid, OrderRow, OutboxRow};
-use crate::storage::{Db, outbox, shop};
+use crate::storage::{Db, StorageError, outbox, shop};
 use crate::wechat::types::TradeState;
 use crate::wechat::{PayParams, PrepayRequest, Transaction, WechatClient};
 
@@ -44,7 +44,7 @@ pub struct PaymentCore {
     /// after a paid + outbox commit, before the award.
     pub kill_after_paid: bool,
     /// Group commit for "paid + outbox" and notification logs.
-    pub settle_writer: SettleWriter,
+    pub order_writer: OrderWriter,
     /// Tells shoppers about payments and refunds (subscribe messages); never fails a step.
     pub notifier: Option<Addr<Notifier>>,
 }
@@ -112,6 +112,7 @@ impl PaymentCore {
         }
         let id = uuid::Uuid::now_v7();
         let naive = now.naive_utc();
+        let request_hash = request_hash(&req.payment_code_id, req.amount_fen);
         let row = OrderRow {
             id: id.to_string(),
             order_no: id.simple().to_string(),
@@ -122,7 +123,7 @@ impl PaymentCore {
             refunded_fen: 0,
             status: OrderStatus::Created.as_str().into(),
             idempotency_key: req.idempotency_key.clone(),
-            request_hash: request_hash(&req.payment_code_id, req.amount_fen),
+            request_hash: request_hash.clone(),
             description: truncate(&format!("{} {}", code.merchant_name, code.label), 127),
             payer_openid: openid,
             prepay_id: None,
@@ -135,15 +136,35 @@ impl PaymentCore {
             created_at: naive,
             updated_at: naive,
         };
-        let order = match orders::insert(&self.db, &row).await? {
+        let order = match self.insert(row).await? {
             Inserted::New(order) => {
                 self.metrics.created.inc();
                 order
             }
-            Inserted::Existing(order) if order.request_hash == row.request_hash => order,
+            Inserted::Existing(order) if order.request_hash == request_hash => order,
             Inserted::Existing(_) => return Err(PaymentError::IdempotencyKeyReused),
         };
         self.prepay(order, now).await
+    }
+
+    /// Inserts a new order through the group commit; an order with the same idempotency key
+    /// (a retried request, or a race with one) is answered as it exists.
+    async fn insert(&self, row: OrderRow) -> Result<Inserted, PaymentError> {
+        let (user_id, key) = (row.user_id.clone(), row.idempotency_key.clone());
+        let result = self.order_writer.insert(row.clone()).await;
+        match result {
+            Ok(true) => Ok(Inserted::New(row)),
+            Ok(false) => Err(PaymentError::Storage(StorageError::Pool(
+                "order insert reported no row".into(),
+            ))),
+            Err(e) if e.is_unique_violation() => {
+                match orders::find_by_idempotency(&self.db, &user_id, &key).await? {
+                    Some(existing) => Ok(Inserted::Existing(existing)),
+                    None => Err(PaymentError::Storage(e)),
+                }
+            }
+            Err(e) => Err(PaymentError::Storage(e)),
+        }
     }
 
     /// Applies the risk rules (data in `risk_rules`); a block is logged and counted.
@@ -216,15 +237,14 @@ impl PaymentCore {
             .await
             .map_err(PaymentError::Wechat)?;
         let next = self.transition(&order.order_no, status, OrderEvent::PrepayCreated)?;
-        let moved = orders::change_status(
-            &self.db,
-            &order.order_no,
-            &[OrderStatus::Created],
-            next,
-            now.naive_utc(),
-            Some(&prepay.prepay_id),
-        )
-        .await?;
+        let moved = self
+            .order_writer
+            .prepaid(PrepaidWrite {
+                order_no: order.order_no.clone(),
+                prepay_id: prepay.prepay_id.clone(),
+                now: now.naive_utc(),
+            })
+            .await?;
         let status = if moved {
             next
         } else {
@@ -330,7 +350,7 @@ impl PaymentCore {
         };
         let award_id = award.id.clone();
         match self
-            .settle_writer
+            .order_writer
             .mark_paid(PaidWrite {
                 order_no: order.order_no.clone(),
                 transaction_id: txn_id,
