@@ -65,9 +65,9 @@ def series():
         "user_registrations_total": ("counter", [{}]),
         "wechat_notifications_total": ("counter", [
             {"kind": k, "result": r} for k in ("pay", "refund") for r in ("ok", "duplicate", "rejected", "error")]),
-        "wechat_requests_total": ("counter", [
-            {"call": c, "result": r} for c in ("prepay", "query", "refund", "code2session") for r in ("ok", "error")]),
-        "wechat_request_duration_seconds": ("histogram", [{"call": c} for c in ("prepay", "query", "refund", "code2session")]),
+        "wechat_calls_total": ("counter", [
+            {"call": c, "outcome": r} for c in ("prepay", "query", "refund", "code2session") for r in ("ok", "timeout")]),
+        "wechat_call_duration_seconds": ("histogram", [{"call": c} for c in ("prepay", "query", "refund", "code2session")]),
         "subscribe_messages_total": ("counter", [{"result": r} for r in ("sent", "failed", "dead")]),
         "risk_blocks_total": ("counter", [{"rule": "payments_per_minute"}]),
         "security_events_total": ("counter", [{"event": "bad_signature"}, {"event": "expired_token"}]),
