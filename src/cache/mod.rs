@@ -442,18 +442,19 @@ impl Cache {
         let value = load().await?;
         // Store only when no write of this key (on this instance) happened during the load,
         // so an older read cannot overwrite a newer invalidation.
-        if readable && self.stripe(kind, id).load(Ordering::Acquire) == generation {
-            if let Ok(raw) = serde_json::to_string(&value) {
-                let cmd = redis::cmd("SET")
-                    .arg(&key)
-                    .arg(raw)
-                    .arg("EX")
-                    .arg(kind.ttl().as_secs().max(1))
-                    .clone();
-                match self.run::<()>(cmd).await {
-                    Ok(()) | Err(CacheError::Skipped) => {}
-                    Err(e) => self.redis_failed("set", &e),
-                }
+        if readable
+            && self.stripe(kind, id).load(Ordering::Acquire) == generation
+            && let Ok(raw) = serde_json::to_string(&value)
+        {
+            let cmd = redis::cmd("SET")
+                .arg(&key)
+                .arg(raw)
+                .arg("EX")
+                .arg(kind.ttl().as_secs().max(1))
+                .clone();
+            match self.run::<()>(cmd).await {
+                Ok(()) | Err(CacheError::Skipped) => {}
+                Err(e) => self.redis_failed("set", &e),
             }
         }
         Ok(value)
