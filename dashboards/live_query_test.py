@@ -50,8 +50,9 @@ def series():
         "ledger_commits_total": ("counter", [{"result": r} for r in ("ok", "conflict", "error")]),
         "cache_requests_total": ("counter", [
             {"layer": layer, "kind": k, "result": r}
-            for layer, k in (("l1", "session"), ("l1", "rules"), ("l2", "balance"), ("l2", "order_status"))
+            for layer, k in (("l1", "session"), ("l1", "merchant"), ("l1", "rules"), ("l2", "balance"), ("l2", "merchant_stats"))
             for r in ("hit", "miss")]),
+        "cache_errors_total": ("counter", [{"op": o} for o in ("get", "set", "del", "publish", "subscribe")]),
         "outbox_pending": ("gauge", [{}]),
         "outbox_oldest_age_seconds": ("gauge", [{}]),
         "payments_created_total": ("counter", [{}]),
