@@ -54,6 +54,11 @@ const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
 /// After a Redis failure, L2 is skipped for this long (requests go to the database).
 const REDIS_BACKOFF: Duration = Duration::from_secs(3);
 
+/// Most failed deletes remembered for a retry (see `invalidate_l2`).
+const MAX_PENDING_DELETES: usize = 100_000;
+/// The longest TTL of an L2 kind.
+const MAX_L2_TTL: Duration = Duration::from_secs(300);
+
 /// Connects the Redis pool when configured. The pool is built lazily-tolerant: a Redis that
 /// is down at start-up shows in `/readyz` rather than stopping the server.
 pub async fn connect_redis(settings: &Settings) -> Result<Option<RedisPool>, CacheError> {
@@ -195,6 +200,9 @@ struct Inner {
     breaker: Breaker,
     /// L2 keys whose delete failed: retried before L2 is read again.
     pending_deletes: Mutex<HashSet<String>>,
+    /// When more deletes failed than are kept, L2 is not read until every key written
+    /// before then has expired.
+    blind_until: Mutex<Option<Instant>>,
     /// Bumped on every invalidation of a key hashing to the stripe: a load that saw a bump
     /// while it read the database does not store its (maybe older) value.
     generations: Vec<AtomicU64>,
@@ -282,6 +290,7 @@ impl Cache {
                 },
                 breaker: Breaker::default(),
                 pending_deletes: Mutex::new(HashSet::new()),
+                blind_until: Mutex::new(None),
                 generations: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
                 l1: RwLock::new(Vec::new()),
             }),
@@ -379,6 +388,14 @@ impl Cache {
 
     /// Retries deletes that failed earlier; true when none is left (L2 may be read).
     async fn flush_pending_deletes(&self) -> bool {
+        {
+            let mut blind = self.inner.blind_until.lock();
+            match *blind {
+                Some(until) if Instant::now() < until => return false,
+                Some(_) => *blind = None,
+                None => {}
+            }
+        }
         let keys: Vec<String> = {
             let pending = self.inner.pending_deletes.lock();
             if pending.is_empty() {
@@ -484,7 +501,14 @@ impl Cache {
                 if !matches!(e, CacheError::Skipped) {
                     self.redis_failed("del", &e);
                 }
-                self.inner.pending_deletes.lock().extend(keys);
+                let mut pending = self.inner.pending_deletes.lock();
+                pending.extend(keys);
+                if pending.len() > MAX_PENDING_DELETES {
+                    // Too many to remember: forget them, and read no L2 entry until every
+                    // entry that may be stale has expired.
+                    pending.clear();
+                    *self.inner.blind_until.lock() = Some(Instant::now() + MAX_L2_TTL);
+                }
             }
         }
     }
@@ -619,5 +643,49 @@ impl<V: Clone + Send + Sync + 'static> L1<V> {
     /// Drops the entry here and on every other instance.
     pub async fn invalidate(&self, key: &str) {
         self.owner.invalidate_l1(self.kind, key).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_follow_the_source_design() {
+        let cache = Cache::unregistered().unwrap();
+        assert_eq!(cache.key(Kind::Balance, "u-1"), "points:user:points:u-1");
+        assert_eq!(
+            cache.key(Kind::MerchantStats, "m-1:2026-11-01:2026-11-02"),
+            "points:merchant:stats:m-1:2026-11-01:2026-11-02"
+        );
+        for kind in Kind::ALL {
+            assert_eq!(Kind::parse(kind.as_str()), Some(kind));
+            if kind.layer() == "l2" {
+                assert!(kind.ttl() <= MAX_L2_TTL, "{kind:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn l1_entries_are_dropped_by_kind() {
+        let cache = Cache::unregistered().unwrap();
+        let merchants: L1<String> = cache.l1(Kind::Merchant);
+        let sessions: L1<String> = cache.l1(Kind::Session);
+        merchants.put("k", "m".into());
+        sessions.put("k", "s".into());
+        cache.invalidate_local(Kind::Merchant, Some("k"));
+        assert_eq!(merchants.get("k"), None);
+        assert_eq!(sessions.get("k").as_deref(), Some("s"));
+        cache.invalidate_local(Kind::Session, None);
+        assert_eq!(sessions.get("k"), None);
+    }
+
+    #[test]
+    fn the_breaker_skips_redis_for_a_while_after_a_failure() {
+        let b = Breaker::default();
+        assert!(b.allow());
+        assert!(b.trip());
+        assert!(!b.trip(), "already open");
+        assert!(!b.allow());
     }
 }
