@@ -206,6 +206,8 @@ struct Inner {
     /// Bumped on every invalidation of a key hashing to the stripe: a load that saw a bump
     /// while it read the database does not store its (maybe older) value.
     generations: Vec<AtomicU64>,
+    /// Writes in progress on keys hashing to the stripe: no fill is stored meanwhile.
+    writing: Vec<AtomicU64>,
     l1: RwLock<Vec<(Kind, Invalidator)>>,
 }
 
@@ -292,6 +294,7 @@ impl Cache {
                 pending_deletes: Mutex::new(HashSet::new()),
                 blind_until: Mutex::new(None),
                 generations: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
+                writing: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
                 l1: RwLock::new(Vec::new()),
             }),
         })
@@ -318,11 +321,35 @@ impl Cache {
             .inc();
     }
 
-    fn stripe(&self, kind: Kind, id: &str) -> &AtomicU64 {
+    fn stripe_index(kind: Kind, id: &str) -> usize {
         let mut h = DefaultHasher::new();
         kind.hash(&mut h);
         id.hash(&mut h);
-        &self.inner.generations[(h.finish() as usize) % STRIPES]
+        (h.finish() as usize) % STRIPES
+    }
+
+    fn stripe(&self, kind: Kind, id: &str) -> &AtomicU64 {
+        &self.inner.generations[Self::stripe_index(kind, id)]
+    }
+
+    fn writing(&self, kind: Kind, id: &str) -> &AtomicU64 {
+        &self.inner.writing[Self::stripe_index(kind, id)]
+    }
+
+    /// Before a database write of these L2 entries: deletes them and stores no fill of them
+    /// until `WriteGuard::end` (which deletes them again). A reader that sees the write's
+    /// effect anywhere (another table, another request) then never reads the old entry.
+    pub async fn begin_write(&self, kind: Kind, ids: &[Arc<str>]) -> WriteGuard {
+        for id in ids {
+            self.writing(kind, id).fetch_add(1, Ordering::AcqRel);
+        }
+        self.invalidate_l2(kind, ids).await;
+        WriteGuard {
+            cache: self.clone(),
+            kind,
+            ids: ids.to_vec(),
+            ended: false,
+        }
     }
 
     /// An L1 cache of `kind`, registered so that invalidations from other instances reach it.
@@ -456,10 +483,13 @@ impl Cache {
         }
         self.count(kind, false);
         let generation = self.stripe(kind, id).load(Ordering::Acquire);
+        let quiet = self.writing(kind, id).load(Ordering::Acquire) == 0;
         let value = load().await?;
-        // Store only when no write of this key (on this instance) happened during the load,
-        // so an older read cannot overwrite a newer invalidation.
+        // Store only when no write of this key (on this instance) was running or happened
+        // during the load, so an older read cannot overwrite a newer invalidation.
         if readable
+            && quiet
+            && self.writing(kind, id).load(Ordering::Acquire) == 0
             && self.stripe(kind, id).load(Ordering::Acquire) == generation
             && let Ok(raw) = serde_json::to_string(&value)
         {
@@ -614,6 +644,40 @@ impl Cache {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         });
+    }
+}
+
+/// A write in progress on L2 entries (see `Cache::begin_write`). `end` must be awaited;
+/// dropped without it, it still lets fills resume (and the entries expire by their TTL).
+pub struct WriteGuard {
+    cache: Cache,
+    kind: Kind,
+    ids: Vec<Arc<str>>,
+    ended: bool,
+}
+
+impl WriteGuard {
+    /// After the write committed (or failed): deletes the entries again, then allows fills.
+    pub async fn end(mut self) {
+        self.cache.invalidate_l2(self.kind, &self.ids).await;
+        self.release();
+    }
+
+    fn release(&mut self) {
+        if !self.ended {
+            self.ended = true;
+            for id in &self.ids {
+                self.cache
+                    .writing(self.kind, id)
+                    .fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+    }
+}
+
+impl Drop for WriteGuard {
+    fn drop(&mut self) {
+        self.release();
     }
 }
 

@@ -140,43 +140,50 @@ async fn collect(
     Some(jobs)
 }
 
-/// Answers each job after its commit and after the committed users' cached balances are
-/// deleted, so whoever is answered reads the new balance.
+/// Answers each job after its commit and after the users' cached balances are gone: the
+/// keys are deleted before the transaction (and no fill of them is stored while it runs) and
+/// again after it, so nobody — not even another request that already sees the commit, such
+/// as the order view showing the award — reads a balance from before it.
 async fn commit(db: &Db, metrics: &PointsMetrics, cache: &Cache, mut jobs: Vec<Job>) {
     // A fixed lock order across concurrent transactions (two writers, two instances).
     jobs.sort_by(|a, b| a.write.user_id.cmp(&b.write.user_id));
+    let users: Vec<Arc<str>> = jobs.iter().map(|j| j.write.user_id.clone()).collect();
+    let guard = cache.begin_write(Kind::Balance, &users).await;
+    let outcomes = commit_all(db, metrics, &jobs).await;
+    guard.end().await;
+    for (job, outcome) in jobs.into_iter().zip(outcomes) {
+        let _ = job.reply.send(outcome);
+    }
+}
+
+/// All jobs in one transaction, or, when it fails as a whole, each alone.
+async fn commit_all(db: &Db, metrics: &PointsMetrics, jobs: &[Job]) -> Vec<WriteOutcome> {
     let writes: Vec<&UserWrite> = jobs.iter().map(|j| &j.write).collect();
     match commit_txn(db, &writes).await {
         Ok(committed) => {
             metrics.commits_total.with_label_values(&["ok"]).inc();
             record_metrics(metrics, &writes, &committed);
-            let changed: Vec<&str> = writes
-                .iter()
-                .zip(&committed)
-                .filter(|(_, ok)| **ok)
-                .map(|(w, _)| &*w.user_id)
-                .collect();
-            cache.invalidate_l2(Kind::Balance, &changed).await;
-            for (job, ok) in jobs.into_iter().zip(committed) {
-                let _ = job.reply.send(if ok {
-                    WriteOutcome::Committed
-                } else {
-                    WriteOutcome::Conflict
-                });
-            }
+            committed
+                .into_iter()
+                .map(|ok| {
+                    if ok {
+                        WriteOutcome::Committed
+                    } else {
+                        WriteOutcome::Conflict
+                    }
+                })
+                .collect()
         }
         Err(e) => {
             metrics.commits_total.with_label_values(&["error"]).inc();
             tracing::warn!(category = "system", error = %e, users = jobs.len(), "ledger commit failed; retrying each user alone");
+            let mut outcomes = Vec::with_capacity(jobs.len());
             for job in jobs {
-                let outcome = match commit_txn(db, &[&job.write]).await {
+                outcomes.push(match commit_txn(db, &[&job.write]).await {
                     Ok(committed) => {
                         metrics.commits_total.with_label_values(&["ok"]).inc();
                         record_metrics(metrics, &[&job.write], &committed);
                         if matches!(committed.as_slice(), [true]) {
-                            cache
-                                .invalidate_l2(Kind::Balance, &[&*job.write.user_id])
-                                .await;
                             WriteOutcome::Committed
                         } else {
                             WriteOutcome::Conflict
@@ -191,9 +198,9 @@ async fn commit(db: &Db, metrics: &PointsMetrics, cache: &Cache, mut jobs: Vec<J
                         tracing::error!(category = "system", error = %e, user_id = %job.write.user_id, "ledger commit failed");
                         WriteOutcome::Failed(e.to_string())
                     }
-                };
-                let _ = job.reply.send(outcome);
+                });
             }
+            outcomes
         }
     }
 }
