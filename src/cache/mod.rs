@@ -6,8 +6,9 @@
 //!   instance drops it too.
 //! - **L2**, Redis through bb8-redis: balances (`{prefix}:user:points:{userId}`) and merchant
 //!   statistics (`{prefix}:merchant:stats:{merchantId}:{from}:{to}`). Cache-aside: a miss
-//!   reads the database and fills the key with the kind's TTL; a write deletes the key after
-//!   its database commit (the points ledger writer does it before anyone is answered).
+//!   reads the database and fills the key with the kind's TTL; a write deletes the key before
+//!   and after its database commit and no fill is stored in between (`begin_write`; the
+//!   points ledger writer does it before anyone is answered).
 //!
 //! Without Redis only L1 exists. A Redis error never fails a request: the read goes to the
 //! database, `cache_errors_total` counts it, `dependency_up{dependency="redis"}` drops to 0

@@ -321,8 +321,9 @@ impl PointsService {
     }
 
     /// The balance, through the L2 cache (`user:points:{userId}`): the ledger writer deletes
-    /// the key after every commit of the user's changes, before anyone is answered, so a
-    /// read after an award or deduct never shows the value from before it.
+    /// the key before and after every commit of the user's changes (storing no fill in
+    /// between), before anyone is answered, so a read after an award or deduct never shows
+    /// the value from before it.
     pub async fn balance(&self, user_id: &str) -> Result<Balance, PointsError> {
         check_id("user_id", user_id, 36)?;
         let shared = &self.inner.shared;
