@@ -313,3 +313,49 @@ async fn a_redis_outage_costs_only_the_cache() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[actix_web::test]
+async fn disabling_a_user_on_one_instance_refuses_them_on_the_other() {
+    let app = crate::identity::spawn_identity_app().await;
+    let other = spawn_other_instance(&app, |_| {}).await;
+    let user = login(&app, "shopper-disabled").await;
+    let admin = crate::identity::admin_token(&app).await;
+    // Cached as active on this instance (for 2 s).
+    assert_eq!(
+        get_auth(&app, &user.access_token, "/api/users/me")
+            .await
+            .status(),
+        200
+    );
+    let res = app
+        .client
+        .put(other.url(&format!("/api/admin/users/{}/status", user.user_id)))
+        .bearer_auth(&admin)
+        .json(&json!({"status": "disabled"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{:?}", res.text().await);
+    // Through the invalidation channel at once (well before the entry's TTL ends), or
+    // within the session TTL (2 s) without Redis.
+    let limit = if redis_configured() {
+        Duration::from_millis(700)
+    } else {
+        Duration::from_secs(4)
+    };
+    let started = Instant::now();
+    loop {
+        let res = get_auth(&app, &user.access_token, "/api/users/me").await;
+        if res.status() == 403 {
+            let body = crate::helpers::error_body(res).await;
+            assert_eq!(body["code"], "USER_DISABLED");
+            break;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "still served {:?} after the user was disabled elsewhere",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
