@@ -41,25 +41,39 @@ fn catalogue_types() -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The metrics the dashboards and alert rules use, as check_ops.py finds them.
+/// The metrics the dashboards and alert rules use, as check_ops.py finds them (Python 3
+/// with PyYAML: `python3`, or the venv `.ci/ops.sh` makes).
 fn used_metrics() -> Vec<String> {
-    let out = Command::new("python3")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboards/check_ops.py"))
-        .arg("--list-used")
-        .output()
-        .expect("python3 (with PyYAML) runs dashboards/check_ops.py");
-    assert!(
-        out.status.success(),
-        "check_ops.py --list-used failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboards/check_ops.py");
+    let venv = std::env::var("OPS_VENV").unwrap_or_else(|_| "/var/tmp/points-ops-venv".into());
+    let candidates = ["python3".to_string(), format!("{venv}/bin/python")];
+    let mut errors = Vec::new();
+    for python in &candidates {
+        match Command::new(python)
+            .arg(&script)
+            .arg("--list-used")
+            .output()
+        {
+            Ok(out) if out.status.success() => {
+                return String::from_utf8(out.stdout)
+                    .expect("utf-8")
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_string)
+                    .collect();
+            }
+            Ok(out) => errors.push(format!(
+                "{python}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )),
+            Err(e) => errors.push(format!("{python}: {e}")),
+        }
+    }
+    panic!(
+        "dashboards/check_ops.py --list-used did not run (install python3-yaml): {}",
+        errors.join("; ")
     );
-    String::from_utf8(out.stdout)
-        .expect("utf-8")
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect()
 }
 
 /// Every used metric missing from `metrics` or exported with another type than the
