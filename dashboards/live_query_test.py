@@ -50,8 +50,9 @@ def series():
         "ledger_commits_total": ("counter", [{"result": r} for r in ("ok", "conflict", "error")]),
         "cache_requests_total": ("counter", [
             {"layer": layer, "kind": k, "result": r}
-            for layer, k in (("l1", "session"), ("l1", "rules"), ("l2", "balance"), ("l2", "order_status"))
+            for layer, k in (("l1", "session"), ("l1", "merchant"), ("l1", "rules"), ("l2", "balance"), ("l2", "merchant_stats"))
             for r in ("hit", "miss")]),
+        "cache_errors_total": ("counter", [{"op": o} for o in ("get", "set", "del", "publish", "subscribe")]),
         "outbox_pending": ("gauge", [{}]),
         "outbox_oldest_age_seconds": ("gauge", [{}]),
         "payments_created_total": ("counter", [{}]),
@@ -65,10 +66,11 @@ def series():
         "user_registrations_total": ("counter", [{}]),
         "wechat_notifications_total": ("counter", [
             {"kind": k, "result": r} for k in ("pay", "refund") for r in ("ok", "duplicate", "rejected", "error")]),
-        "wechat_requests_total": ("counter", [
-            {"call": c, "result": r} for c in ("prepay", "query", "refund", "code2session") for r in ("ok", "error")]),
-        "wechat_request_duration_seconds": ("histogram", [{"call": c} for c in ("prepay", "query", "refund", "code2session")]),
-        "subscribe_messages_total": ("counter", [{"result": r} for r in ("sent", "failed", "dead")]),
+        "wechat_calls_total": ("counter", [
+            {"call": c, "outcome": r} for c in ("prepay", "query", "refund", "code2session") for r in ("ok", "timeout")]),
+        "wechat_call_duration_seconds": ("histogram", [{"call": c} for c in ("prepay", "query", "refund", "code2session")]),
+        "subscribe_messages_total": ("counter", [
+            {"kind": k, "result": r} for k in ("payment", "refund") for r in ("sent", "retry", "refused", "dead")]),
         "risk_blocks_total": ("counter", [{"rule": "payments_per_minute"}]),
         "security_events_total": ("counter", [{"event": "bad_signature"}, {"event": "expired_token"}]),
         "rate_limited_total": ("counter", [{"limit": "payments"}, {"limit": "points_queries"}]),

@@ -57,23 +57,47 @@ impl Application {
                 format!("{}:wechat:access_token", settings.redis_prefix),
             );
         }
+        let cache = cache::Cache::new(&settings, redis.clone(), &metrics)?;
+        cache.start_invalidation_listener();
         let security = Arc::new(SecurityState::new(
             &settings,
             redis.clone(),
+            &cache,
             &metrics,
             Arc::new(client.clone()),
         )?);
         crate::security::passwords::bootstrap_admin(&db, &settings).await?;
-        let points = PointsService::from_settings(db.clone(), &settings, &metrics)?;
+        let points = PointsService::from_settings(db.clone(), &settings, &metrics, cache.clone())?;
+        // Warm-up: the rule in force (and with it the database connection) is read once now,
+        // so the first payment does not pay for it.
+        match points.current_rule().await {
+            Ok(rule) => tracing::info!(category = "system", rule = ?rule.id, "points rule cached"),
+            Err(e) => tracing::warn!(category = "system", error = %e, "points rule warm-up failed"),
+        }
+        crate::telemetry::metrics::init_series(&metrics);
         let payment_metrics = Arc::new(PaymentMetrics::new(&metrics)?);
         let notifier = Notifier::new(
             db.clone(),
             client.clone(),
             subscribe_templates(&settings),
             &metrics,
-        )?
+        )
         .start();
         let order_writer = OrderWriter::start(db.clone());
+        // `risk_blocks_total{rule}` from start-up at 0 for every configured rule, so the
+        // dashboards and `RiskBlocksSpike` see the series before the first block.
+        match crate::storage::shop::risk_rules(&db).await {
+            Ok(rules) => {
+                for (name, ..) in rules {
+                    payment_metrics
+                        .risk_blocks
+                        .with_label_values(&[name.as_str()]);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(category = "system", error = %e, "risk rules not read at start-up")
+            }
+        }
         let payments = PaymentSupervisor::new(PaymentCore {
             db: db.clone(),
             wechat: client.clone(),
@@ -92,6 +116,7 @@ impl Application {
             settings: settings.clone(),
             db,
             redis,
+            cache,
             metrics,
             security,
             wechat: WechatServices {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use chrono::{NaiveDateTime, Utc};
 use futures_util::StreamExt;
-use prometheus::{IntCounterVec, Opts};
+use prometheus::IntCounterVec;
 
 use crate::domain::time::cst;
 use crate::storage::Db;
@@ -81,21 +81,9 @@ pub struct Notifier {
 }
 
 impl Notifier {
-    pub fn new(
-        db: Db,
-        wechat: WechatClient,
-        templates: Templates,
-        metrics: &Metrics,
-    ) -> Result<Self, prometheus::Error> {
-        let results = IntCounterVec::new(
-            Opts::new(
-                "subscribe_messages_total",
-                "Shopper subscribe messages by kind and result (sent, retry, refused, dead)",
-            ),
-            &["kind", "result"],
-        )?;
-        metrics.register(Box::new(results.clone()));
-        Ok(Notifier {
+    pub fn new(db: Db, wechat: WechatClient, templates: Templates, metrics: &Metrics) -> Self {
+        let results = metrics.subscribe_messages_total.clone();
+        Notifier {
             db,
             wechat,
             templates,
@@ -103,7 +91,7 @@ impl Notifier {
             queue: Vec::new(),
             flushing: false,
             retrying: false,
-        })
+        }
     }
 
     fn template(&self, event: &ShopperEvent) -> &str {

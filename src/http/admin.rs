@@ -165,7 +165,7 @@ async fn change_merchant(
             format!("the merchant is {}; cannot {action}", before.status),
         ));
     }
-    state.security.merchant_access.invalidate(id);
+    state.security.merchant_access.invalidate(id).await;
     let after = merchant_store::find(&state.db, id)
         .await?
         .ok_or_else(not_found)?;
@@ -294,7 +294,7 @@ pub async fn set_user_status(
         .await?
         .ok_or_else(not_found)?;
     user_store::set_status(&state.db, &path, status).await?;
-    state.security.user_status.invalidate(&path);
+    state.security.user_status.invalidate(&path).await;
     let after = user_store::find(&state.db, &path)
         .await?
         .ok_or_else(not_found)?;

@@ -220,6 +220,12 @@ pub async fn refresh(
     if row.status != TOKEN_ACTIVE || !user_store::use_refresh_token(&state.db, &row.id).await? {
         // A used token presented again: it was stolen or replayed. End the whole session.
         user_store::revoke_family(&state.db, &row.family_id).await?;
+        // Every other instance drops its cached "not revoked" too (L1 invalidation).
+        state
+            .security
+            .session_revoked
+            .invalidate(&row.family_id)
+            .await;
         state.security.session_revoked.put(&row.family_id, true);
         state
             .security

@@ -167,10 +167,14 @@ impl AuthUser {
         }
         check_session(&state, &claims.sid).await?;
         match user_status(&state, &claims.sub).await?.as_deref() {
-            Some(users::USER_ACTIVE) => Ok(AuthUser {
-                user_id: claims.sub,
-                sid: claims.sid,
-            }),
+            Some(users::USER_ACTIVE) => {
+                // Every later log line of the request carries the user (span field).
+                tracing::Span::current().record("user_id", claims.sub.as_str());
+                Ok(AuthUser {
+                    user_id: claims.sub,
+                    sid: claims.sid,
+                })
+            }
             Some(_) => {
                 state.security.event("disabled_user_refused", &claims.sub);
                 Err(user_disabled())
@@ -257,11 +261,14 @@ impl MerchantOwner {
         };
         // Another owner's merchant answers like a missing one: ids are not confirmed.
         match merchant_access(&state, &merchant_id).await? {
-            Some(a) if a.owner_user_id == user.user_id => Ok(MerchantOwner {
-                user,
-                merchant_id,
-                status: a.status,
-            }),
+            Some(a) if a.owner_user_id == user.user_id => {
+                tracing::Span::current().record("merchant_id", merchant_id.as_str());
+                Ok(MerchantOwner {
+                    user,
+                    merchant_id,
+                    status: a.status,
+                })
+            }
             Some(_) => {
                 state.security.event("forbidden", &merchant_id);
                 Err(not_found())

@@ -32,8 +32,16 @@ pub async fn observe(
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_string());
     let method = req.method().to_string();
-    let span =
-        tracing::info_span!("request", trace_id = %trace_id, method = %method, route = %route);
+    // `user_id` and `merchant_id` are filled in by the extractors once known (AuthUser,
+    // MerchantOwner), so every later line of the request names them.
+    let span = tracing::info_span!(
+        "request",
+        trace_id = %trace_id,
+        method = %method,
+        route = %route,
+        user_id = tracing::field::Empty,
+        merchant_id = tracing::field::Empty,
+    );
     if let Some(m) = &metrics {
         m.http_requests_in_flight.inc();
     }

@@ -24,7 +24,7 @@ use actix_web::web;
 use crate::actors::payments::PaymentSupervisor;
 use crate::actors::payments::metrics::PaymentMetrics;
 use crate::actors::points::PointsService;
-use crate::cache::RedisPool;
+use crate::cache::{Cache, RedisPool};
 use crate::config::Settings;
 use crate::security::SecurityState;
 use crate::storage::Db;
@@ -43,6 +43,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub db: Db,
     pub redis: Option<RedisPool>,
+    /// The two-level cache (L1 in process, L2 in Redis when configured).
+    pub cache: Cache,
     pub metrics: Metrics,
     pub security: Arc<SecurityState>,
     pub wechat: WechatServices,

@@ -27,7 +27,9 @@ async fn start_refund(
     state: &AppState,
     req: RequestRefund,
 ) -> Result<crate::actors::payments::RefundView, ApiError> {
-    state
+    let (order_no, requested_by) = (req.order_no.clone(), req.requested_by.clone());
+    let merchant_id = req.merchant_id.clone().unwrap_or_default();
+    let view = state
         .payments
         .send(StartRefund(req))
         .timeout(SUPERVISOR_TIMEOUT)
@@ -35,7 +37,18 @@ async fn start_refund(
         .map_err(|e| {
             ApiError::unavailable("PAYMENTS_UNAVAILABLE", "payments are busy; retry").with_cause(e)
         })?
-        .map_err(payment_error)
+        .map_err(payment_error)?;
+    tracing::info!(
+        category = "business",
+        action = "refund_request",
+        merchant_id = %merchant_id,
+        order_no = %order_no,
+        out_refund_no = %view.out_refund_no,
+        amount_fen = view.amount_fen,
+        requested_by = %requested_by,
+        "refund requested"
+    );
+    Ok(view)
 }
 
 fn optional_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
@@ -218,7 +231,19 @@ pub async fn merchant_stats(
     let (from, to) = date_range(&query)?;
     let start = cst_midnight_utc(from);
     let end = cst_midnight_utc(to + Duration::days(1));
-    let days = stats::merchant_days(&state.db, &owner.merchant_id, start, end).await?;
+    // Days before today (CST) no longer change (a refund counts on the day it is made), so
+    // such ranges are cached in L2; a range with today in it is always read fresh.
+    let days = if to < crate::domain::cst_day(Utc::now()) {
+        let id = format!("{}:{from}:{to}", owner.merchant_id);
+        state
+            .cache
+            .get_or_load(crate::cache::Kind::MerchantStats, &id, || {
+                stats::merchant_days(&state.db, &owner.merchant_id, start, end)
+            })
+            .await?
+    } else {
+        stats::merchant_days(&state.db, &owner.merchant_id, start, end).await?
+    };
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "merchant_id": owner.merchant_id,
         "from": from.to_string(),

@@ -11,13 +11,12 @@ pub mod signing;
 pub mod tokens;
 pub mod wechat_login;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use prometheus::{IntCounter, IntCounterVec, Opts};
 
-use crate::cache::RedisPool;
+use crate::cache::{Cache, Kind, RedisPool};
 use crate::config::Settings;
 use crate::telemetry::Metrics;
 
@@ -29,41 +28,9 @@ pub use wechat_login::{Code2Session, LoginError, WechatSession};
 /// this; this instance's own changes invalidate at once).
 pub const STATUS_CACHE_TTL: Duration = Duration::from_secs(2);
 
-/// A small map with a time to live, for statuses read on every request.
-pub struct TtlCache<V> {
-    ttl: Duration,
-    map: Mutex<HashMap<String, (V, Instant)>>,
-}
-
-impl<V: Clone> TtlCache<V> {
-    pub fn new(ttl: Duration) -> Self {
-        TtlCache {
-            ttl,
-            map: Mutex::new(HashMap::new()),
-        }
-    }
-
-    pub fn get(&self, key: &str) -> Option<V> {
-        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(key)
-            .filter(|(_, at)| at.elapsed() < self.ttl)
-            .map(|(v, _)| v.clone())
-    }
-
-    pub fn put(&self, key: &str, value: V) {
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() > 50_000 {
-            let ttl = self.ttl;
-            map.retain(|_, (_, at)| at.elapsed() < ttl);
-        }
-        map.insert(key.to_string(), (value, Instant::now()));
-    }
-
-    pub fn invalidate(&self, key: &str) {
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(key);
-    }
-}
+/// A short-lived in-process cache of statuses read on every request: an L1 cache of
+/// `crate::cache` (moka), invalidated across instances on writes.
+pub type TtlCache<V> = crate::cache::L1<V>;
 
 /// The `event` label values of `security_events_total`.
 pub const SECURITY_EVENTS: &[&str] = &[
@@ -116,6 +83,7 @@ impl SecurityState {
     pub fn new(
         settings: &Settings,
         redis: Option<RedisPool>,
+        cache: &Cache,
         metrics: &Metrics,
         code2session: Arc<dyn Code2Session>,
     ) -> anyhow::Result<Self> {
@@ -146,10 +114,10 @@ impl SecurityState {
             nonces: signing::NonceStore::new(redis.clone(), &settings.redis_prefix),
             limits: Limits::new(settings, redis, rate_limited_total.clone()),
             code2session,
-            user_status: TtlCache::new(STATUS_CACHE_TTL),
-            admin_status: TtlCache::new(STATUS_CACHE_TTL),
-            merchant_access: TtlCache::new(STATUS_CACHE_TTL),
-            session_revoked: TtlCache::new(STATUS_CACHE_TTL),
+            user_status: cache.l1(Kind::Session),
+            admin_status: cache.l1(Kind::Session),
+            merchant_access: cache.l1(Kind::Merchant),
+            session_revoked: cache.l1(Kind::Session),
             metrics: SecurityMetrics {
                 security_events_total,
                 rate_limited_total,

@@ -27,6 +27,7 @@ pub struct RateLimiter {
     per_min: u32,
     local: DefaultKeyedRateLimiter<String>,
     redis: Option<(RedisPool, String)>,
+    breaker: crate::cache::Breaker,
     checks: AtomicU64,
     refused: IntCounterVec,
 }
@@ -45,6 +46,7 @@ impl RateLimiter {
             per_min: per_min.max(1),
             local: governor::RateLimiter::keyed(Quota::per_minute(n)),
             redis,
+            breaker: crate::cache::Breaker::default(),
             checks: AtomicU64::new(0),
             refused,
         }
@@ -64,16 +66,27 @@ impl RateLimiter {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             return Err(self.refuse(wait.as_secs().max(1)));
         }
-        if let Some((pool, prefix)) = &self.redis {
-            match self.check_redis(pool, prefix, key).await {
+        if let Some((pool, prefix)) = self.redis.as_ref().filter(|_| self.breaker.allow()) {
+            // A Redis that does not answer quickly must not slow every request down.
+            let shared = tokio::time::timeout(
+                std::time::Duration::from_millis(500),
+                self.check_redis(pool, prefix, key),
+            )
+            .await
+            .unwrap_or_else(|_| Err(crate::cache::CacheError::Pool("timed out".into())));
+            match shared {
                 Ok(None) => {}
                 Ok(Some(retry)) => return Err(self.refuse(retry)),
-                Err(e) => tracing::warn!(
-                    category = "security",
-                    limit = self.name,
-                    error = %e,
-                    "shared rate limit unavailable; local limit only"
-                ),
+                Err(e) => {
+                    if self.breaker.trip() {
+                        tracing::warn!(
+                            category = "security",
+                            limit = self.name,
+                            error = %e,
+                            "shared rate limit unavailable; local limit only"
+                        )
+                    }
+                }
             }
         }
         Ok(())

@@ -94,6 +94,7 @@ pub fn verify(sign_key: &str, parts: &SignedParts<'_>, now: i64) -> Result<(), S
 /// Remembers nonces so a request is accepted once, on any instance when Redis is shared.
 pub struct NonceStore {
     redis: Option<(RedisPool, String)>,
+    breaker: crate::cache::Breaker,
     memory: Mutex<HashMap<String, Instant>>,
 }
 
@@ -101,6 +102,7 @@ impl NonceStore {
     pub fn new(redis: Option<RedisPool>, prefix: &str) -> Self {
         NonceStore {
             redis: redis.map(|p| (p, prefix.to_string())),
+            breaker: crate::cache::Breaker::default(),
             memory: Mutex::new(HashMap::new()),
         }
     }
@@ -112,17 +114,37 @@ impl NonceStore {
         nonce: &str,
     ) -> Result<bool, crate::cache::CacheError> {
         let key = format!("nonce:{scope}:{nonce}");
-        if let Some((pool, prefix)) = &self.redis {
-            let mut conn = pool.get().await?;
-            let set: Option<String> = redis::cmd("SET")
-                .arg(format!("{prefix}:{key}"))
-                .arg(1)
-                .arg("NX")
-                .arg("EX")
-                .arg(NONCE_TTL_SECS)
-                .query_async(&mut *conn)
-                .await?;
-            return Ok(set.is_some());
+        if let Some((pool, prefix)) = self.redis.as_ref().filter(|_| self.breaker.allow()) {
+            let shared = async {
+                let mut conn = pool.get().await?;
+                let set: Option<String> = redis::cmd("SET")
+                    .arg(format!("{prefix}:{key}"))
+                    .arg(1)
+                    .arg("NX")
+                    .arg("EX")
+                    .arg(NONCE_TTL_SECS)
+                    .query_async(&mut *conn)
+                    .await?;
+                Ok::<bool, crate::cache::CacheError>(set.is_some())
+            };
+            match tokio::time::timeout(Duration::from_secs(1), shared).await {
+                Ok(Ok(new)) => return Ok(new),
+                // Redis down: replay protection degrades to this instance (docs/operations.md,
+                // PointsAppRedisDown) instead of refusing every signed request.
+                Ok(Err(e)) => {
+                    if self.breaker.trip() {
+                        tracing::warn!(category = "security", error = %e, "nonce store unavailable; checking nonces on this instance only")
+                    }
+                }
+                Err(_) => {
+                    if self.breaker.trip() {
+                        tracing::warn!(
+                            category = "security",
+                            "nonce store timed out; checking nonces on this instance only"
+                        )
+                    }
+                }
+            }
         }
         let now = Instant::now();
         let ttl = Duration::from_secs(NONCE_TTL_SECS);

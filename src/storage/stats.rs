@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::{Conn, Db, StorageError};
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct DayStats {
     pub date: String,
     pub order_count: i64,

@@ -2,8 +2,8 @@
 //! process); names follow Prometheus conventions (`_total`, `_seconds`, base units).
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// Latency buckets in seconds, fine below 50 ms where the hot path lives.
@@ -20,6 +20,12 @@ pub struct Metrics {
     pub db_pool_connections: IntGaugeVec,
     pub redis_pool_connections: IntGaugeVec,
     pub dependency_up: IntGaugeVec,
+    /// Outbox rows not yet processed (database-wide, sampled at scrape).
+    pub outbox_pending: IntGauge,
+    /// Age of the oldest unprocessed outbox row (database-wide, sampled at scrape).
+    pub outbox_oldest_age_seconds: Gauge,
+    /// Subscribe messages to shoppers by result (`sent`, `failed`, `dead`).
+    pub subscribe_messages_total: IntCounterVec,
 }
 
 impl Metrics {
@@ -54,6 +60,29 @@ impl Metrics {
             ),
             &["dependency"],
         )?;
+        let outbox_pending = IntGauge::new(
+            "outbox_pending",
+            "Outbox rows not yet processed (database-wide)",
+        )?;
+        let outbox_oldest_age_seconds = Gauge::new(
+            "outbox_oldest_age_seconds",
+            "Age of the oldest unprocessed outbox row, 0 when empty (database-wide)",
+        )?;
+        let subscribe_messages_total = IntCounterVec::new(
+            Opts::new(
+                "subscribe_messages_total",
+                "Shopper subscribe messages by kind and result (sent, retry, refused, dead)",
+            ),
+            &["kind", "result"],
+        )?;
+        for kind in ["payment", "refund"] {
+            for r in ["sent", "retry", "refused", "dead"] {
+                subscribe_messages_total.with_label_values(&[kind, r]);
+            }
+        }
+        registry.register(Box::new(outbox_pending.clone()))?;
+        registry.register(Box::new(outbox_oldest_age_seconds.clone()))?;
+        registry.register(Box::new(subscribe_messages_total.clone()))?;
         registry.register(Box::new(http_requests_total.clone()))?;
         registry.register(Box::new(http_request_duration_seconds.clone()))?;
         registry.register(Box::new(http_requests_in_flight.clone()))?;
@@ -72,6 +101,9 @@ impl Metrics {
             db_pool_connections,
             redis_pool_connections,
             dependency_up,
+            outbox_pending,
+            outbox_oldest_age_seconds,
+            subscribe_messages_total,
         })
     }
 
@@ -90,5 +122,19 @@ impl Metrics {
             tracing::warn!(category = "system", error = %e, "metrics encoding failed");
         }
         String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+/// Series that must exist from start-up (at their true value), so a scrape shows every name
+/// the dashboards and alerts use: the database answered (the server could not have started
+/// otherwise); Redis pool gauges at 0 when no Redis is configured (a pool of none).
+pub fn init_series(metrics: &Metrics) {
+    metrics
+        .dependency_up
+        .with_label_values(&["database"])
+        .set(1);
+    for state in ["idle", "in_use"] {
+        metrics.db_pool_connections.with_label_values(&[state]);
+        metrics.redis_pool_connections.with_label_values(&[state]);
     }
 }

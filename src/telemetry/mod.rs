@@ -36,6 +36,23 @@ pub fn accept_trace_id(raw: &str) -> Option<String> {
     ok.then(|| raw.to_string())
 }
 
+/// The production JSON log format: one object per line, the event's fields at the top level
+/// (`timestamp`, `level`, `target`, `category`, `action`, `user_id`, `merchant_id`, …,
+/// `message`) and the request span as `span` (`trace_id`, `method`, `route`, and `user_id`
+/// / `merchant_id` once known). Tests capture logs through the same layer.
+pub fn json_layer<S, W>(writer: W) -> impl tracing_subscriber::Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    fmt::layer()
+        .with_writer(writer)
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(false)
+}
+
 /// Installs the global subscriber once. `format` is `json`, `pretty` or `auto` (JSON unless
 /// stdout is a terminal). `RUST_LOG` overrides the default filter.
 pub fn init_subscriber(format: &str) {
@@ -49,14 +66,7 @@ pub fn init_subscriber(format: &str) {
     let registry = tracing_subscriber::registry().with(filter);
     let result = if json {
         registry
-            .with(
-                fmt::layer()
-                    .with_writer(MaskingMakeWriter::new(std::io::stdout))
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(true)
-                    .with_span_list(false),
-            )
+            .with(json_layer(MaskingMakeWriter::new(std::io::stdout)))
             .try_init()
     } else {
         registry

@@ -30,11 +30,13 @@ fn captured_logs() -> Option<Arc<Mutex<Vec<u8>>>> {
         .get_or_init(|| {
             let buf = Arc::new(Mutex::new(Vec::new()));
             let sink = Sink(buf.clone());
-            let subscriber = tracing_subscriber::fmt()
-                .json()
-                .with_max_level(tracing::Level::INFO)
-                .with_writer(MaskingMakeWriter::new(move || sink.clone()))
-                .finish();
+            use tracing_subscriber::prelude::*;
+            // The production JSON layer, into memory.
+            let subscriber = tracing_subscriber::registry()
+                .with(tracing_subscriber::filter::LevelFilter::INFO)
+                .with(points_app::telemetry::json_layer(MaskingMakeWriter::new(
+                    move || sink.clone(),
+                )));
             tracing::subscriber::set_global_default(subscriber)
                 .ok()
                 .map(|_| buf)
@@ -106,4 +108,89 @@ async fn log_lines_never_carry_an_unmasked_phone() {
         "{text}"
     );
     assert!(!text.contains(ADMIN_PASSWORD));
+}
+
+/// The JSON log lines captured so far.
+fn lines(logs: &Arc<Mutex<Vec<u8>>>) -> Vec<serde_json::Value> {
+    String::from_utf8(logs.lock().unwrap().clone())
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// Business log lines on the payment and points paths carry the source design's fields:
+/// timestamp, level, category, trace id (request span), user id, merchant id, action, message.
+#[actix_web::test]
+async fn business_lines_name_the_user_the_merchant_and_the_action() {
+    let Some(logs) = captured_logs() else {
+        eprintln!("another subscriber is installed (TEST_LOG?): log capture skipped");
+        return;
+    };
+    let app = crate::payments::app().await;
+    let (owner, merchant) = approved_merchant(&app, "m-logs").await;
+    let code = crate::payments::payment_code(&app, &owner, &merchant, None).await;
+    let shopper = login(&app, "shopper-logs").await;
+    let order_no = crate::payments::paid_order(&app, &shopper, &code, 5_000).await;
+
+    let body = json!({"points": 3, "reason": "coffee"});
+    let res = signed_request(&app, &shopper, "POST", "/api/points/deduct", Some(&body))
+        .header("Idempotency-Key", "log-key-0001")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let trace_id = res.headers()["x-request-id"].to_str().unwrap().to_string();
+    let res = signed(
+        &app,
+        &owner,
+        "POST",
+        &format!("/api/merchants/{merchant}/orders/{order_no}/refund"),
+        Some(json!({"amount_fen": 1_000, "reason": "returned goods"})),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let refund_trace = res.headers()["x-request-id"].to_str().unwrap().to_string();
+
+    let lines = lines(&logs);
+    let common = |l: &serde_json::Value| {
+        for field in ["timestamp", "level", "category", "action", "message"] {
+            assert!(l[field].is_string(), "{field} missing: {l}");
+        }
+        assert_eq!(l["category"], "business", "{l}");
+    };
+    // The award (background, after the payment notification): user and order.
+    let award = lines
+        .iter()
+        .find(|l| l["action"] == "points_award" && l["source_id"] == order_no.as_str())
+        .unwrap_or_else(|| panic!("no award line for {order_no}"));
+    common(award);
+    assert_eq!(award["user_id"], shopper.user_id.as_str(), "{award}");
+    assert_eq!(award["level"], "INFO");
+    // The deduct (in the request): user, and the request's trace id and user in the span.
+    let deduct = lines
+        .iter()
+        .find(|l| l["action"] == "points_deduct" && l["span"]["trace_id"] == trace_id.as_str())
+        .unwrap_or_else(|| panic!("no deduct line with trace id {trace_id}"));
+    common(deduct);
+    assert_eq!(deduct["user_id"], shopper.user_id.as_str(), "{deduct}");
+    assert_eq!(
+        deduct["span"]["user_id"],
+        shopper.user_id.as_str(),
+        "{deduct}"
+    );
+    assert_eq!(deduct["points"], -3, "{deduct}");
+    // The merchant's refund: merchant, and the owner in the span.
+    let refund = lines
+        .iter()
+        .find(|l| l["action"] == "refund_request" && l["span"]["trace_id"] == refund_trace.as_str())
+        .unwrap_or_else(|| panic!("no refund line with trace id {refund_trace}"));
+    common(refund);
+    assert_eq!(refund["merchant_id"], merchant.as_str(), "{refund}");
+    assert_eq!(refund["span"]["merchant_id"], merchant.as_str(), "{refund}");
+    assert_eq!(
+        refund["span"]["user_id"],
+        owner.user_id.as_str(),
+        "{refund}"
+    );
 }

@@ -30,6 +30,7 @@ pub struct Shared {
     pub db: Db,
     pub writer: LedgerWriter,
     pub rules: RuleCache,
+    pub cache: crate::cache::Cache,
     pub clock: Arc<dyn Clock>,
     pub metrics: PointsMetrics,
     pub idle: Duration,
@@ -229,7 +230,7 @@ async fn process(
                 return Some(st);
             }
             WriteOutcome::Conflict => {
-                tracing::debug!(category = "points", user = %user, attempt, "ledger conflict; reloading");
+                tracing::debug!(category = "business", user_id = %user, attempt, "ledger conflict; reloading");
                 let keys: Vec<(&'static str, String)> =
                     commands.iter().filter_map(|c| c.source(&user)).collect();
                 match store::find_by_sources(&shared.db, &keys).await {
@@ -254,7 +255,7 @@ async fn process(
 }
 
 fn fail(batch: Vec<Pending>, e: PointsError, state: Option<UserPoints>) -> Option<UserPoints> {
-    tracing::warn!(category = "points", error = %e, commands = batch.len(), "points batch refused");
+    tracing::warn!(category = "business", error = %e, commands = batch.len(), "points batch refused");
     for p in batch {
         let _ = p.reply.send(Err(e.clone()));
     }

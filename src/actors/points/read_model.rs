@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::RunQueryDsl;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::store::{RecordRow, utc};
 use crate::domain::{cst_day, cst_month};
@@ -18,14 +18,14 @@ use crate::with_conn;
 /// Lots expiring within this window are listed in `expiring_soon`.
 const EXPIRING_SOON_DAYS: i64 = 30;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExpiringSoon {
     pub points: i64,
     pub expires_at: DateTime<Utc>,
 }
 
 /// `GET /api/points/balance`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Balance {
     pub available: i64,
     pub total_earned: i64,

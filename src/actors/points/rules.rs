@@ -1,15 +1,15 @@
-//! The earning rule in force, cached for a few seconds so an admin's edit takes effect
-//! without a restart and without a query per batch.
+//! The earning rule in force, in the L1 cache (kind `rules`, a few seconds) so an admin's
+//! edit takes effect without a restart and without a query per batch. An edit invalidates
+//! it on every instance; start-up warms it.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use parking_lot::Mutex;
 use serde::Serialize;
 
 use super::error::PointsError;
 use super::store;
+use crate::cache::{Cache, Kind, L1};
 use crate::domain::{PointsRule, PointsRuleSpec};
 use crate::storage::Db;
 
@@ -23,23 +23,25 @@ pub struct PointsRuleView {
     pub created_by: Option<String>,
 }
 
+/// The one key of the rules cache.
+const CURRENT: &str = "current";
+
 pub struct RuleCache {
     db: Db,
-    ttl: Duration,
-    cached: Mutex<Option<(Instant, Arc<PointsRule>, PointsRuleView)>>,
+    cached: L1<(Arc<PointsRule>, PointsRuleView)>,
 }
 
 impl RuleCache {
-    pub fn new(db: Db, ttl: Duration) -> RuleCache {
+    pub fn new(db: Db, cache: &Cache) -> RuleCache {
         RuleCache {
             db,
-            ttl,
-            cached: Mutex::new(None),
+            cached: cache.l1(Kind::Rules),
         }
     }
 
-    pub fn invalidate(&self) {
-        *self.cached.lock() = None;
+    /// After a rule change: this instance and every other one read it again.
+    pub async fn invalidate(&self) {
+        self.cached.invalidate(CURRENT).await;
     }
 
     pub async fn current(&self, now: DateTime<Utc>) -> Result<Arc<PointsRule>, PointsError> {
@@ -50,10 +52,8 @@ impl RuleCache {
         &self,
         now: DateTime<Utc>,
     ) -> Result<(Arc<PointsRule>, PointsRuleView), PointsError> {
-        if let Some((at, rule, view)) = &*self.cached.lock()
-            && at.elapsed() < self.ttl
-        {
-            return Ok((rule.clone(), view.clone()));
+        if let Some(hit) = self.cached.get(CURRENT) {
+            return Ok(hit);
         }
         let row = store::current_rule_row(&self.db, now).await?;
         let (rule, view) = match row {
@@ -68,14 +68,14 @@ impl RuleCache {
                     (rule, view)
                 }
                 Err(e) => {
-                    tracing::error!(category = "points", rule = %row.id, error = %e, "stored points rule is invalid; using the default");
+                    tracing::error!(category = "business", rule = %row.id, error = %e, "stored points rule is invalid; using the default");
                     default_view()
                 }
             },
             None => default_view(),
         };
         let rule = Arc::new(rule);
-        *self.cached.lock() = Some((Instant::now(), rule.clone(), view.clone()));
+        self.cached.put(CURRENT, (rule.clone(), view.clone()));
         Ok((rule, view))
     }
 }

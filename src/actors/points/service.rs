@@ -18,6 +18,7 @@ use super::registry::Registry;
 use super::rules::{PointsRuleView, RuleCache};
 use super::store;
 use super::writer::{LedgerWriter, WriterConfig};
+use crate::cache::{Cache, Kind};
 use crate::config::{DatabaseKind, Settings};
 use crate::domain::{Clock, PointsRule, PointsRuleSpec, SystemClock};
 use crate::storage::Db;
@@ -39,7 +40,6 @@ pub struct PointsConfig {
     pub arbiters: usize,
     /// Expiry sweep period; `None` disables the sweep.
     pub sweep_interval: Option<Duration>,
-    pub rule_cache_ttl: Duration,
     /// How long a caller waits for an actor's answer.
     pub send_timeout: Duration,
 }
@@ -56,7 +56,6 @@ impl PointsConfig {
             arbiters: 2,
             sweep_interval: (settings.points_expiry_sweep_secs > 0)
                 .then(|| Duration::from_secs(settings.points_expiry_sweep_secs)),
-            rule_cache_ttl: Duration::from_secs(5),
             send_timeout: Duration::from_secs(30),
         }
     }
@@ -103,6 +102,20 @@ impl PointsService {
         metrics: &Metrics,
         clock: Arc<dyn Clock>,
     ) -> Result<PointsService, PointsError> {
+        let cache =
+            Cache::unregistered().map_err(|e| PointsError::Unavailable(format!("cache: {e}")))?;
+        Self::start_with_cache(db, config, metrics, clock, cache)
+    }
+
+    /// `start` with the application's cache: balances are read through it (L2) and
+    /// invalidated by the ledger writer after each commit, the rule is held in its L1.
+    pub fn start_with_cache(
+        db: Db,
+        config: PointsConfig,
+        metrics: &Metrics,
+        clock: Arc<dyn Clock>,
+        cache: Cache,
+    ) -> Result<PointsService, PointsError> {
         if actix::System::try_current().is_none() {
             return Err(PointsError::Unavailable("no actix system running".into()));
         }
@@ -116,9 +129,11 @@ impl PointsService {
                 tasks: config.writer_tasks,
             },
             metrics.clone(),
+            cache.clone(),
         );
         let shared = Arc::new(Shared {
-            rules: RuleCache::new(db.clone(), config.rule_cache_ttl),
+            rules: RuleCache::new(db.clone(), &cache),
+            cache,
             db,
             writer,
             clock,
@@ -151,12 +166,14 @@ impl PointsService {
         db: Db,
         settings: &Settings,
         metrics: &Metrics,
+        cache: Cache,
     ) -> Result<PointsService, PointsError> {
-        Self::start(
+        Self::start_with_cache(
             db,
             PointsConfig::from_settings(settings),
             metrics,
             Arc::new(SystemClock),
+            cache,
         )
     }
 
@@ -206,7 +223,10 @@ impl PointsService {
         msg: AwardPoints,
     ) -> Result<PointsChange, PointsError> {
         check_id("order_no", &msg.order_no, 128)?;
-        self.send(user_id, msg).await
+        let order_no = msg.order_no.clone();
+        let change = self.send(user_id, msg).await?;
+        log_change("points_award", &change, "order_no", &order_no);
+        Ok(change)
     }
 
     /// Spends points (idempotent on the Idempotency-Key); `Insufficient` when short.
@@ -219,7 +239,10 @@ impl PointsService {
         if msg.points.value() == 0 {
             return Err(PointsError::Invalid("points must be positive".into()));
         }
-        self.send(user_id, msg).await
+        let key = msg.idempotency_key.clone();
+        let change = self.send(user_id, msg).await?;
+        log_change("points_deduct", &change, "idempotency_key", &key);
+        Ok(change)
     }
 
     /// Takes back the caller's share of points for a refund (idempotent on `refund_no`).
@@ -229,7 +252,10 @@ impl PointsService {
         msg: ClawbackPoints,
     ) -> Result<PointsChange, PointsError> {
         check_id("refund_no", &msg.refund_no, 128)?;
-        self.send(user_id, msg).await
+        let refund_no = msg.refund_no.clone();
+        let change = self.send(user_id, msg).await?;
+        log_change("points_clawback", &change, "refund_no", &refund_no);
+        Ok(change)
     }
 
     /// An admin's correction; `reason` is required.
@@ -245,7 +271,10 @@ impl PointsService {
                 "delta must be non-zero and at most 10^12".into(),
             ));
         }
-        self.send(user_id, msg).await
+        let request_id = msg.request_id.clone();
+        let change = self.send(user_id, msg).await?;
+        log_change("points_adjust", &change, "request_id", &request_id);
+        Ok(change)
     }
 
     /// Expires the user's due lots now.
@@ -271,7 +300,7 @@ impl PointsService {
             for chunk in users.chunks(64) {
                 let results =
                     futures_util::future::join_all(chunk.iter().map(|u| self.expire(u))).await;
-                for r in results {
+                for (u, r) in chunk.iter().zip(results) {
                     match r {
                         Ok(s) => {
                             summary.users += 1;
@@ -280,7 +309,7 @@ impl PointsService {
                         }
                         Err(e) => {
                             summary.failed += 1;
-                            tracing::warn!(category = "points", error = %e, "expiry sweep failed for a user");
+                            tracing::warn!(category = "business", action = "points_expire", user_id = %u, error = %e, "expiry sweep failed for a user");
                         }
                     }
                 }
@@ -291,14 +320,19 @@ impl PointsService {
         }
     }
 
+    /// The balance, through the L2 cache (`user:points:{userId}`): the ledger writer deletes
+    /// the key before and after every commit of the user's changes (storing no fill in
+    /// between), before anyone is answered, so a read after an award or deduct never shows
+    /// the value from before it.
     pub async fn balance(&self, user_id: &str) -> Result<Balance, PointsError> {
         check_id("user_id", user_id, 36)?;
-        Ok(read_model::balance(
-            &self.inner.shared.db,
-            user_id,
-            self.inner.shared.clock.now(),
-        )
-        .await?)
+        let shared = &self.inner.shared;
+        Ok(shared
+            .cache
+            .get_or_load(Kind::Balance, user_id, || {
+                read_model::balance(&shared.db, user_id, shared.clock.now())
+            })
+            .await?)
     }
 
     /// Newest first; `cursor` is the `next_cursor` of the previous page; `limit` 1..=100.
@@ -346,7 +380,7 @@ impl PointsService {
         let now = self.inner.shared.clock.now();
         let from = effective_from.unwrap_or(now);
         let id = store::insert_rule(&self.inner.shared.db, &rule, from, created_by, now).await?;
-        self.inner.shared.rules.invalidate();
+        self.inner.shared.rules.invalidate().await;
         Ok(PointsRuleView {
             id: Some(id),
             spec: rule.spec().clone(),
@@ -373,7 +407,7 @@ impl PointsService {
         let left = self.inner.registry.len();
         if left > 0 {
             tracing::warn!(
-                category = "points",
+                category = "system",
                 actors = left,
                 "points actors still running at shutdown"
             );
@@ -381,8 +415,24 @@ impl PointsService {
         // The actor threads are left running (idle, no actors): pooled connections made on
         // them do their I/O through their runtimes, and the pool is shared with code that
         // may still query after this (the process exits right after in production).
-        tracing::info!(category = "points", "points engine stopped");
+        tracing::info!(category = "system", "points engine stopped");
     }
+}
+
+/// The business log line of a committed change (source design's log fields: category,
+/// userId, action; the request span adds the trace id where there is one).
+fn log_change(action: &'static str, change: &PointsChange, source: &'static str, source_id: &str) {
+    tracing::info!(
+        category = "business",
+        action,
+        user_id = %change.user_id,
+        source,
+        source_id,
+        points = change.change,
+        balance_after = change.balance_after,
+        duplicate = change.duplicate,
+        "points changed"
+    );
 }
 
 async fn sweep_loop(service: Weak<Inner>, every: Duration) {
@@ -398,14 +448,15 @@ async fn sweep_loop(service: Weak<Inner>, every: Duration) {
         match svc.expire_due().await {
             Ok(s) if s.users > 0 => {
                 tracing::info!(
-                    category = "points",
+                    category = "business",
+                    action = "points_expire",
                     users = s.users,
                     points = s.points,
                     "expiry sweep"
                 )
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!(category = "points", error = %e, "expiry sweep failed"),
+            Err(e) => tracing::warn!(category = "system", error = %e, "expiry sweep failed"),
         }
     }
 }

@@ -17,6 +17,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::metrics::PointsMetrics;
 use super::store::RecordInsert;
+use crate::cache::{Cache, Kind};
 use crate::domain::Totals;
 use crate::storage::schema::{outbox, points_records, user_points};
 use crate::storage::{Db, SqliteConn, StorageError};
@@ -76,6 +77,7 @@ impl LedgerWriter {
         db: Db,
         config: WriterConfig,
         metrics: PointsMetrics,
+        cache: Cache,
     ) -> (LedgerWriter, Vec<oneshot::Receiver<()>>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let rx = Arc::new(Mutex::new(rx));
@@ -83,11 +85,16 @@ impl LedgerWriter {
         for _ in 0..config.tasks.max(1) {
             let (done_tx, done_rx) = oneshot::channel();
             done.push(done_rx);
-            let (db, config, metrics, rx) =
-                (db.clone(), config.clone(), metrics.clone(), rx.clone());
+            let (db, config, metrics, rx, cache) = (
+                db.clone(),
+                config.clone(),
+                metrics.clone(),
+                rx.clone(),
+                cache.clone(),
+            );
             tokio::spawn(async move {
                 while let Some(jobs) = collect(&rx, &config).await {
-                    commit(&db, &metrics, jobs).await;
+                    commit(&db, &metrics, &cache, jobs).await;
                 }
                 let _ = done_tx.send(());
             });
@@ -133,27 +140,46 @@ async fn collect(
     Some(jobs)
 }
 
-async fn commit(db: &Db, metrics: &PointsMetrics, mut jobs: Vec<Job>) {
+/// Answers each job after its commit and after the users' cached balances are gone: the
+/// keys are deleted before the transaction (and no fill of them is stored while it runs) and
+/// again after it, so nobody — not even another request that already sees the commit, such
+/// as the order view showing the award — reads a balance from before it.
+async fn commit(db: &Db, metrics: &PointsMetrics, cache: &Cache, mut jobs: Vec<Job>) {
     // A fixed lock order across concurrent transactions (two writers, two instances).
     jobs.sort_by(|a, b| a.write.user_id.cmp(&b.write.user_id));
+    let users: Vec<Arc<str>> = jobs.iter().map(|j| j.write.user_id.clone()).collect();
+    let guard = cache.begin_write(Kind::Balance, &users).await;
+    let outcomes = commit_all(db, metrics, &jobs).await;
+    guard.end().await;
+    for (job, outcome) in jobs.into_iter().zip(outcomes) {
+        let _ = job.reply.send(outcome);
+    }
+}
+
+/// All jobs in one transaction, or, when it fails as a whole, each alone.
+async fn commit_all(db: &Db, metrics: &PointsMetrics, jobs: &[Job]) -> Vec<WriteOutcome> {
     let writes: Vec<&UserWrite> = jobs.iter().map(|j| &j.write).collect();
     match commit_txn(db, &writes).await {
         Ok(committed) => {
             metrics.commits_total.with_label_values(&["ok"]).inc();
             record_metrics(metrics, &writes, &committed);
-            for (job, ok) in jobs.into_iter().zip(committed) {
-                let _ = job.reply.send(if ok {
-                    WriteOutcome::Committed
-                } else {
-                    WriteOutcome::Conflict
-                });
-            }
+            committed
+                .into_iter()
+                .map(|ok| {
+                    if ok {
+                        WriteOutcome::Committed
+                    } else {
+                        WriteOutcome::Conflict
+                    }
+                })
+                .collect()
         }
         Err(e) => {
             metrics.commits_total.with_label_values(&["error"]).inc();
-            tracing::warn!(category = "points", error = %e, users = jobs.len(), "ledger commit failed; retrying each user alone");
+            tracing::warn!(category = "system", error = %e, users = jobs.len(), "ledger commit failed; retrying each user alone");
+            let mut outcomes = Vec::with_capacity(jobs.len());
             for job in jobs {
-                let outcome = match commit_txn(db, &[&job.write]).await {
+                outcomes.push(match commit_txn(db, &[&job.write]).await {
                     Ok(committed) => {
                         metrics.commits_total.with_label_values(&["ok"]).inc();
                         record_metrics(metrics, &[&job.write], &committed);
@@ -169,12 +195,12 @@ async fn commit(db: &Db, metrics: &PointsMetrics, mut jobs: Vec<Job>) {
                     }
                     Err(e) => {
                         metrics.commits_total.with_label_values(&["error"]).inc();
-                        tracing::error!(category = "points", error = %e, user = %job.write.user_id, "ledger commit failed");
+                        tracing::error!(category = "system", error = %e, user_id = %job.write.user_id, "ledger commit failed");
                         WriteOutcome::Failed(e.to_string())
                     }
-                };
-                let _ = job.reply.send(outcome);
+                });
             }
+            outcomes
         }
     }
 }
