@@ -136,33 +136,26 @@ pub async fn connect(database_url: &str) -> anyhow::Result<Db> {
         .map_err(|e| anyhow::anyhow!("audit cannot reach the database {database_url}: {e}"))
 }
 
-async fn load<T: QueryableByName<diesel::mysql::Mysql> + QueryableByName<diesel::sqlite::Sqlite> + Send + 'static>(
-    db: &Db,
-    sql: &str,
-) -> anyhow::Result<Vec<T>> {
-    let mut conn = db.conn().await?;
-    let rows = with_conn!(&mut conn, |c| diesel::sql_query(sql).load::<T>(c).await)
-        .map_err(|e| anyhow::anyhow!("audit query failed: {e} ({sql})"))?;
-    Ok(rows)
+/// Runs a raw SELECT on either backend into rows of `$t`.
+macro_rules! load {
+    ($db:expr, $t:ty, $sql:expr) => {{
+        let sql: &str = $sql;
+        let mut conn = $db.conn().await?;
+        let rows: Vec<$t> = with_conn!(&mut conn, |c| diesel::sql_query(sql).load::<$t>(c).await)
+            .map_err(|e| anyhow::anyhow!("audit query failed: {e} ({sql})"))?;
+        rows
+    }};
 }
 
 /// Award, clawback and outbox work not yet finished (the run waits for 0 before auditing).
 pub async fn pending_work(db: &Db) -> anyhow::Result<i64> {
-    let rows: Vec<CountRow> = load(
-        db,
-        "SELECT CAST(COUNT(*) AS SIGNED) AS n FROM outbox WHERE kind IN ('award_points', 'clawback_points')",
-    )
-    .await?;
+    let rows: Vec<CountRow> = load!(db, CountRow, "SELECT CAST(COUNT(*) AS SIGNED) AS n FROM outbox WHERE kind IN ('award_points', 'clawback_points')");
     Ok(rows.first().map_or(0, |r| r.n))
 }
 
 /// Orders paid with an award record, for the notify scenario's "all points visible".
 pub async fn awarded_orders(db: &Db) -> anyhow::Result<i64> {
-    let rows: Vec<CountRow> = load(
-        db,
-        "SELECT CAST(COUNT(*) AS SIGNED) AS n FROM points_records WHERE source_type = 'order'",
-    )
-    .await?;
+    let rows: Vec<CountRow> = load!(db, CountRow, "SELECT CAST(COUNT(*) AS SIGNED) AS n FROM points_records WHERE source_type = 'order'");
     Ok(rows.first().map_or(0, |r| r.n))
 }
 
@@ -183,31 +176,11 @@ pub async fn run(db: &Db, tally: Option<&Tally>, stats: Option<&MerchantStats>) 
         summary.problems.clone(),
     ));
 
-    let orders: Vec<OrderRow> = load(
-        db,
-        "SELECT order_no, user_id, merchant_id, amount_fen, refunded_fen, status, points_awarded, wechat_transaction_id FROM payment_orders",
-    )
-    .await?;
-    let records: Vec<RecordRow> = load(
-        db,
-        "SELECT user_id, points_change, balance_after, kind, source_type, source_id, capped_points FROM points_records",
-    )
-    .await?;
-    let refunds: Vec<RefundRow> = load(
-        db,
-        "SELECT out_refund_no, order_no, amount_fen, status, points_clawed_back, points_shortfall FROM refunds",
-    )
-    .await?;
-    let summaries: Vec<SummaryRow> = load(
-        db,
-        "SELECT user_id, available, total_earned, total_used, total_clawed_back FROM user_points",
-    )
-    .await?;
-    let rule: Vec<RuleRow> = load(
-        db,
-        "SELECT CAST(points_per_yuan AS SIGNED) AS points_per_yuan, min_order_fen, max_order_fen FROM points_rules ORDER BY effective_from DESC LIMIT 1",
-    )
-    .await?;
+    let orders: Vec<OrderRow> = load!(db, OrderRow, "SELECT order_no, user_id, merchant_id, amount_fen, refunded_fen, status, points_awarded, wechat_transaction_id FROM payment_orders");
+    let records: Vec<RecordRow> = load!(db, RecordRow, "SELECT user_id, points_change, balance_after, kind, source_type, source_id, capped_points FROM points_records");
+    let refunds: Vec<RefundRow> = load!(db, RefundRow, "SELECT out_refund_no, order_no, amount_fen, status, points_clawed_back, points_shortfall FROM refunds");
+    let summaries: Vec<SummaryRow> = load!(db, SummaryRow, "SELECT user_id, available, total_earned, total_used, total_clawed_back FROM user_points");
+    let rule: Vec<RuleRow> = load!(db, RuleRow, "SELECT CAST(points_per_yuan AS SIGNED) AS points_per_yuan, min_order_fen, max_order_fen FROM points_rules ORDER BY effective_from DESC LIMIT 1");
     let (ratio, min_fen, max_fen) = rule
         .first()
         .map_or((1, 100, 100_000_000), |r| (r.points_per_yuan, r.min_order_fen, r.max_order_fen));
