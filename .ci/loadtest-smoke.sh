@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 reports="$(mktemp -d "${TMPDIR:-/tmp}/loadtest-smoke.XXXXXX")"
 trap 'rm -rf "$reports"' EXIT
-loadtest/run.sh --scenario full --users 20 --duration 10s --ramp-up 2s --think 200ms \
-  --db sqlite --debug -- --report-root "$reports" --max-requests 20000
+LOADTEST_REPORT_ROOT="$reports" loadtest/run.sh --scenario full --users 20 --duration 10s \
+  --ramp-up 2s --think 200ms --db sqlite --debug -- --max-requests 20000

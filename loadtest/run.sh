@@ -227,7 +227,7 @@ timeout --kill-after=10 $((RAMP_S + DUR_S + 900)) \
   --scenario "$SCENARIO" --users "$USERS" --duration "$DURATION" --ramp-up "$RAMP" --think "$THINK" \
   --target "http://127.0.0.1:$TARGET_PORT" --sandbox "http://127.0.0.1:$SANDBOX_PORT" \
   --database-url "$DATABASE_URL" --keys-dir "$RUN/sandbox" --pid-dir "$RUN/pids" \
-  "${METRICS[@]}" --report-root "$ROOT/loadtest/reports" \
+  "${METRICS[@]}" --report-root "${LOADTEST_REPORT_ROOT:-$ROOT/loadtest/reports}" \
   --command "loadtest/run.sh --scenario $SCENARIO --users $USERS --instances $INSTANCES --db $DB --duration $DURATION$([ "$FAULTS" = 1 ] && echo ' --faults')" \
   --setup "$SETUP" "${FAULT_ARGS[@]}" "${EXTRA[@]}"
 code=$?
