@@ -233,9 +233,10 @@ timeout --kill-after=10 $((RAMP_S + DUR_S + 900)) \
 code=$?
 set -e
 if [ -n "${FAULT_PID:-}" ]; then wait "$FAULT_PID" 2>/dev/null || true; FAULT_PID=""; fi
-errors=$(grep -c '"level":"ERROR"' "$RUN"/logs/server*.log 2>/dev/null | awk -F: '{s+=$2} END {print s+0}')
+errors=$(cat "$RUN"/logs/server*.log | grep -c '"level":"ERROR"' || true)
 echo "==> server log lines at ERROR: $errors (logs: $RUN/logs, kept with --keep)"
 if [ "$errors" -gt 0 ]; then
-  grep -h '"level":"ERROR"' "$RUN"/logs/server*.log | head -5 | cut -c1-400
+  echo "==> server ERROR causes:"
+  grep -h '"level":"ERROR"' "$RUN"/logs/server*.log | grep -o '"cause":"[^"\\]*' | sort | uniq -c | sort -rn | head -5
 fi
 exit $code

@@ -71,6 +71,8 @@ struct RecordRow {
     source_id: String,
     #[diesel(sql_type = BigInt)]
     capped_points: i64,
+    #[diesel(sql_type = BigInt)]
+    shortfall: i64,
 }
 
 #[derive(QueryableByName, Debug)]
@@ -173,7 +175,7 @@ pub async fn run(db: &Db, tally: Option<&Tally>, stats: Option<&MerchantStats>) 
     ));
 
     let orders: Vec<OrderRow> = load!(db, OrderRow, "SELECT order_no, merchant_id, amount_fen, refunded_fen, status, wechat_transaction_id FROM payment_orders");
-    let records: Vec<RecordRow> = load!(db, RecordRow, "SELECT user_id, points_change, balance_after, kind, source_type, source_id, capped_points FROM points_records");
+    let records: Vec<RecordRow> = load!(db, RecordRow, "SELECT user_id, points_change, balance_after, kind, source_type, source_id, capped_points, shortfall FROM points_records");
     let refunds: Vec<RefundRow> = load!(db, RefundRow, "SELECT out_refund_no, order_no, amount_fen, status, points_clawed_back, points_shortfall FROM refunds");
     let summaries: Vec<SummaryRow> = load!(db, SummaryRow, "SELECT user_id, available, total_earned, total_used, total_clawed_back FROM user_points");
     let rule: Vec<RuleRow> = load!(db, RuleRow, "SELECT CAST(points_per_yuan AS SIGNED) AS points_per_yuan, min_order_fen, max_order_fen FROM points_rules ORDER BY effective_from DESC LIMIT 1");
@@ -403,6 +405,12 @@ pub async fn run(db: &Db, tally: Option<&Tally>, stats: Option<&MerchantStats>) 
     //     every call was answered; the others are counted, not compared).
     if let Some(t) = tally {
         let available: HashMap<&str, i64> = summaries.iter().map(|s| (s.user_id.as_str(), s.available)).collect();
+        // A clawback never takes a balance below zero: what it could not take is recorded as
+        // shortfall, which the client cannot foresee (it spent those points first).
+        let mut shortfall: HashMap<&str, i64> = HashMap::new();
+        for r in records.iter().filter(|r| r.kind == "clawback") {
+            *shortfall.entry(r.user_id.as_str()).or_default() += r.shortfall;
+        }
         let mut problems = Vec::new();
         let mut compared = 0;
         for (user, want) in &t.expected_points {
@@ -410,9 +418,12 @@ pub async fn run(db: &Db, tally: Option<&Tally>, stats: Option<&MerchantStats>) 
                 continue;
             }
             compared += 1;
+            let short = shortfall.get(user.as_str()).copied().unwrap_or(0);
             let got = available.get(user.as_str()).copied().unwrap_or(0);
-            if got != *want {
-                problems.push(format!("user {user}: client expects {want} points, database has {got}"));
+            if got - short != *want {
+                problems.push(format!(
+                    "user {user}: client expects {want} points, database has {got} (clawback shortfall {short})"
+                ));
             }
         }
         let mut merchants_compared = 0;

@@ -111,6 +111,23 @@ impl Monitor {
                     m.timeline.push((second, (pct * 10.0).round() / 10.0));
                 }
                 last_machine = machine_sample();
+                // The load generator itself shares the machine: watch it too.
+                let me = std::process::id();
+                if let Some((ticks, rss)) = proc_sample(me) {
+                    let p = u.processes.entry("loadtest (generator)".into()).or_default();
+                    if let Some((_, lticks)) = last.get("loadtest (generator)")
+                        && ticks >= *lticks
+                    {
+                        let pct = 100.0 * (ticks - lticks) as f64 / ticks_per_sec();
+                        p.samples += 1;
+                        p.cpu_sum += pct;
+                        p.cpu_avg_pct = p.cpu_sum / p.samples as f64;
+                        p.cpu_max_pct = p.cpu_max_pct.max(pct);
+                    }
+                    p.rss_max_mib = p.rss_max_mib.max(rss as f64 / 1024.0);
+                    p.rss_last_mib = rss as f64 / 1024.0;
+                    last.insert("loadtest (generator)".into(), (me, ticks));
+                }
                 let Some(dir) = &pid_dir else { continue };
                 let Ok(entries) = std::fs::read_dir(dir) else { continue };
                 for e in entries.flatten() {
