@@ -425,17 +425,18 @@ pub async fn hot_client(
                     &json!({"points": points, "reason": "hot user spend"}),
                 )
                 .header("Idempotency-Key", format!("lt-{}", uuid::Uuid::now_v7().simple()));
-            match api.send("deduct", req, &[422]).await {
+            // Short of points is an answer, not an error (409 POINTS_INSUFFICIENT).
+            match api.send("deduct", req, &[409]).await {
                 Ok(_) => {
                     let mut t = tally.lock();
                     *t.expected_points.entry(user.user_id.clone()).or_insert(0) -= points;
                     t.deducts += 1;
                 }
-                Err(CallError::Status(s, code)) if s.as_u16() == 422 && code == "POINTS_INSUFFICIENT" => {
+                Err(CallError::Status(_, code)) if code == "POINTS_INSUFFICIENT" => {
                     tally.lock().deduct_refused_insufficient += 1;
                 }
-                Err(CallError::Status(s, code)) if s.as_u16() == 422 => {
-                    api.rec.error("deduct", &format!("http 422 {code}"), "", Duration::ZERO);
+                Err(CallError::Status(s, code)) if s.as_u16() == 409 => {
+                    api.rec.error("deduct", &format!("http 409 {code}"), "", Duration::ZERO);
                 }
                 Err(e) if is_unknown(&e) => uncertain(&tally, &user.user_id, None),
                 Err(_) => {}
