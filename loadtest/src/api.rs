@@ -42,7 +42,12 @@ fn nonce() -> String {
 }
 
 impl Api {
-    pub fn new(base: String, sandbox: String, rec: Recorder, timeout: Duration) -> anyhow::Result<Self> {
+    pub fn new(
+        base: String,
+        sandbox: String,
+        rec: Recorder,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(5))
@@ -122,7 +127,13 @@ impl Api {
 
     /// A mutating call signed as API.md says: HMAC-SHA256 over method, path, timestamp,
     /// nonce and the body's hash, keyed by the session's `sign_key`.
-    pub fn signed(&self, s: &Session, method: Method, path: &str, body: &Value) -> reqwest::RequestBuilder {
+    pub fn signed(
+        &self,
+        s: &Session,
+        method: Method,
+        path: &str,
+        body: &Value,
+    ) -> reqwest::RequestBuilder {
         let bytes = serde_json::to_vec(body).unwrap_or_default();
         let ts = chrono::Utc::now().timestamp().to_string();
         let nonce = nonce();
@@ -175,7 +186,11 @@ impl Api {
         self.send("sandbox_pay", self.http.post(url), &[]).await
     }
 
-    pub async fn sandbox_refund_succeeds(&self, out_refund_no: &str, query: &str) -> Result<Value, CallError> {
+    pub async fn sandbox_refund_succeeds(
+        &self,
+        out_refund_no: &str,
+        query: &str,
+    ) -> Result<Value, CallError> {
         let url = format!(
             "{}/sandbox/refunds/{out_refund_no}/succeed{query}",
             self.sandbox

@@ -147,13 +147,21 @@ macro_rules! load {
 
 /// Award, clawback and outbox work not yet finished (the run waits for 0 before auditing).
 pub async fn pending_work(db: &Db) -> anyhow::Result<i64> {
-    let rows: Vec<CountRow> = load!(db, CountRow, "SELECT CAST(COUNT(*) AS SIGNED) AS n FROM outbox WHERE kind IN ('award_points', 'clawback_points')");
+    let rows: Vec<CountRow> = load!(
+        db,
+        CountRow,
+        "SELECT CAST(COUNT(*) AS SIGNED) AS n FROM outbox WHERE kind IN ('award_points', 'clawback_points')"
+    );
     Ok(rows.into_iter().next().map_or(0, |r| r.n))
 }
 
 /// Orders paid with an award record, for the notify scenario's "all points visible".
 pub async fn awarded_orders(db: &Db) -> anyhow::Result<i64> {
-    let rows: Vec<CountRow> = load!(db, CountRow, "SELECT CAST(COUNT(*) AS SIGNED) AS n FROM points_records WHERE source_type = 'order'");
+    let rows: Vec<CountRow> = load!(
+        db,
+        CountRow,
+        "SELECT CAST(COUNT(*) AS SIGNED) AS n FROM points_records WHERE source_type = 'order'"
+    );
     Ok(rows.into_iter().next().map_or(0, |r| r.n))
 }
 
@@ -163,26 +171,52 @@ pub type MerchantStats = HashMap<String, (i64, i64, i64, i64)>;
 
 const PAID: [&str; 4] = ["paid", "refunding", "partially_refunded", "refunded"];
 
-pub async fn run(db: &Db, tally: Option<&Tally>, stats: Option<&MerchantStats>) -> anyhow::Result<Vec<Check>> {
+pub async fn run(
+    db: &Db,
+    tally: Option<&Tally>,
+    stats: Option<&MerchantStats>,
+) -> anyhow::Result<Vec<Check>> {
     let mut checks = Vec::new();
 
     // 1. The engine's own audit: balance == sum of the ledger == sum of lots >= 0.
     let summary = read_model::audit_all(db).await?;
     checks.push(Check::new(
         "ledger_balance_equals_sum_of_changes",
-        format!("{} users, {} ledger records", summary.users, summary.records),
+        format!(
+            "{} users, {} ledger records",
+            summary.users, summary.records
+        ),
         summary.problems.clone(),
     ));
 
-    let orders: Vec<OrderRow> = load!(db, OrderRow, "SELECT order_no, merchant_id, amount_fen, refunded_fen, status, wechat_transaction_id FROM payment_orders");
-    let records: Vec<RecordRow> = load!(db, RecordRow, "SELECT user_id, points_change, balance_after, kind, source_type, source_id, capped_points, shortfall FROM points_records");
-    let refunds: Vec<RefundRow> = load!(db, RefundRow, "SELECT out_refund_no, order_no, amount_fen, status, points_clawed_back, points_shortfall FROM refunds");
-    let summaries: Vec<SummaryRow> = load!(db, SummaryRow, "SELECT user_id, available, total_earned, total_used, total_clawed_back FROM user_points");
-    let rule: Vec<RuleRow> = load!(db, RuleRow, "SELECT CAST(points_per_yuan AS SIGNED) AS points_per_yuan, min_order_fen, max_order_fen FROM points_rules ORDER BY effective_from DESC LIMIT 1");
-    let (ratio, min_fen, max_fen) = rule
-        .into_iter()
-        .next()
-        .map_or((1, 100, 100_000_000), |r| (r.points_per_yuan, r.min_order_fen, r.max_order_fen));
+    let orders: Vec<OrderRow> = load!(
+        db,
+        OrderRow,
+        "SELECT order_no, merchant_id, amount_fen, refunded_fen, status, wechat_transaction_id FROM payment_orders"
+    );
+    let records: Vec<RecordRow> = load!(
+        db,
+        RecordRow,
+        "SELECT user_id, points_change, balance_after, kind, source_type, source_id, capped_points, shortfall FROM points_records"
+    );
+    let refunds: Vec<RefundRow> = load!(
+        db,
+        RefundRow,
+        "SELECT out_refund_no, order_no, amount_fen, status, points_clawed_back, points_shortfall FROM refunds"
+    );
+    let summaries: Vec<SummaryRow> = load!(
+        db,
+        SummaryRow,
+        "SELECT user_id, available, total_earned, total_used, total_clawed_back FROM user_points"
+    );
+    let rule: Vec<RuleRow> = load!(
+        db,
+        RuleRow,
+        "SELECT CAST(points_per_yuan AS SIGNED) AS points_per_yuan, min_order_fen, max_order_fen FROM points_rules ORDER BY effective_from DESC LIMIT 1"
+    );
+    let (ratio, min_fen, max_fen) = rule.into_iter().next().map_or((1, 100, 100_000_000), |r| {
+        (r.points_per_yuan, r.min_order_fen, r.max_order_fen)
+    });
     let base = |amount: i64| -> i64 {
         if amount < min_fen || amount > max_fen {
             0
@@ -195,7 +229,12 @@ pub async fn run(db: &Db, tally: Option<&Tally>, stats: Option<&MerchantStats>) 
     let negative: Vec<String> = records
         .iter()
         .filter(|r| r.balance_after < 0)
-        .map(|r| format!("{}: balance_after {} ({} {})", r.user_id, r.balance_after, r.kind, r.source_id))
+        .map(|r| {
+            format!(
+                "{}: balance_after {} ({} {})",
+                r.user_id, r.balance_after, r.kind, r.source_id
+            )
+        })
         .chain(
             summaries
                 .iter()
@@ -209,12 +248,19 @@ pub async fn run(db: &Db, tally: Option<&Tally>, stats: Option<&MerchantStats>) 
         negative,
     ));
 
-    let by_order: HashMap<&str, &OrderRow> = orders.iter().map(|o| (o.order_no.as_str(), o)).collect();
+    let by_order: HashMap<&str, &OrderRow> =
+        orders.iter().map(|o| (o.order_no.as_str(), o)).collect();
     let mut awards: HashMap<&str, Vec<&RecordRow>> = HashMap::new();
-    for r in records.iter().filter(|r| r.kind == "award" && r.source_type == "order") {
+    for r in records
+        .iter()
+        .filter(|r| r.kind == "award" && r.source_type == "order")
+    {
         awards.entry(r.source_id.as_str()).or_default().push(r);
     }
-    let paid: Vec<&OrderRow> = orders.iter().filter(|o| PAID.contains(&o.status.as_str())).collect();
+    let paid: Vec<&OrderRow> = orders
+        .iter()
+        .filter(|o| PAID.contains(&o.status.as_str()))
+        .collect();
 
     // 3. Each paid order earned exactly what the rule gives its amount (credited + capped).
     let mut problems = Vec::new();
@@ -247,11 +293,17 @@ pub async fn run(db: &Db, tally: Option<&Tally>, stats: Option<&MerchantStats>) 
     for o in &orders {
         if let Some(t) = &o.wechat_transaction_id {
             if let Some(other) = txns.insert(t.as_str(), o.order_no.as_str()) {
-                problems.push(format!("transaction {t} on orders {other} and {}", o.order_no));
+                problems.push(format!(
+                    "transaction {t} on orders {other} and {}",
+                    o.order_no
+                ));
             }
         }
         if o.refunded_fen > o.amount_fen {
-            problems.push(format!("order {}: refunded {} > paid {}", o.order_no, o.refunded_fen, o.amount_fen));
+            problems.push(format!(
+                "order {}: refunded {} > paid {}",
+                o.order_no, o.refunded_fen, o.amount_fen
+            ));
         }
     }
     for (no, list) in &awards {
@@ -261,7 +313,11 @@ pub async fn run(db: &Db, tally: Option<&Tally>, stats: Option<&MerchantStats>) 
     }
     checks.push(Check::new(
         "no_order_paid_twice",
-        format!("{} orders, {} award records", orders.len(), awards.values().map(Vec::len).sum::<usize>()),
+        format!(
+            "{} orders, {} award records",
+            orders.len(),
+            awards.values().map(Vec::len).sum::<usize>()
+        ),
         problems,
     ));
 
@@ -269,13 +325,22 @@ pub async fn run(db: &Db, tally: Option<&Tally>, stats: Option<&MerchantStats>) 
     let mut problems: Vec<String> = paid
         .iter()
         .filter(|o| base(o.amount_fen) > 0 && !awards.contains_key(o.order_no.as_str()))
-        .map(|o| format!("order {} ({}) paid {} fen without an award", o.order_no, o.status, o.amount_fen))
+        .map(|o| {
+            format!(
+                "order {} ({}) paid {} fen without an award",
+                o.order_no, o.status, o.amount_fen
+            )
+        })
         .collect();
     let pending = pending_work(db).await?;
     if pending > 0 {
         problems.push(format!("{pending} award/clawback rows still in the outbox"));
     }
-    checks.push(Check::new("no_paid_order_without_points", format!("{} paid orders", paid.len()), problems));
+    checks.push(Check::new(
+        "no_paid_order_without_points",
+        format!("{} paid orders", paid.len()),
+        problems,
+    ));
 
     // 6. None with points and not paid.
     let problems: Vec<String> = awards
@@ -288,7 +353,11 @@ pub async fn run(db: &Db, tally: Option<&Tally>, stats: Option<&MerchantStats>) 
             _ => None,
         })
         .collect();
-    checks.push(Check::new("no_points_without_payment", format!("{} awarded orders", awards.len()), problems));
+    checks.push(Check::new(
+        "no_points_without_payment",
+        format!("{} awarded orders", awards.len()),
+        problems,
+    ));
 
     // 7. Clawbacks: each successful refund took back its share of the award, rounded down,
     //    all of it for a full refund; refunded_fen equals the successful refunds.
@@ -300,14 +369,20 @@ pub async fn run(db: &Db, tally: Option<&Tally>, stats: Option<&MerchantStats>) 
         .collect();
     let mut by_order_refunds: HashMap<&str, Vec<&RefundRow>> = HashMap::new();
     for r in refunds.iter().filter(|r| r.status == "success") {
-        by_order_refunds.entry(r.order_no.as_str()).or_default().push(r);
+        by_order_refunds
+            .entry(r.order_no.as_str())
+            .or_default()
+            .push(r);
         match clawback_records.get(r.out_refund_no.as_str()) {
             Some(taken) if *taken == r.points_clawed_back => {}
             Some(taken) => problems.push(format!(
                 "refund {}: ledger took {taken}, refund row says {}",
                 r.out_refund_no, r.points_clawed_back
             )),
-            None => problems.push(format!("refund {} succeeded without a clawback record", r.out_refund_no)),
+            None => problems.push(format!(
+                "refund {} succeeded without a clawback record",
+                r.out_refund_no
+            )),
         }
     }
     let successful: HashSet<&str> = refunds
@@ -327,15 +402,26 @@ pub async fn run(db: &Db, tally: Option<&Tally>, stats: Option<&MerchantStats>) 
         };
         let refunded: i64 = list.iter().map(|r| r.amount_fen).sum();
         if refunded != o.refunded_fen {
-            problems.push(format!("order {no}: refunded_fen {} but refunds sum {refunded}", o.refunded_fen));
+            problems.push(format!(
+                "order {no}: refunded_fen {} but refunds sum {refunded}",
+                o.refunded_fen
+            ));
         }
-        let awarded: i64 = awards.get(no).map_or(0, |l| l.iter().map(|r| r.points_change).sum());
+        let awarded: i64 = awards
+            .get(no)
+            .map_or(0, |l| l.iter().map(|r| r.points_change).sum());
         let share = if refunded >= o.amount_fen {
             awarded
         } else {
-            i64::try_from(i128::from(awarded) * i128::from(refunded) / i128::from(o.amount_fen.max(1))).unwrap_or(awarded)
+            i64::try_from(
+                i128::from(awarded) * i128::from(refunded) / i128::from(o.amount_fen.max(1)),
+            )
+            .unwrap_or(awarded)
         };
-        let taken: i64 = list.iter().map(|r| r.points_clawed_back + r.points_shortfall).sum();
+        let taken: i64 = list
+            .iter()
+            .map(|r| r.points_clawed_back + r.points_shortfall)
+            .sum();
         if taken != share {
             problems.push(format!(
                 "order {no}: refunded {refunded}/{} fen of {awarded} points; clawed back + shortfall {taken}, expected {share}",
@@ -373,7 +459,11 @@ pub async fn run(db: &Db, tally: Option<&Tally>, stats: Option<&MerchantStats>) 
             })
         })
         .collect();
-    checks.push(Check::new("user_totals_equal_ledger", format!("{} users", summaries.len()), problems));
+    checks.push(Check::new(
+        "user_totals_equal_ledger",
+        format!("{} users", summaries.len()),
+        problems,
+    ));
 
     // 9. Merchant statistics equal the orders (as the merchant's /stats endpoint shows them).
     let mut db_merchants: HashMap<&str, (i64, i64, i64, i64)> = HashMap::new();
@@ -381,7 +471,9 @@ pub async fn run(db: &Db, tally: Option<&Tally>, stats: Option<&MerchantStats>) 
         let e = db_merchants.entry(o.merchant_id.as_str()).or_default();
         e.0 += 1;
         e.1 += o.amount_fen;
-        e.3 += awards.get(o.order_no.as_str()).map_or(0, |l| l.iter().map(|r| r.points_change).sum());
+        e.3 += awards
+            .get(o.order_no.as_str())
+            .map_or(0, |l| l.iter().map(|r| r.points_change).sum());
     }
     for r in refunds.iter().filter(|r| r.status == "success") {
         if let Some(o) = by_order.get(r.order_no.as_str()) {
@@ -398,13 +490,20 @@ pub async fn run(db: &Db, tally: Option<&Tally>, stats: Option<&MerchantStats>) 
                 ));
             }
         }
-        checks.push(Check::new("merchant_stats_equal_orders", format!("{} merchants", stats.len()), problems));
+        checks.push(Check::new(
+            "merchant_stats_equal_orders",
+            format!("{} merchants", stats.len()),
+            problems,
+        ));
     }
 
     // 10. What the virtual users saw agrees with the database (users and merchants whose
     //     every call was answered; the others are counted, not compared).
     if let Some(t) = tally {
-        let available: HashMap<&str, i64> = summaries.iter().map(|s| (s.user_id.as_str(), s.available)).collect();
+        let available: HashMap<&str, i64> = summaries
+            .iter()
+            .map(|s| (s.user_id.as_str(), s.available))
+            .collect();
         // A clawback never takes a balance below zero: what it could not take is recorded as
         // shortfall, which the client cannot foresee (it spent those points first).
         let mut shortfall: HashMap<&str, i64> = HashMap::new();

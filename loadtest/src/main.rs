@@ -73,7 +73,9 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     } else {
         (s, 1.0)
     };
-    let v: f64 = num.parse().map_err(|_| format!("bad duration {s} (e.g. 60s, 2m, 500ms)"))?;
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("bad duration {s} (e.g. 60s, 2m, 500ms)"))?;
     if !(0.0..=3600.0 * 6.0).contains(&(v * mul)) {
         return Err(format!("duration {s} out of range"));
     }
@@ -123,7 +125,11 @@ struct RunArgs {
     duplicates: u32,
     #[arg(long, default_value_t = 0)]
     delay_ms: u64,
-    #[arg(long, env = "LOADTEST_ADMIN_PASSWORD", default_value = "load-test-admin-password")]
+    #[arg(
+        long,
+        env = "LOADTEST_ADMIN_PASSWORD",
+        default_value = "load-test-admin-password"
+    )]
     admin_password: String,
     /// The database the servers use, for the audit (and the notify scenario's progress).
     #[arg(long, env = "DATABASE_URL")]
@@ -161,7 +167,10 @@ fn loopback(url: &str) -> bool {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("loadtest: cannot start the runtime: {e}");
@@ -200,7 +209,11 @@ fn print_checks(checks: &[audit::Check]) -> bool {
             if c.ok {
                 String::new()
             } else {
-                format!(" -> {} problems: {}", c.problem_count, c.problems.join("; "))
+                format!(
+                    " -> {} problems: {}",
+                    c.problem_count,
+                    c.problems.join("; ")
+                )
             }
         );
     }
@@ -222,7 +235,11 @@ async fn fetch_metrics(http: &reqwest::Client, urls: &[String]) -> Vec<BTreeMap<
 }
 
 /// Prints the live line every 2 s until stopped.
-fn live(rec: Recorder, active: Arc<std::sync::atomic::AtomicUsize>, total: usize) -> tokio::task::JoinHandle<()> {
+fn live(
+    rec: Recorder,
+    active: Arc<std::sync::atomic::AtomicUsize>,
+    total: usize,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(2));
         tick.tick().await;
@@ -244,9 +261,14 @@ fn live(rec: Recorder, active: Arc<std::sync::atomic::AtomicUsize>, total: usize
 }
 
 async fn run(a: RunArgs) -> anyhow::Result<bool> {
-    for u in [&a.target, &a.sandbox].into_iter().chain(a.metrics_url.iter()) {
+    for u in [&a.target, &a.sandbox]
+        .into_iter()
+        .chain(a.metrics_url.iter())
+    {
         if !loopback(u) {
-            anyhow::bail!("{u} is not on loopback: the load test only sends traffic to this machine");
+            anyhow::bail!(
+                "{u} is not on loopback: the load test only sends traffic to this machine"
+            );
         }
     }
     let started_at = chrono::Utc::now();
@@ -266,7 +288,11 @@ async fn run(a: RunArgs) -> anyhow::Result<bool> {
         merchants: a.merchants.max(1),
         spend: a.spend,
         refund: a.refund,
-        pay_query: if pay_query.is_empty() { String::new() } else { format!("?{}", pay_query.join("&")) },
+        pay_query: if pay_query.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", pay_query.join("&"))
+        },
         admin_password: a.admin_password.clone(),
         run_id,
         award_ratio: a.award_ratio,
@@ -276,26 +302,46 @@ async fn run(a: RunArgs) -> anyhow::Result<bool> {
         award_timeout: a.award_timeout,
     });
     let rec = Recorder::new(a.max_requests);
-    let api = Api::new(a.target.clone(), a.sandbox.clone(), rec.clone(), Duration::from_secs(30))?;
+    let api = Api::new(
+        a.target.clone(),
+        a.sandbox.clone(),
+        rec.clone(),
+        Duration::from_secs(30),
+    )?;
     let db = audit::connect(&a.database_url).await?;
     if !a.keep_risk_rules {
         audit::disable_velocity_rule(&db).await?;
     }
     let scenario_name = format!("{:?}", a.scenario).to_lowercase();
-    eprintln!("loadtest: {scenario_name} against {} (sandbox {}), {opts:?}", a.target, a.sandbox);
+    eprintln!(
+        "loadtest: {scenario_name} against {} (sandbox {}), {opts:?}",
+        a.target, a.sandbox
+    );
 
     let metrics_before = fetch_metrics(&api.http, &a.metrics_url).await;
     let monitor = procmon::Monitor::start(a.pid_dir.clone());
     let tally: SharedTally = Arc::new(Mutex::new(Tally::default()));
     let merchants = Arc::new(scenarios::setup_merchants(&api, &opts, opts.merchants).await?);
-    eprintln!("loadtest: {} merchants approved with payment codes", merchants.len());
+    eprintln!(
+        "loadtest: {} merchants approved with payment codes",
+        merchants.len()
+    );
 
     let active = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut figures: BTreeMap<String, f64> = BTreeMap::new();
     let live_task = live(rec.clone(), active.clone(), opts.users);
     // Every run is bounded: the scenario's deadline, plus a hard stop a little after it.
     let hard_stop = opts.ramp_up + opts.duration + Duration::from_secs(300);
-    let scenario = run_scenario(a.scenario, &api, &opts, &merchants, &tally, &active, &db, &mut figures);
+    let scenario = run_scenario(
+        a.scenario,
+        &api,
+        &opts,
+        &merchants,
+        &tally,
+        &active,
+        &db,
+        &mut figures,
+    );
     let measured_from = Instant::now();
     if tokio::time::timeout(hard_stop, scenario).await.is_err() {
         rec.stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -319,12 +365,20 @@ async fn run(a: RunArgs) -> anyhow::Result<bool> {
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     figures.insert("settle_seconds".into(), settle_from.elapsed().as_secs_f64());
-    eprintln!("loadtest: settled in {:.1}s (outbox {pending})", settle_from.elapsed().as_secs_f64());
+    eprintln!(
+        "loadtest: settled in {:.1}s (outbox {pending})",
+        settle_from.elapsed().as_secs_f64()
+    );
     let usage = monitor.finish();
     let metrics_after = fetch_metrics(&api.http, &a.metrics_url).await;
     // Merchant statistics through the merchants' own endpoint (a fresh budget: the run's
     // request cap must not starve the audit).
-    let stats_api = Api::new(a.target.clone(), a.sandbox.clone(), Recorder::new(100_000), Duration::from_secs(30))?;
+    let stats_api = Api::new(
+        a.target.clone(),
+        a.sandbox.clone(),
+        Recorder::new(100_000),
+        Duration::from_secs(30),
+    )?;
     let stats = merchant_stats(&stats_api, &merchants).await;
     let t = tally.lock();
     let checks = audit::run(&db, Some(&t), stats.as_ref()).await?;
@@ -332,7 +386,10 @@ async fn run(a: RunArgs) -> anyhow::Result<bool> {
     figures.insert("client_paid_orders".into(), t.paid_orders as f64);
     figures.insert("client_refunds".into(), t.refunds as f64);
     figures.insert("client_deducts".into(), t.deducts as f64);
-    figures.insert("client_deducts_refused_insufficient".into(), t.deduct_refused_insufficient as f64);
+    figures.insert(
+        "client_deducts_refused_insufficient".into(),
+        t.deduct_refused_insufficient as f64,
+    );
     drop(t);
     let summary = rec.summary(elapsed);
     let report = report::Report {
@@ -347,12 +404,18 @@ async fn run(a: RunArgs) -> anyhow::Result<bool> {
         audit_ok: ok,
         metrics_delta: report::metrics_delta(&metrics_before, &metrics_after),
     };
-    let dir = a
-        .report_root
-        .join(format!("{}-{}", started_at.format("%Y%m%dT%H%M%SZ"), scenario_name));
+    let dir = a.report_root.join(format!(
+        "{}-{}",
+        started_at.format("%Y%m%dT%H%M%SZ"),
+        scenario_name
+    ));
     report::write(&dir, &report)?;
     for (i, (b, after)) in metrics_before.iter().zip(&metrics_after).enumerate() {
-        let dump = |m: &BTreeMap<String, f64>| m.iter().map(|(k, v)| format!("{k} {v}\n")).collect::<String>();
+        let dump = |m: &BTreeMap<String, f64>| {
+            m.iter()
+                .map(|(k, v)| format!("{k} {v}\n"))
+                .collect::<String>()
+        };
         let _ = std::fs::write(dir.join(format!("metrics-before-{i}.txt")), dump(b));
         let _ = std::fs::write(dir.join(format!("metrics-after-{i}.txt")), dump(after));
     }
@@ -376,24 +439,40 @@ async fn run(a: RunArgs) -> anyhow::Result<bool> {
 
 /// Deliveries the sandbox still has to make (0 when it cannot be asked).
 async fn sandbox_pending(api: &Api) -> usize {
-    let Ok(res) = api.http.get(format!("{}/sandbox/notifications", api.sandbox)).send().await else {
+    let Ok(res) = api
+        .http
+        .get(format!("{}/sandbox/notifications", api.sandbox))
+        .send()
+        .await
+    else {
         return 0;
     };
     let Ok(v) = res.json::<serde_json::Value>().await else {
         return 0;
     };
-    let list = v.as_array().or_else(|| v["items"].as_array()).or_else(|| v["deliveries"].as_array());
+    let list = v
+        .as_array()
+        .or_else(|| v["items"].as_array())
+        .or_else(|| v["deliveries"].as_array());
     list.map_or(0, |l| l.iter().filter(|d| d["status"] == "pending").count())
 }
 
-async fn merchant_stats(api: &Api, merchants: &[scenarios::Merchant]) -> Option<audit::MerchantStats> {
-    let today = chrono::Utc::now().with_timezone(&points_app::domain::time::cst()).date_naive();
+async fn merchant_stats(
+    api: &Api,
+    merchants: &[scenarios::Merchant],
+) -> Option<audit::MerchantStats> {
+    let today = chrono::Utc::now()
+        .with_timezone(&points_app::domain::time::cst())
+        .date_naive();
     let from = today - chrono::Duration::days(1);
     let to = today + chrono::Duration::days(1);
     let mut out = audit::MerchantStats::new();
     for m in merchants {
         let path = format!("/api/merchants/{}/stats?from={from}&to={to}", m.id);
-        let body = api.send("merchant_stats", api.get(&m.owner, &path), &[]).await.ok()?;
+        let body = api
+            .send("merchant_stats", api.get(&m.owner, &path), &[])
+            .await
+            .ok()?;
         let mut sum = (0, 0, 0, 0);
         for d in body["items"].as_array().into_iter().flatten() {
             sum.0 += d["order_count"].as_i64().unwrap_or(0);
@@ -424,7 +503,13 @@ async fn run_scenario(
             let deadline = Instant::now() + opts.ramp_up + opts.duration;
             let mut tasks = Vec::new();
             for vu in 0..n {
-                let (api, opts2, m, t, act) = (api.clone(), opts.clone(), merchants.clone(), tally.clone(), active.clone());
+                let (api, opts2, m, t, act) = (
+                    api.clone(),
+                    opts.clone(),
+                    merchants.clone(),
+                    tally.clone(),
+                    active.clone(),
+                );
                 let delay = opts.ramp_up.mul_f64(vu as f64 / n as f64);
                 tasks.push(tokio::spawn(async move {
                     tokio::time::sleep(delay).await;
@@ -445,7 +530,14 @@ async fn run_scenario(
             let deadline = Instant::now() + opts.ramp_up + opts.duration;
             let mut tasks = Vec::new();
             for c in 0..n {
-                let (api, opts2, m, t, act, u) = (api.clone(), opts.clone(), merchants.clone(), tally.clone(), active.clone(), user.clone());
+                let (api, opts2, m, t, act, u) = (
+                    api.clone(),
+                    opts.clone(),
+                    merchants.clone(),
+                    tally.clone(),
+                    active.clone(),
+                    user.clone(),
+                );
                 let delay = opts.ramp_up.mul_f64(c as f64 / n as f64);
                 tasks.push(tokio::spawn(async move {
                     tokio::time::sleep(delay).await;
@@ -467,7 +559,13 @@ async fn run_scenario(
             let sem = Arc::new(tokio::sync::Semaphore::new(50));
             let mut tasks = Vec::new();
             for i in 0..n {
-                let (api, opts2, m, t, sem) = (api.clone(), opts.clone(), merchants.clone(), tally.clone(), sem.clone());
+                let (api, opts2, m, t, sem) = (
+                    api.clone(),
+                    opts.clone(),
+                    merchants.clone(),
+                    tally.clone(),
+                    sem.clone(),
+                );
                 tasks.push(tokio::spawn(async move {
                     let _permit = sem.acquire().await.ok()?;
                     scenarios::setup_reader(&api, &opts2, &m, &t, i).await
@@ -480,7 +578,11 @@ async fn run_scenario(
                 }
             }
             figures.insert("setup_seconds".into(), setup_from.elapsed().as_secs_f64());
-            eprintln!("loadtest: {} readers ready in {:.1}s", sessions.len(), setup_from.elapsed().as_secs_f64());
+            eprintln!(
+                "loadtest: {} readers ready in {:.1}s",
+                sessions.len(),
+                setup_from.elapsed().as_secs_f64()
+            );
             let deadline = Instant::now() + opts.ramp_up + opts.duration;
             let count = sessions.len().max(1);
             let mut tasks = Vec::new();
@@ -513,10 +615,15 @@ async fn notify(
     db: &points_app::storage::Db,
     figures: &mut BTreeMap<String, f64>,
 ) {
-    let keys = match points_app::sandbox::SandboxKeys::load_or_generate(std::path::Path::new(&opts.keys_dir)) {
+    let keys = match points_app::sandbox::SandboxKeys::load_or_generate(std::path::Path::new(
+        &opts.keys_dir,
+    )) {
         Ok(k) => Arc::new(k),
         Err(e) => {
-            eprintln!("loadtest: cannot read the sandbox keys in {}: {e}", opts.keys_dir);
+            eprintln!(
+                "loadtest: cannot read the sandbox keys in {}: {e}",
+                opts.keys_dir
+            );
             return;
         }
     };
@@ -526,13 +633,25 @@ async fn notify(
     let sem = Arc::new(tokio::sync::Semaphore::new(64));
     let mut tasks = Vec::new();
     for u in 0..users {
-        let (api, opts2, m, sem, keys) = (api.clone(), opts.clone(), merchants.clone(), sem.clone(), keys.clone());
+        let (api, opts2, m, sem, keys) = (
+            api.clone(),
+            opts.clone(),
+            merchants.clone(),
+            sem.clone(),
+            keys.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let _permit = sem.acquire().await.ok()?;
             let name = format!("lt{}-n{u}", opts2.run_id);
             let code = format!("test-{name}.{}", uuid::Uuid::now_v7().simple());
             let body = api
-                .send("login", api.http.post(api.url("/api/auth/wechat-login")).json(&serde_json::json!({"code": code})), &[])
+                .send(
+                    "login",
+                    api.http
+                        .post(api.url("/api/auth/wechat-login"))
+                        .json(&serde_json::json!({"code": code})),
+                    &[],
+                )
                 .await
                 .ok()?;
             let s = api::session_of(&body)?;
@@ -544,11 +663,20 @@ async fn notify(
                 let body = serde_json::json!({"payment_code_id": m.code, "amount_fen": amount});
                 let req = api
                     .signed(&s, reqwest::Method::POST, "/api/payments", &body)
-                    .header("Idempotency-Key", format!("lt-{}", uuid::Uuid::now_v7().simple()));
+                    .header(
+                        "Idempotency-Key",
+                        format!("lt-{}", uuid::Uuid::now_v7().simple()),
+                    );
                 if let Ok(o) = api.send("create_payment", req, &[]).await
                     && let Some(no) = o["order_no"].as_str()
                 {
-                    orders.push((no.to_string(), amount, openid.clone(), m.id.clone(), s.user_id.clone()));
+                    orders.push((
+                        no.to_string(),
+                        amount,
+                        openid.clone(),
+                        m.id.clone(),
+                        s.user_id.clone(),
+                    ));
                 }
             }
             Some(orders)
@@ -562,7 +690,10 @@ async fn notify(
     }
     orders.truncate(opts.orders);
     let created_in = setup_from.elapsed().as_secs_f64();
-    eprintln!("loadtest: {} orders created in {created_in:.1}s; signing notifications", orders.len());
+    eprintln!(
+        "loadtest: {} orders created in {created_in:.1}s; signing notifications",
+        orders.len()
+    );
     figures.insert("orders_created".into(), orders.len() as f64);
     figures.insert("order_creation_seconds".into(), created_in);
     // Sign on every core, before the clock starts.
@@ -581,7 +712,11 @@ async fn notify(
         handles.push(tokio::task::spawn_blocking(move || {
             chunk
                 .into_iter()
-                .filter_map(|(i, no, amount, openid)| scenarios::build_notice(&keys, &no, amount, &openid, i as u64).ok().map(|n| (i, n)))
+                .filter_map(|(i, no, amount, openid)| {
+                    scenarios::build_notice(&keys, &no, amount, &openid, i as u64)
+                        .ok()
+                        .map(|n| (i, n))
+                })
                 .collect::<Vec<_>>()
         }));
     }
@@ -592,9 +727,19 @@ async fn notify(
         }
     }
     prepared.sort_by_key(|(i, _)| *i);
-    eprintln!("loadtest: {} notifications signed in {:.1}s; sending with {} senders", prepared.len(), sign_from.elapsed().as_secs_f64(), opts.concurrency);
+    eprintln!(
+        "loadtest: {} notifications signed in {:.1}s; sending with {} senders",
+        prepared.len(),
+        sign_from.elapsed().as_secs_f64(),
+        opts.concurrency
+    );
     let awarded_before = audit::awarded_orders(db).await.unwrap_or(0);
-    let queue = Arc::new(Mutex::new(prepared.into_iter().map(|(_, n)| n).collect::<std::collections::VecDeque<_>>()));
+    let queue = Arc::new(Mutex::new(
+        prepared
+            .into_iter()
+            .map(|(_, n)| n)
+            .collect::<std::collections::VecDeque<_>>(),
+    ));
     let total = queue.lock().len();
     let blast_from = Instant::now();
     let ok_count = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -603,8 +748,14 @@ async fn notify(
         let (api, queue, ok_count) = (api.clone(), queue.clone(), ok_count.clone());
         senders.push(tokio::spawn(async move {
             loop {
-                let Some(n) = queue.lock().pop_front() else { break };
-                let mut req = api.http.post(api.url("/api/wechat/pay/notify")).header("Content-Type", "application/json").body(n.body);
+                let Some(n) = queue.lock().pop_front() else {
+                    break;
+                };
+                let mut req = api
+                    .http
+                    .post(api.url("/api/wechat/pay/notify"))
+                    .header("Content-Type", "application/json")
+                    .body(n.body);
                 for (k, v) in n.headers {
                     req = req.header(k, v);
                 }
@@ -623,7 +774,10 @@ async fn notify(
     }
     let blast = blast_from.elapsed().as_secs_f64();
     let accepted = ok_count.load(std::sync::atomic::Ordering::Relaxed);
-    eprintln!("loadtest: {accepted}/{total} notifications accepted in {blast:.2}s ({:.0}/s)", accepted as f64 / blast.max(0.001));
+    eprintln!(
+        "loadtest: {accepted}/{total} notifications accepted in {blast:.2}s ({:.0}/s)",
+        accepted as f64 / blast.max(0.001)
+    );
     // Until every award is in the ledger.
     let want = awarded_before + i64::try_from(accepted).unwrap_or(0);
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -639,9 +793,15 @@ async fn notify(
     figures.insert("notifications_sent".into(), total as f64);
     figures.insert("notifications_accepted".into(), accepted as f64);
     figures.insert("notify_blast_seconds".into(), blast);
-    figures.insert("notifications_per_second".into(), accepted as f64 / blast.max(0.001));
+    figures.insert(
+        "notifications_per_second".into(),
+        accepted as f64 / blast.max(0.001),
+    );
     figures.insert("seconds_until_all_points_visible".into(), all_visible);
-    figures.insert("awards_per_second_end_to_end".into(), (visible - awarded_before) as f64 / all_visible.max(0.001));
+    figures.insert(
+        "awards_per_second_end_to_end".into(),
+        (visible - awarded_before) as f64 / all_visible.max(0.001),
+    );
     figures.insert("awards_visible".into(), (visible - awarded_before) as f64);
     // Tally for the audit's client comparison.
     let mut t = tally.lock();

@@ -72,7 +72,11 @@ fn proc_sample(pid: u32) -> Option<(u64, u64)> {
 fn machine_sample() -> Option<(u64, u64)> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     let line = stat.lines().next()?;
-    let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
     let total: u64 = v.iter().sum();
     let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
     Some((total - idle, total))
@@ -102,7 +106,11 @@ impl Monitor {
                 second += 1;
                 let mut u = shared.lock();
                 if let (Some((b0, t0)), Some((b1, t1))) = (last_machine, machine_sample()) {
-                    let pct = if t1 > t0 { 100.0 * (b1 - b0) as f64 / (t1 - t0) as f64 } else { 0.0 };
+                    let pct = if t1 > t0 {
+                        100.0 * (b1 - b0) as f64 / (t1 - t0) as f64
+                    } else {
+                        0.0
+                    };
                     let m = &mut u.machine;
                     m.samples += 1;
                     m.sum += pct;
@@ -114,7 +122,10 @@ impl Monitor {
                 // The load generator itself shares the machine: watch it too.
                 let me = std::process::id();
                 if let Some((ticks, rss)) = proc_sample(me) {
-                    let p = u.processes.entry("loadtest (generator)".into()).or_default();
+                    let p = u
+                        .processes
+                        .entry("loadtest (generator)".into())
+                        .or_default();
                     if let Some((_, lticks)) = last.get("loadtest (generator)")
                         && ticks >= *lticks
                     {
@@ -129,15 +140,23 @@ impl Monitor {
                     last.insert("loadtest (generator)".into(), (me, ticks));
                 }
                 let Some(dir) = &pid_dir else { continue };
-                let Ok(entries) = std::fs::read_dir(dir) else { continue };
+                let Ok(entries) = std::fs::read_dir(dir) else {
+                    continue;
+                };
                 for e in entries.flatten() {
                     let path = e.path();
                     if path.extension().and_then(|x| x.to_str()) != Some("pid") {
                         continue;
                     }
-                    let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("?").to_string();
+                    let name = path
+                        .file_stem()
+                        .and_then(|s| s.to_str())
+                        .unwrap_or("?")
+                        .to_string();
                     let Some(pid) = read_pid(&path) else { continue };
-                    let Some((ticks, rss)) = proc_sample(pid) else { continue };
+                    let Some((ticks, rss)) = proc_sample(pid) else {
+                        continue;
+                    };
                     let p = u.processes.entry(name.clone()).or_default();
                     if let Some((lpid, lticks)) = last.get(&name)
                         && *lpid == pid

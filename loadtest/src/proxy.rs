@@ -16,11 +16,17 @@ pub async fn run(listen: &str, upstreams: Vec<String>) -> anyhow::Result<()> {
     for u in std::iter::once(listen).chain(upstreams.iter().map(String::as_str)) {
         let ip = u.rsplit_once(':').map(|(h, _)| h).unwrap_or(u);
         if !(ip.starts_with("127.") || ip == "localhost" || ip == "[::1]") {
-            anyhow::bail!("proxy: {u} is not a loopback address; the load test stays on this machine");
+            anyhow::bail!(
+                "proxy: {u} is not a loopback address; the load test stays on this machine"
+            );
         }
     }
     let listener = TcpListener::bind(listen).await?;
-    println!("proxy listening on {} -> {}", listener.local_addr()?, upstreams.join(", "));
+    println!(
+        "proxy listening on {} -> {}",
+        listener.local_addr()?,
+        upstreams.join(", ")
+    );
     let upstreams = Arc::new(upstreams);
     let next = Arc::new(AtomicUsize::new(0));
     loop {
@@ -32,7 +38,8 @@ pub async fn run(listen: &str, upstreams: Vec<String>) -> anyhow::Result<()> {
             let start = next.fetch_add(1, Ordering::Relaxed);
             for i in 0..upstreams.len() {
                 let target = &upstreams[(start + i) % upstreams.len()];
-                let connect = tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(target)).await;
+                let connect =
+                    tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(target)).await;
                 if let Ok(Ok(server)) = connect {
                     let _ = server.set_nodelay(true);
                     let (mut c, mut s) = (client, server);

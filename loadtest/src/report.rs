@@ -41,7 +41,10 @@ pub fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
 
 /// Counters that moved, summed over instances; histogram buckets left out (the _sum and
 /// _count lines say enough).
-pub fn metrics_delta(before: &[BTreeMap<String, f64>], after: &[BTreeMap<String, f64>]) -> BTreeMap<String, f64> {
+pub fn metrics_delta(
+    before: &[BTreeMap<String, f64>],
+    after: &[BTreeMap<String, f64>],
+) -> BTreeMap<String, f64> {
     let mut out: BTreeMap<String, f64> = BTreeMap::new();
     for (i, a) in after.iter().enumerate() {
         let b = before.get(i);
@@ -117,7 +120,10 @@ fn line_chart(title: &str, y_label: &str, series: &[(&str, &str, Vec<(f64, f64)>
         );
     }
     for (i, (name, color, points)) in series.iter().enumerate() {
-        let path: Vec<String> = points.iter().map(|(x, y)| format!("{:.1},{:.1}", sx(*x), sy(*y))).collect();
+        let path: Vec<String> = points
+            .iter()
+            .map(|(x, y)| format!("{:.1},{:.1}", sx(*x), sy(*y)))
+            .collect();
         let _ = writeln!(
             svg,
             r#"<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{}"/>"#,
@@ -145,8 +151,16 @@ pub fn write(dir: &Path, report: &Report) -> anyhow::Result<()> {
         &format!("{}: latency per second (all requests)", report.scenario),
         "ms",
         &[
-            ("p50", "#1f77b4", tl.iter().map(|p| (p.second as f64, p.p50_ms)).collect()),
-            ("p99", "#d62728", tl.iter().map(|p| (p.second as f64, p.p99_ms)).collect()),
+            (
+                "p50",
+                "#1f77b4",
+                tl.iter().map(|p| (p.second as f64, p.p50_ms)).collect(),
+            ),
+            (
+                "p99",
+                "#d62728",
+                tl.iter().map(|p| (p.second as f64, p.p99_ms)).collect(),
+            ),
         ],
     );
     std::fs::write(dir.join("latency.svg"), lat)?;
@@ -154,12 +168,30 @@ pub fn write(dir: &Path, report: &Report) -> anyhow::Result<()> {
         &format!("{}: requests per second", report.scenario),
         "requests/s",
         &[
-            ("requests/s", "#2ca02c", tl.iter().map(|p| (p.second as f64, p.requests as f64)).collect()),
-            ("errors/s", "#d62728", tl.iter().map(|p| (p.second as f64, p.errors as f64)).collect()),
+            (
+                "requests/s",
+                "#2ca02c",
+                tl.iter()
+                    .map(|p| (p.second as f64, p.requests as f64))
+                    .collect(),
+            ),
+            (
+                "errors/s",
+                "#d62728",
+                tl.iter()
+                    .map(|p| (p.second as f64, p.errors as f64))
+                    .collect(),
+            ),
             (
                 "machine CPU % (2 cores=100)",
                 "#9467bd",
-                report.usage.machine.timeline.iter().map(|(s, c)| (*s as f64, *c)).collect(),
+                report
+                    .usage
+                    .machine
+                    .timeline
+                    .iter()
+                    .map(|(s, c)| (*s as f64, *c))
+                    .collect(),
             ),
         ],
     );
@@ -217,9 +249,18 @@ fn markdown(r: &Report) -> String {
     if s.errors_by_kind.is_empty() {
         let _ = writeln!(md, "None.");
     } else {
-        let _ = writeln!(md, "| step: kind | count | first sample |\n| --- | ---: | --- |");
+        let _ = writeln!(
+            md,
+            "| step: kind | count | first sample |\n| --- | ---: | --- |"
+        );
         for (k, n) in &s.errors_by_kind {
-            let sample = s.error_samples.get(k).cloned().unwrap_or_default().replace('|', "/").replace('\n', " ");
+            let sample = s
+                .error_samples
+                .get(k)
+                .cloned()
+                .unwrap_or_default()
+                .replace('|', "/")
+                .replace('\n', " ");
             let _ = writeln!(md, "| {k} | {n} | {sample} |");
         }
     }
@@ -235,7 +276,10 @@ fn markdown(r: &Report) -> String {
             p.cpu_avg_pct, p.cpu_max_pct, p.rss_max_mib, p.rss_last_mib
         );
     }
-    let _ = writeln!(md, "\n## Audit\n\n| check | result | checked | problems (first) |\n| --- | --- | --- | --- |");
+    let _ = writeln!(
+        md,
+        "\n## Audit\n\n| check | result | checked | problems (first) |\n| --- | --- | --- | --- |"
+    );
     for c in &r.audit {
         let _ = writeln!(
             md,
@@ -246,11 +290,18 @@ fn markdown(r: &Report) -> String {
             if c.ok {
                 String::new()
             } else {
-                format!("{}: {}", c.problem_count, c.problems.first().cloned().unwrap_or_default())
+                format!(
+                    "{}: {}",
+                    c.problem_count,
+                    c.problems.first().cloned().unwrap_or_default()
+                )
             }
         );
     }
-    let _ = writeln!(md, "\n## Server /metrics, change during the run (selected)\n");
+    let _ = writeln!(
+        md,
+        "\n## Server /metrics, change during the run (selected)\n"
+    );
     let interesting = [
         "http_requests_total",
         "payments_",
@@ -267,6 +318,9 @@ fn markdown(r: &Report) -> String {
             rows += 1;
         }
     }
-    let _ = writeln!(md, "\n![latency](latency.svg)\n\n![throughput](throughput.svg)");
+    let _ = writeln!(
+        md,
+        "\n![latency](latency.svg)\n\n![throughput](throughput.svg)"
+    );
     md
 }

@@ -78,7 +78,11 @@ fn chance(p: f64) -> bool {
 
 /// Points the default rule gives a paid amount (1 per whole yuan, from 1 yuan).
 pub fn rule_points(amount_fen: i64) -> i64 {
-    if amount_fen < 100 { 0 } else { amount_fen / 100 }
+    if amount_fen < 100 {
+        0
+    } else {
+        amount_fen / 100
+    }
 }
 
 fn merchant_body(name: &str) -> Value {
@@ -93,10 +97,11 @@ fn merchant_body(name: &str) -> Value {
 
 /// Registers `n` merchants, approves them as admin and gives each an open-amount code.
 pub async fn setup_merchants(api: &Api, opts: &Options, n: usize) -> anyhow::Result<Vec<Merchant>> {
-    let admin = api
-        .admin_login(&opts.admin_password)
-        .await
-        .map_err(|e| anyhow::anyhow!("admin login failed ({e:?}): is APP_ADMIN_PASSWORD the one given to the server?"))?;
+    let admin = api.admin_login(&opts.admin_password).await.map_err(|e| {
+        anyhow::anyhow!(
+            "admin login failed ({e:?}): is APP_ADMIN_PASSWORD the one given to the server?"
+        )
+    })?;
     let mut out = Vec::new();
     for i in 0..n {
         let owner = api
@@ -106,7 +111,12 @@ pub async fn setup_merchants(api: &Api, opts: &Options, n: usize) -> anyhow::Res
         let m = api
             .send(
                 "setup_merchant",
-                api.signed(&owner, Method::POST, "/api/merchants", &merchant_body(&format!("load shop {i}"))),
+                api.signed(
+                    &owner,
+                    Method::POST,
+                    "/api/merchants",
+                    &merchant_body(&format!("load shop {i}")),
+                ),
                 &[],
             )
             .await
@@ -125,7 +135,12 @@ pub async fn setup_merchants(api: &Api, opts: &Options, n: usize) -> anyhow::Res
         let code = api
             .send(
                 "setup_merchant",
-                api.signed(&owner, Method::POST, &path, &json!({"label": "load counter"})),
+                api.signed(
+                    &owner,
+                    Method::POST,
+                    &path,
+                    &json!({"label": "load counter"}),
+                ),
                 &[],
             )
             .await
@@ -152,11 +167,17 @@ async fn login_retry(api: &Api, name: &str) -> Option<Session> {
 }
 
 /// Creates an order for `amount` at `m`'s code; answers the order number.
-async fn create_order(api: &Api, s: &Session, m: &Merchant, amount: i64) -> Result<String, CallError> {
+async fn create_order(
+    api: &Api,
+    s: &Session,
+    m: &Merchant,
+    amount: i64,
+) -> Result<String, CallError> {
     let body = json!({"payment_code_id": m.code, "amount_fen": amount});
-    let req = api
-        .signed(s, Method::POST, "/api/payments", &body)
-        .header("Idempotency-Key", format!("lt-{}", uuid::Uuid::now_v7().simple()));
+    let req = api.signed(s, Method::POST, "/api/payments", &body).header(
+        "Idempotency-Key",
+        format!("lt-{}", uuid::Uuid::now_v7().simple()),
+    );
     let order = api.send("create_payment", req, &[]).await?;
     order["order_no"]
         .as_str()
@@ -215,13 +236,22 @@ pub async fn full_vu(
     let Some(s) = login_retry(&api, &format!("lt{}-u{vu}", opts.run_id)).await else {
         return;
     };
-    tally.lock().expected_points.entry(s.user_id.clone()).or_insert(0);
+    tally
+        .lock()
+        .expected_points
+        .entry(s.user_id.clone())
+        .or_insert(0);
     let mut iteration = 0u64;
     while Instant::now() < deadline && !api.rec.stopped() {
         iteration += 1;
         let m = &merchants[(vu + iteration as usize) % merchants.len()];
         if api
-            .send("scan", api.http.get(api.url(&format!("/api/payment-codes/{}", m.code))), &[])
+            .send(
+                "scan",
+                api.http
+                    .get(api.url(&format!("/api/payment-codes/{}", m.code))),
+                &[],
+            )
             .await
             .is_err()
         {
@@ -248,9 +278,14 @@ pub async fn full_vu(
         }
         let paid_at = Instant::now();
         let want = rule_points(amount);
-        let seen = wait_order(&api, &s, &order_no, opts.award_timeout, "order_status", |o| {
-            o["status"] == "paid" && o["points_awarded"].as_i64().unwrap_or(0) > 0
-        })
+        let seen = wait_order(
+            &api,
+            &s,
+            &order_no,
+            opts.award_timeout,
+            "order_status",
+            |o| o["status"] == "paid" && o["points_awarded"].as_i64().unwrap_or(0) > 0,
+        )
         .await;
         let Some(order) = seen else {
             if !api.rec.stopped() {
@@ -265,7 +300,8 @@ pub async fn full_vu(
             uncertain(&tally, &s.user_id, Some(&m.id));
             return;
         };
-        api.rec.delay("award_delay (paid -> points visible)", paid_at.elapsed());
+        api.rec
+            .delay("award_delay (paid -> points visible)", paid_at.elapsed());
         let got = order["points_awarded"].as_i64().unwrap_or(0);
         if got != want {
             api.rec.error(
@@ -283,7 +319,10 @@ pub async fn full_vu(
             e.1 += amount;
             t.paid_orders += 1;
         }
-        let balance = match api.send("balance", api.get(&s, "/api/points/balance"), &[]).await {
+        let balance = match api
+            .send("balance", api.get(&s, "/api/points/balance"), &[])
+            .await
+        {
             Ok(b) => b["available"].as_i64().unwrap_or(0),
             Err(_) => 0,
         };
@@ -296,7 +335,10 @@ pub async fn full_vu(
                     "/api/points/deduct",
                     &json!({"points": points, "reason": "load test spend"}),
                 )
-                .header("Idempotency-Key", format!("lt-{}", uuid::Uuid::now_v7().simple()));
+                .header(
+                    "Idempotency-Key",
+                    format!("lt-{}", uuid::Uuid::now_v7().simple()),
+                );
             match api.send("deduct", req, &[]).await {
                 Ok(_) => {
                     let mut t = tally.lock();
@@ -330,7 +372,12 @@ async fn refund_flow(
     let r = match api
         .send(
             "refund",
-            api.signed(&m.owner, Method::POST, &path, &json!({"amount_fen": refund_fen, "reason": "load test return"})),
+            api.signed(
+                &m.owner,
+                Method::POST,
+                &path,
+                &json!({"amount_fen": refund_fen, "reason": "load test return"}),
+            ),
             &[],
         )
         .await
@@ -347,7 +394,11 @@ async fn refund_flow(
         uncertain(tally, &s.user_id, Some(&m.id));
         return;
     };
-    if api.sandbox_refund_succeeds(no, &opts.pay_query).await.is_err() {
+    if api
+        .sandbox_refund_succeeds(no, &opts.pay_query)
+        .await
+        .is_err()
+    {
         uncertain(tally, &s.user_id, Some(&m.id));
         return;
     }
@@ -357,7 +408,12 @@ async fn refund_flow(
     .await;
     if done.is_none() {
         if !api.rec.stopped() {
-            api.rec.error("refund_wait", "refund not visible in time", order_no, Duration::ZERO);
+            api.rec.error(
+                "refund_wait",
+                "refund not visible in time",
+                order_no,
+                Duration::ZERO,
+            );
         }
         uncertain(tally, &s.user_id, Some(&m.id));
         return;
@@ -366,7 +422,8 @@ async fn refund_flow(
     let clawed = if refund_fen >= amount {
         awarded
     } else {
-        i64::try_from(i128::from(awarded) * i128::from(refund_fen) / i128::from(amount)).unwrap_or(awarded)
+        i64::try_from(i128::from(awarded) * i128::from(refund_fen) / i128::from(amount))
+            .unwrap_or(awarded)
     };
     let mut t = tally.lock();
     *t.expected_points.entry(s.user_id.clone()).or_insert(0) -= clawed;
@@ -424,7 +481,10 @@ pub async fn hot_client(
                     "/api/points/deduct",
                     &json!({"points": points, "reason": "hot user spend"}),
                 )
-                .header("Idempotency-Key", format!("lt-{}", uuid::Uuid::now_v7().simple()));
+                .header(
+                    "Idempotency-Key",
+                    format!("lt-{}", uuid::Uuid::now_v7().simple()),
+                );
             // Short of points is an answer, not an error (409 POINTS_INSUFFICIENT).
             match api.send("deduct", req, &[409]).await {
                 Ok(_) => {
@@ -436,7 +496,8 @@ pub async fn hot_client(
                     tally.lock().deduct_refused_insufficient += 1;
                 }
                 Err(CallError::Status(s, code)) if s.as_u16() == 409 => {
-                    api.rec.error("deduct", &format!("http 409 {code}"), "", Duration::ZERO);
+                    api.rec
+                        .error("deduct", &format!("http 409 {code}"), "", Duration::ZERO);
                 }
                 Err(e) if is_unknown(&e) => uncertain(&tally, &user.user_id, None),
                 Err(_) => {}
@@ -464,7 +525,8 @@ pub async fn setup_reader(
     })
     .await?;
     let mut t = tally.lock();
-    *t.expected_points.entry(s.user_id.clone()).or_insert(0) += o["points_awarded"].as_i64().unwrap_or(0);
+    *t.expected_points.entry(s.user_id.clone()).or_insert(0) +=
+        o["points_awarded"].as_i64().unwrap_or(0);
     let e = t.merchants.entry(m.id.clone()).or_default();
     e.0 += 1;
     e.1 += amount;
@@ -520,7 +582,13 @@ pub fn build_notice(
         "amount": {"total": amount, "payer_total": amount, "currency": "CNY", "payer_currency": "CNY"},
     });
     let plaintext = serde_json::to_vec(&resource)?;
-    let nonce: String = uuid::Uuid::now_v7().simple().to_string().chars().rev().take(12).collect();
+    let nonce: String = uuid::Uuid::now_v7()
+        .simple()
+        .to_string()
+        .chars()
+        .rev()
+        .take(12)
+        .collect();
     let ciphertext = keys
         .apiv3_key
         .encrypt(&nonce, "transaction", &plaintext)
