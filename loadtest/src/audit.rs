@@ -540,6 +540,18 @@ pub async fn run(
                 ));
             }
         }
+        if let Some((user, deducted)) = &t.hot_user {
+            let used = summaries
+                .iter()
+                .find(|s| &s.user_id == user)
+                .map_or(0, |s| s.total_used);
+            let unknown = t.hot_user_uncertain;
+            if !unknown && used != *deducted {
+                problems.push(format!(
+                    "hot user {user}: clients deducted {deducted} points, database used {used}"
+                ));
+            }
+        }
         checks.push(Check::new(
             "clients_agree_with_database",
             format!(

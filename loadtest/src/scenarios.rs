@@ -64,6 +64,10 @@ pub struct Tally {
     pub deduct_refused_insufficient: u64,
     /// Notify scenario: order numbers whose notification was answered 200/204.
     pub notified: u64,
+    /// Hot user: (user id, points the clients deducted with a 200 answer).
+    pub hot_user: Option<(String, i64)>,
+    /// A deduction of the hot user went unanswered: its total cannot be compared.
+    pub hot_user_uncertain: bool,
 }
 
 pub type SharedTally = Arc<Mutex<Tally>>;
@@ -339,11 +343,20 @@ pub async fn full_vu(
                     "Idempotency-Key",
                     format!("lt-{}", uuid::Uuid::now_v7().simple()),
                 );
-            match api.send("deduct", req, &[]).await {
+            // The balance read may not show a clawback still in flight: a refusal for
+            // insufficient points is then the right answer, counted apart.
+            match api.send("deduct", req, &[409]).await {
                 Ok(_) => {
                     let mut t = tally.lock();
                     *t.expected_points.entry(s.user_id.clone()).or_insert(0) -= points;
                     t.deducts += 1;
+                }
+                Err(CallError::Status(_, code)) if code == "POINTS_INSUFFICIENT" => {
+                    tally.lock().deduct_refused_insufficient += 1;
+                }
+                Err(CallError::Status(st, code)) if st.as_u16() == 409 => {
+                    api.rec
+                        .error("deduct", &format!("http 409 {code}"), "", Duration::ZERO);
                 }
                 Err(e) if is_unknown(&e) => uncertain(&tally, &s.user_id, None),
                 Err(_) => {}
@@ -491,6 +504,8 @@ pub async fn hot_client(
                     let mut t = tally.lock();
                     *t.expected_points.entry(user.user_id.clone()).or_insert(0) -= points;
                     t.deducts += 1;
+                    let hot = t.hot_user.get_or_insert_with(|| (user.user_id.clone(), 0));
+                    hot.1 += points;
                 }
                 Err(CallError::Status(_, code)) if code == "POINTS_INSUFFICIENT" => {
                     tally.lock().deduct_refused_insufficient += 1;
