@@ -291,13 +291,13 @@ pub async fn run(
     let mut problems = Vec::new();
     let mut txns: HashMap<&str, &str> = HashMap::new();
     for o in &orders {
-        if let Some(t) = &o.wechat_transaction_id {
-            if let Some(other) = txns.insert(t.as_str(), o.order_no.as_str()) {
-                problems.push(format!(
-                    "transaction {t} on orders {other} and {}",
-                    o.order_no
-                ));
-            }
+        if let Some(t) = &o.wechat_transaction_id
+            && let Some(other) = txns.insert(t.as_str(), o.order_no.as_str())
+        {
+            problems.push(format!(
+                "transaction {t} on orders {other} and {}",
+                o.order_no
+            ));
         }
         if o.refunded_fen > o.amount_fen {
             problems.push(format!(

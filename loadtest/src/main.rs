@@ -47,7 +47,7 @@ enum Scenario {
 #[derive(Subcommand)]
 enum Cmd {
     /// Runs a scenario against running servers, then waits, audits and writes the report.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Round-robin TCP proxy on loopback.
     Proxy {
         #[arg(long, default_value = "127.0.0.1:18080")]
@@ -185,7 +185,7 @@ fn main() -> ExitCode {
                 let checks = audit::run(&db, None, None).await?;
                 Ok(print_checks(&checks))
             }
-            Cmd::Run(args) => run(args).await,
+            Cmd::Run(args) => run(*args).await,
         }
     });
     match result {
@@ -380,7 +380,7 @@ async fn run(a: RunArgs) -> anyhow::Result<bool> {
         Duration::from_secs(30),
     )?;
     let stats = merchant_stats(&stats_api, &merchants).await;
-    let t = tally.lock();
+    let t = std::mem::take(&mut *tally.lock());
     let checks = audit::run(&db, Some(&t), stats.as_ref()).await?;
     let ok = print_checks(&checks);
     figures.insert("client_paid_orders".into(), t.paid_orders as f64);
@@ -390,7 +390,6 @@ async fn run(a: RunArgs) -> anyhow::Result<bool> {
         "client_deducts_refused_insufficient".into(),
         t.deduct_refused_insufficient as f64,
     );
-    drop(t);
     let summary = rec.summary(elapsed);
     let report = report::Report {
         scenario: scenario_name.clone(),

@@ -65,7 +65,10 @@ pub fn metrics_delta(
     out
 }
 
-fn line_chart(title: &str, y_label: &str, series: &[(&str, &str, Vec<(f64, f64)>)]) -> String {
+/// One line: name, colour, (x, y) points.
+type Series<'a> = (&'a str, &'a str, Vec<(f64, f64)>);
+
+fn line_chart(title: &str, y_label: &str, series: &[Series<'_>]) -> String {
     let (w, h, l, r, t, b) = (900.0, 360.0, 70.0, 20.0, 40.0, 50.0);
     let xmax = series
         .iter()
