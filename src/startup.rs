@@ -98,7 +98,7 @@ impl Application {
                 tracing::warn!(category = "system", error = %e, "risk rules not read at start-up")
             }
         }
-        let payments = PaymentSupervisor::new(PaymentCore {
+        let payment_core = PaymentCore {
             db: db.clone(),
             wechat: client.clone(),
             points: points.clone(),
@@ -110,8 +110,8 @@ impl Application {
             order_writer: order_writer.clone(),
             kill_after_paid: settings.fault_kill_at
                 == Some(crate::config::FaultPoint::AfterPaidCommit),
-        })
-        .start();
+        };
+        let payments = PaymentSupervisor::new(payment_core.clone()).start();
         let state = AppState {
             settings: settings.clone(),
             db,
@@ -125,6 +125,7 @@ impl Application {
             },
             points,
             payments,
+            payment_core,
             payment_metrics,
             order_writer,
         };

@@ -52,6 +52,9 @@ pub struct AppState {
     pub points: PointsService,
     /// The payment supervisor: every order's state machine on this node.
     pub payments: actix::Addr<PaymentSupervisor>,
+    /// The payment steps, run by the HTTP worker that serves the request (on both cores);
+    /// the supervisor is told what to watch.
+    pub payment_core: crate::actors::payments::PaymentCore,
     pub payment_metrics: Arc<PaymentMetrics>,
     /// Group commit for payment settlements and notification logs.
     pub order_writer: crate::actors::payments::order_writer::OrderWriter,

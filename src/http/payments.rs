@@ -10,7 +10,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{self, AuthUser, Signed};
 use crate::actors::payments::{
-    CancelPayment, CreateOrder, CreatePayment, PaymentError, PaymentNotified, Settled,
+    CancelPayment, CreatePayment, PaymentError, Settled, Unwatch, Watch,
 };
 use crate::storage::orders::{self, OrderRow};
 use crate::storage::outbox::NotificationLogRow;
@@ -124,19 +124,20 @@ pub async fn create(
     let key = idempotency_key(&req)?;
     let body: CreateBody = signed.json()?;
     extract::rate_limit(&state, &state.security.limits.payments, &user.user_id).await?;
-    let created = state
-        .payments
-        .send(CreateOrder(CreatePayment {
-            user_id: user.user_id,
-            payment_code_id: body.payment_code_id,
-            amount_fen: body.amount_fen,
-            idempotency_key: key,
-            client_ip: extract::client_ip(&req),
-        }))
-        .timeout(SUPERVISOR_TIMEOUT)
+    let payment = CreatePayment {
+        user_id: user.user_id,
+        payment_code_id: body.payment_code_id,
+        amount_fen: body.amount_fen,
+        idempotency_key: key,
+        client_ip: extract::client_ip(&req),
+    };
+    // Run on this worker, in its own task: it finishes even if the client goes away.
+    let core = state.payment_core.clone();
+    let created = actix_web::rt::spawn(async move { core.create(payment, Utc::now()).await })
         .await
-        .map_err(mailbox)?
+        .map_err(ApiError::internal)?
         .map_err(payment_error)?;
+    state.payments.do_send(Watch(created.clone()));
     Ok(HttpResponse::Ok().json(created))
 }
 
@@ -361,11 +362,17 @@ pub async fn notify(
     let outcome = match verified.resource {
         NotificationResource::Transaction(txn) => {
             log.out_trade_no = Some(txn.out_trade_no.chars().take(32).collect());
-            state
-                .payments
-                .send(PaymentNotified(txn))
-                .timeout(SUPERVISOR_TIMEOUT)
+            // Settled on this worker, in its own task (it finishes even if WeChat hangs up);
+            // the supervisor stops watching a settled order.
+            let core = state.payment_core.clone();
+            let order_no = txn.out_trade_no.clone();
+            let settled = actix_web::rt::spawn(async move { core.settle(&txn, Utc::now()).await })
                 .await
+                .map_err(|e| e.to_string());
+            if let Ok(Ok(Settled::Paid | Settled::Duplicate | Settled::Closed)) = &settled {
+                state.payments.do_send(Unwatch(order_no));
+            }
+            settled
         }
         NotificationResource::Refund(refund) => {
             log.out_refund_no = Some(refund.out_refund_no.chars().take(64).collect());
@@ -374,6 +381,7 @@ pub async fn notify(
                 .send(crate::actors::payments::RefundNotified(refund))
                 .timeout(SUPERVISOR_TIMEOUT)
                 .await
+                .map_err(|e| e.to_string())
         }
     };
     let (result, response) = match outcome {

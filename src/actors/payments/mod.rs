@@ -16,7 +16,7 @@ use crate::wechat::WechatError;
 pub use refunds::{RefundView, RequestRefund};
 pub use service::{CreatePayment, CreatedPayment, PaymentCore, Settled};
 pub use supervisor::{
-    CancelPayment, CreateOrder, PaymentNotified, PaymentSupervisor, RefundNotified, StartRefund,
+    CancelPayment, PaymentSupervisor, RefundNotified, StartRefund, Unwatch, Watch,
 };
 
 #[derive(Debug, thiserror::Error)]

@@ -66,6 +66,11 @@ pub struct CreatedPayment {
     pub amount_fen: i64,
     pub status: OrderStatus,
     pub pay_params: Option<PayParams>,
+    /// For the supervisor's watch (not part of the answer).
+    #[serde(skip)]
+    pub created_at: chrono::NaiveDateTime,
+    #[serde(skip)]
+    pub expires_at: chrono::NaiveDateTime,
 }
 
 fn request_hash(code: &str, amount: i64) -> String {
@@ -270,6 +275,8 @@ impl PaymentCore {
             pay_params: prepay_id
                 .filter(|_| payable)
                 .map(|p| self.wechat.pay_params(p)),
+            created_at: order.created_at,
+            expires_at: order.expires_at,
         }
     }
 

@@ -11,11 +11,11 @@ use chrono::{NaiveDateTime, Utc};
 
 use super::PaymentError;
 use super::refunds::{RefundView, RequestRefund};
-use super::service::{CreatePayment, CreatedPayment, PaymentCore, Settled};
+use super::service::{CreatedPayment, PaymentCore, Settled};
 use crate::domain::order::OrderStatus;
 use crate::storage::orders::{self, OrderRow};
 use crate::storage::{outbox, refunds};
-use crate::wechat::{RefundResource, Transaction};
+use crate::wechat::RefundResource;
 
 const TICK: Duration = Duration::from_secs(1);
 const RECOVERY_TICK: Duration = Duration::from_secs(2);
@@ -24,7 +24,7 @@ const QUERY_AFTER_SECS: i64 = 60;
 /// At most this many WeChat calls per tick, so a backlog cannot flood WeChat.
 const PER_TICK: usize = 32;
 
-struct Watch {
+struct Watched {
     status: OrderStatus,
     expires_at: NaiveDateTime,
     created_at: NaiveDateTime,
@@ -33,7 +33,7 @@ struct Watch {
 
 pub struct PaymentSupervisor {
     core: PaymentCore,
-    watch: HashMap<String, Watch>,
+    watch: HashMap<String, Watched>,
     busy: HashSet<String>,
     recovering: bool,
 }
@@ -52,7 +52,7 @@ impl PaymentSupervisor {
         if matches!(status, OrderStatus::Created | OrderStatus::Paying) {
             self.watch.insert(
                 order.order_no.clone(),
-                Watch {
+                Watched {
                     status,
                     expires_at: order.expires_at,
                     created_at: order.created_at,
@@ -216,49 +216,40 @@ impl Actor for PaymentSupervisor {
     }
 }
 
-/// Create an order and get its pay parameters.
+/// An order created (or found again) outside the supervisor, by the HTTP worker that
+/// served the request: watch it until it is paid or closed.
 #[derive(Message)]
-#[rtype(result = "Result<CreatedPayment, PaymentError>")]
-pub struct CreateOrder(pub CreatePayment);
+#[rtype(result = "()")]
+pub struct Watch(pub CreatedPayment);
 
-impl Handler<CreateOrder> for PaymentSupervisor {
-    type Result = ResponseActFuture<Self, Result<CreatedPayment, PaymentError>>;
+impl Handler<Watch> for PaymentSupervisor {
+    type Result = ();
 
-    fn handle(&mut self, msg: CreateOrder, _: &mut Context<Self>) -> Self::Result {
-        let core = self.core.clone();
-        let fut = async move {
-            let created = core.create(msg.0, Utc::now()).await?;
-            let order = orders::find(&core.db, &created.order_no).await?;
-            Ok::<_, PaymentError>((created, order))
-        };
-        Box::pin(fut.into_actor(self).map(|res, act, _| {
-            let (created, order) = res?;
-            if let Some(order) = order {
-                act.track(&order, created.status);
-            }
-            Ok(created)
-        }))
+    fn handle(&mut self, msg: Watch, _: &mut Context<Self>) {
+        let c = msg.0;
+        if matches!(c.status, OrderStatus::Created | OrderStatus::Paying) {
+            self.watch.entry(c.order_no).or_insert(Watched {
+                status: c.status,
+                expires_at: c.expires_at,
+                created_at: c.created_at,
+                last_query: None,
+            });
+        } else {
+            self.watch.remove(&c.order_no);
+        }
     }
 }
 
-/// WeChat reported a payment (verified notification or query answer).
+/// An order settled outside the supervisor (a notification served by an HTTP worker).
 #[derive(Message)]
-#[rtype(result = "Result<Settled, PaymentError>")]
-pub struct PaymentNotified(pub Transaction);
+#[rtype(result = "()")]
+pub struct Unwatch(pub String);
 
-impl Handler<PaymentNotified> for PaymentSupervisor {
-    type Result = ResponseActFuture<Self, Result<Settled, PaymentError>>;
+impl Handler<Unwatch> for PaymentSupervisor {
+    type Result = ();
 
-    fn handle(&mut self, msg: PaymentNotified, _: &mut Context<Self>) -> Self::Result {
-        let core = self.core.clone();
-        let order_no = msg.0.out_trade_no.clone();
-        let fut = async move { core.settle(&msg.0, Utc::now()).await };
-        Box::pin(fut.into_actor(self).map(move |res, act, _| {
-            if let Ok(Settled::Paid | Settled::Duplicate | Settled::Closed) = &res {
-                act.watch.remove(&order_no);
-            }
-            res
-        }))
+    fn handle(&mut self, msg: Unwatch, _: &mut Context<Self>) {
+        self.watch.remove(&msg.0);
     }
 }
 
