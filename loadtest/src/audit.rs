@@ -278,8 +278,8 @@ pub async fn run(
                 base(o.amount_fen)
             ));
         }
-        // payment_orders.points_awarded is never written (the API derives the figure from the
-        // ledger), so it is not compared here; the API's figure is checked by the clients.
+        // An order's points are the ledger's (the API derives its `points_awarded` from it);
+        // the API's figure is checked by the clients.
     }
     checks.push(Check::new(
         "award_equals_rule_on_paid_amount",

@@ -28,7 +28,6 @@ pub struct OrderRow {
     pub payer_openid: String,
     pub prepay_id: Option<String>,
     pub wechat_transaction_id: Option<String>,
-    pub points_awarded: i64,
     pub expires_at: NaiveDateTime,
     pub paid_at: Option<NaiveDateTime>,
     pub closed_at: Option<NaiveDateTime>,

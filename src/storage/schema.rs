@@ -80,7 +80,6 @@ diesel::table! {
         payer_openid -> Text,
         prepay_id -> Nullable<Text>,
         wechat_transaction_id -> Nullable<Text>,
-        points_awarded -> BigInt,
         expires_at -> Timestamp,
         paid_at -> Nullable<Timestamp>,
         closed_at -> Nullable<Timestamp>,

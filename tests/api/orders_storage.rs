@@ -26,7 +26,6 @@ fn new_order(user: &str, key: &str) -> OrderRow {
         payer_openid: "o1".into(),
         prepay_id: None,
         wechat_transaction_id: None,
-        points_awarded: 0,
         expires_at: now + chrono::Duration::minutes(15),
         paid_at: None,
         closed_at: None,

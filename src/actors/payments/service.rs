@@ -133,7 +133,6 @@ impl PaymentCore {
             payer_openid: openid,
             prepay_id: None,
             wechat_transaction_id: None,
-            points_awarded: 0,
             expires_at: naive + self.order_ttl,
             paid_at: None,
             closed_at: None,

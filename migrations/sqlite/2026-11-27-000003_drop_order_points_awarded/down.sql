@@ -1,0 +1,1 @@
+ALTER TABLE payment_orders ADD COLUMN points_awarded BIGINT NOT NULL DEFAULT 0;
