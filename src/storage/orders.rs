@@ -3,7 +3,7 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use serde::Serialize;
 
 use super::schema::{outbox, payment_orders};
@@ -62,26 +62,6 @@ pub enum Inserted {
     New(OrderRow),
     /// The same user already used this key: the earlier order.
     Existing(OrderRow),
-}
-
-pub async fn insert(db: &Db, order: &OrderRow) -> Result<Inserted, StorageError> {
-    let mut conn = db.write_conn().await?;
-    let result = with_conn!(&mut conn, |c| {
-        diesel::insert_into(payment_orders::table)
-            .values(order)
-            .execute(c)
-            .await
-    });
-    match result.map_err(StorageError::from) {
-        Ok(_) => Ok(Inserted::New(order.clone())),
-        Err(e) if e.is_unique_violation() => {
-            match find_by_idempotency(db, &order.user_id, &order.idempotency_key).await? {
-                Some(existing) => Ok(Inserted::Existing(existing)),
-                None => Err(e),
-            }
-        }
-        Err(e) => Err(e),
-    }
 }
 
 pub async fn find(db: &Db, order_no: &str) -> Result<Option<OrderRow>, StorageError> {
@@ -155,58 +135,6 @@ pub enum MarkPaid {
     /// The order is in a state that cannot become paid (closed): nothing changed.
     NotPayable(OrderStatus),
     NotFound,
-}
-
-/// One transaction: the order becomes paid (only from created/paying) and the outbox row
-/// that will award its points is inserted. Either both happen or neither.
-pub async fn mark_paid(
-    db: &Db,
-    order_no: &str,
-    transaction_id: &str,
-    paid_at: NaiveDateTime,
-    now: NaiveDateTime,
-    award: &OutboxRow,
-) -> Result<MarkPaid, StorageError> {
-    let payable = [OrderStatus::Created.as_str(), OrderStatus::Paying.as_str()];
-    let mut conn = db.write_conn().await?;
-    let outcome = with_conn!(&mut conn, |c| {
-        c.transaction::<_, diesel::result::Error, _>(async |c| {
-            let n = diesel::update(
-                payment_orders::table
-                    .filter(payment_orders::order_no.eq(order_no))
-                    .filter(payment_orders::status.eq_any(payable)),
-            )
-            .set((
-                payment_orders::status.eq(OrderStatus::Paid.as_str()),
-                payment_orders::wechat_transaction_id.eq(transaction_id),
-                payment_orders::paid_at.eq(paid_at),
-                payment_orders::updated_at.eq(now),
-                payment_orders::version.eq(payment_orders::version + 1),
-            ))
-            .execute(c)
-            .await?;
-            if n == 1 {
-                diesel::insert_or_ignore_into(outbox::table)
-                    .values(award)
-                    .execute(c)
-                    .await?;
-                return Ok(MarkPaid::Paid);
-            }
-            let status: Option<String> = payment_orders::table
-                .filter(payment_orders::order_no.eq(order_no))
-                .select(payment_orders::status)
-                .first(c)
-                .await
-                .optional()?;
-            Ok(match status.as_deref().and_then(OrderStatus::parse) {
-                None => MarkPaid::NotFound,
-                Some(s) if s.was_paid() => MarkPaid::AlreadyPaid,
-                Some(s) => MarkPaid::NotPayable(s),
-            })
-        })
-        .await
-    })?;
-    Ok(outcome)
 }
 
 /// Orders the payment supervisor must watch (reloaded at start-up).

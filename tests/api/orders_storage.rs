@@ -1,7 +1,9 @@
-//! The paid + outbox transaction: concurrent and repeated deliveries make one paid order and
-//! one outbox row; a closed order is never paid.
+//! The order writer's transactions (the group commit the payment path uses): an idempotent
+//! insert, and paid + outbox, where concurrent and repeated deliveries make one paid order and
+//! one outbox row, and a closed order is never paid.
 
 use chrono::Utc;
+use points_app::actors::payments::order_writer::PaidWrite;
 use points_app::domain::order::OrderStatus;
 use points_app::storage::orders::{self, Inserted, MarkPaid, OrderRow, OutboxRow};
 use points_app::storage::outbox;
@@ -49,23 +51,36 @@ fn award_row(order_no: &str) -> OutboxRow {
     }
 }
 
+fn paid(order_no: &str, transaction_id: &str, now: chrono::NaiveDateTime) -> PaidWrite {
+    PaidWrite {
+        order_no: order_no.into(),
+        transaction_id: transaction_id.into(),
+        paid_at: now,
+        now,
+        award: award_row(order_no),
+    }
+}
+
 #[actix_web::test]
 async fn the_same_idempotency_key_returns_the_first_order() {
     let app = spawn_app().await;
-    let db = &app.state.db;
     let first = new_order("u1", "key-1");
     assert!(matches!(
-        orders::insert(db, &first).await.unwrap(),
+        app.state.order_writer.insert(first.clone()).await.unwrap(),
         Inserted::New(_)
     ));
     let again = new_order("u1", "key-1");
-    match orders::insert(db, &again).await.unwrap() {
+    match app.state.order_writer.insert(again).await.unwrap() {
         Inserted::Existing(o) => assert_eq!(o.order_no, first.order_no),
         other => panic!("{other:?}"),
     }
     // Another user may use the same key.
     assert!(matches!(
-        orders::insert(db, &new_order("u2", "key-1")).await.unwrap(),
+        app.state
+            .order_writer
+            .insert(new_order("u2", "key-1"))
+            .await
+            .unwrap(),
         Inserted::New(_)
     ));
 }
@@ -75,13 +90,14 @@ async fn concurrent_deliveries_pay_once_and_write_one_outbox_row() {
     let app = spawn_app().await;
     let db = app.state.db.clone();
     let order = new_order("u1", "k");
-    orders::insert(&db, &order).await.unwrap();
+    app.state.order_writer.insert(order.clone()).await.unwrap();
     let now = Utc::now().naive_utc();
     let tasks: Vec<_> = (0..10)
         .map(|_| {
-            let (db, order_no) = (db.clone(), order.order_no.clone());
+            let (writer, order_no) = (app.state.order_writer.clone(), order.order_no.clone());
             actix_web::rt::spawn(async move {
-                orders::mark_paid(&db, &order_no, "wx-txn-1", now, now, &award_row(&order_no))
+                writer
+                    .mark_paid(paid(&order_no, "wx-txn-1", now))
                     .await
                     .unwrap()
             })
@@ -115,7 +131,7 @@ async fn a_closed_order_is_not_paid_and_gets_no_outbox_row() {
     let app = spawn_app().await;
     let db = &app.state.db;
     let order = new_order("u1", "k");
-    orders::insert(db, &order).await.unwrap();
+    app.state.order_writer.insert(order.clone()).await.unwrap();
     let now = Utc::now().naive_utc();
     assert!(
         orders::change_status(
@@ -129,20 +145,19 @@ async fn a_closed_order_is_not_paid_and_gets_no_outbox_row() {
         .await
         .unwrap()
     );
-    let outcome = orders::mark_paid(
-        db,
-        &order.order_no,
-        "t",
-        now,
-        now,
-        &award_row(&order.order_no),
-    )
-    .await
-    .unwrap();
+    let outcome = app
+        .state
+        .order_writer
+        .mark_paid(paid(&order.order_no, "t", now))
+        .await
+        .unwrap();
     assert_eq!(outcome, MarkPaid::NotPayable(OrderStatus::Closed));
     assert_eq!(outbox::backlog(db).await.unwrap().0, 0);
     // An unknown order is reported, not invented.
-    let outcome = orders::mark_paid(db, "nope", "t", now, now, &award_row("nope"))
+    let outcome = app
+        .state
+        .order_writer
+        .mark_paid(paid("nope", "t", now))
         .await
         .unwrap();
     assert_eq!(outcome, MarkPaid::NotFound);

@@ -2,8 +2,9 @@
 //! crash between "paid" and "points awarded" (the outbox row left behind is re-driven).
 
 use chrono::Utc;
+use points_app::actors::payments::order_writer::PaidWrite;
 use points_app::sandbox::SandboxKeys;
-use points_app::storage::orders::{self, MarkPaid, OutboxRow};
+use points_app::storage::orders::{MarkPaid, OutboxRow};
 use points_app::storage::outbox;
 use points_app::wechat::types::{EncryptedResource, NotificationBody};
 use serde_json::{Value, json};
@@ -168,7 +169,16 @@ async fn an_award_left_in_the_outbox_is_made_once_after_a_restart() {
         last_error: None,
         created_at: now,
     };
-    let outcome = orders::mark_paid(&app.state.db, &order_no, "4200crash", now, now, &row)
+    let outcome = app
+        .state
+        .order_writer
+        .mark_paid(PaidWrite {
+            order_no: order_no.clone(),
+            transaction_id: "4200crash".into(),
+            paid_at: now,
+            now,
+            award: row,
+        })
         .await
         .unwrap();
     assert_eq!(outcome, MarkPaid::Paid);

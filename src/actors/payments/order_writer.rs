@@ -22,7 +22,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::config::DatabaseKind;
 use crate::domain::order::OrderStatus;
-use crate::storage::orders::{MarkPaid, OrderRow, OutboxRow};
+use crate::storage::orders::{self, Inserted, MarkPaid, OrderRow, OutboxRow};
 use crate::storage::outbox::NotificationLogRow;
 use crate::storage::schema::{notification_log, outbox, payment_orders};
 use crate::storage::{Conn, Db, SqliteConn, StorageError};
@@ -77,6 +77,7 @@ impl Job {
 #[derive(Clone)]
 pub struct OrderWriter {
     tx: mpsc::UnboundedSender<Job>,
+    db: Db,
 }
 
 impl OrderWriter {
@@ -97,7 +98,7 @@ impl OrderWriter {
                 }
             });
         }
-        OrderWriter { tx }
+        OrderWriter { tx, db }
     }
 
     async fn submit<T>(&self, job: impl FnOnce(Reply<T>) -> Job) -> Result<T, StorageError> {
@@ -109,9 +110,24 @@ impl OrderWriter {
             .map_err(|_| StorageError::Pool("order writer dropped the job".into()))?
     }
 
-    /// Inserts a new order; false when one with its idempotency key (or number) exists.
-    pub async fn insert(&self, order: OrderRow) -> Result<bool, StorageError> {
-        self.submit(|r| Job::Insert(Box::new(order), r)).await
+    /// Inserts a new order; an order with the same idempotency key (a retried request, or a
+    /// race with one) is answered as it exists.
+    pub async fn insert(&self, order: OrderRow) -> Result<Inserted, StorageError> {
+        match self
+            .submit(|r| Job::Insert(Box::new(order.clone()), r))
+            .await
+        {
+            Ok(_) => Ok(Inserted::New(order)),
+            Err(e) if e.is_unique_violation() => {
+                match orders::find_by_idempotency(&self.db, &order.user_id, &order.idempotency_key)
+                    .await?
+                {
+                    Some(existing) => Ok(Inserted::Existing(existing)),
+                    None => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// `created -> paying` with the prepay id; false when the order had moved on (paid by a

@@ -18,7 +18,7 @@ use crate::domain::Fen;
 use crate::domain::order::{OrderEvent, OrderStatus, transition};
 use crate::domain::risk::{RiskAction, RiskContext, RiskRule, evaluate};
 use crate::storage::orders::{self, Inserted, MarkPaid, OrderRow, OutboxRow};
-use crate::storage::{Db, StorageError, outbox, shop};
+use crate::storage::{Db, outbox, shop};
 use crate::wechat::types::TradeState;
 use crate::wechat::{PayParams, PrepayRequest, Transaction, WechatClient};
 
@@ -140,7 +140,7 @@ impl PaymentCore {
             created_at: naive,
             updated_at: naive,
         };
-        let order = match self.insert(row).await? {
+        let order = match self.order_writer.insert(row).await? {
             Inserted::New(order) => {
                 self.metrics.created.inc();
                 order
@@ -149,26 +149,6 @@ impl PaymentCore {
             Inserted::Existing(_) => return Err(PaymentError::IdempotencyKeyReused),
         };
         self.prepay(order, now).await
-    }
-
-    /// Inserts a new order through the group commit; an order with the same idempotency key
-    /// (a retried request, or a race with one) is answered as it exists.
-    async fn insert(&self, row: OrderRow) -> Result<Inserted, PaymentError> {
-        let (user_id, key) = (row.user_id.clone(), row.idempotency_key.clone());
-        let result = self.order_writer.insert(row.clone()).await;
-        match result {
-            Ok(true) => Ok(Inserted::New(row)),
-            Ok(false) => Err(PaymentError::Storage(StorageError::Pool(
-                "order insert reported no row".into(),
-            ))),
-            Err(e) if e.is_unique_violation() => {
-                match orders::find_by_idempotency(&self.db, &user_id, &key).await? {
-                    Some(existing) => Ok(Inserted::Existing(existing)),
-                    None => Err(PaymentError::Storage(e)),
-                }
-            }
-            Err(e) => Err(PaymentError::Storage(e)),
-        }
     }
 
     /// Applies the risk rules (data in `risk_rules`); a block is logged and counted.
