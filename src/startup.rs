@@ -12,7 +12,7 @@ use actix::Actor;
 use crate::actors::notifier::{Notifier, Templates};
 use crate::actors::payments::metrics::PaymentMetrics;
 use crate::actors::payments::order_writer::OrderWriter;
-use crate::actors::payments::{PaymentCore, PaymentSupervisor};
+use crate::actors::payments::{PaymentCore, Payments};
 use crate::actors::points::PointsService;
 use crate::cache;
 use crate::config::Settings;
@@ -111,7 +111,8 @@ impl Application {
             kill_after_paid: settings.fault_kill_at
                 == Some(crate::config::FaultPoint::AfterPaidCommit),
         };
-        let payments = PaymentSupervisor::new(payment_core.clone()).start();
+        let shards = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let payments = Payments::start(payment_core, notifications.clone(), shards);
         let state = AppState {
             settings: settings.clone(),
             db,
@@ -125,9 +126,6 @@ impl Application {
             },
             points,
             payments,
-            payment_core,
-            payment_metrics,
-            order_writer,
         };
         let server = {
             let state = state.clone();

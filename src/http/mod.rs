@@ -21,8 +21,7 @@ use std::sync::Arc;
 
 use actix_web::web;
 
-use crate::actors::payments::PaymentSupervisor;
-use crate::actors::payments::metrics::PaymentMetrics;
+use crate::actors::payments::Payments;
 use crate::actors::points::PointsService;
 use crate::cache::{Cache, RedisPool};
 use crate::config::Settings;
@@ -50,14 +49,9 @@ pub struct AppState {
     pub wechat: WechatServices,
     /// The points engine (changes through per-user actors, reads from read models).
     pub points: PointsService,
-    /// The payment supervisor: every order's state machine on this node.
-    pub payments: actix::Addr<PaymentSupervisor>,
-    /// The payment steps, run by the HTTP worker that serves the request (on both cores);
-    /// the supervisor is told what to watch.
-    pub payment_core: crate::actors::payments::PaymentCore,
-    pub payment_metrics: Arc<PaymentMetrics>,
-    /// Group commit for payment settlements and notification logs.
-    pub order_writer: crate::actors::payments::order_writer::OrderWriter,
+    /// The payment supervisor: every order's state machine on this node, sharded by order
+    /// number; handlers send it messages.
+    pub payments: Payments,
 }
 
 /// Every route of the server, registered in one place.

@@ -9,10 +9,9 @@ use super::admin::audit;
 use super::error::ApiError;
 use super::extract::{AdminUser, MerchantOwner, Signed};
 use super::payments::{PageQuery, order_page, payment_error};
-use crate::actors::payments::{RequestRefund, StartRefund};
+use crate::actors::payments::RequestRefund;
 use crate::storage::{orders, stats};
 
-const SUPERVISOR_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 /// The longest range one stats request may cover.
 const MAX_DAYS: i64 = 92;
 
@@ -29,15 +28,7 @@ async fn start_refund(
 ) -> Result<crate::actors::payments::RefundView, ApiError> {
     let (order_no, requested_by) = (req.order_no.clone(), req.requested_by.clone());
     let merchant_id = req.merchant_id.clone().unwrap_or_default();
-    let view = state
-        .payments
-        .send(StartRefund(req))
-        .timeout(SUPERVISOR_TIMEOUT)
-        .await
-        .map_err(|e| {
-            ApiError::unavailable("PAYMENTS_UNAVAILABLE", "payments are busy; retry").with_cause(e)
-        })?
-        .map_err(payment_error)?;
+    let view = state.payments.refund(req).await.map_err(payment_error)?;
     tracing::info!(
         category = "business",
         action = "refund_request",

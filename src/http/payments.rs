@@ -9,15 +9,10 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{self, AuthUser, Signed};
-use crate::actors::payments::{
-    CancelPayment, CreatePayment, PaymentError, Settled, Unwatch, Watch,
-};
+use crate::actors::payments::{CreatePayment, NotifyAnswer, NotifyKind, PaymentError, Settled};
 use crate::storage::orders::{self, OrderRow};
-use crate::storage::outbox::NotificationLogRow;
-use crate::wechat::NotificationResource;
 
 const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
-const SUPERVISOR_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -85,12 +80,16 @@ pub fn payment_error(e: PaymentError) -> ApiError {
         ),
         // A busy pool is "retry" (503), as everywhere else.
         P::Storage(e) => ApiError::from(e),
+        P::Raced => ApiError::conflict(
+            "ORDER_CHANGED",
+            "the order changed while this request was served; retry",
+        ),
+        P::Unavailable(cause) => {
+            ApiError::unavailable("PAYMENTS_UNAVAILABLE", "payments are busy; retry")
+                .with_cause(anyhow::anyhow!(cause))
+        }
         other @ (P::Mismatch(_) | P::Illegal(_) | P::Points(_)) => ApiError::internal(other),
     }
-}
-
-fn mailbox(e: actix::MailboxError) -> ApiError {
-    ApiError::unavailable("PAYMENTS_UNAVAILABLE", "payments are busy; retry").with_cause(e)
 }
 
 pub fn idempotency_key(req: &HttpRequest) -> Result<String, ApiError> {
@@ -125,19 +124,19 @@ pub async fn create(
     let body: CreateBody = signed.json()?;
     extract::rate_limit(&state, &state.security.limits.payments, &user.user_id).await?;
     let payment = CreatePayment {
+        // Chosen by the supervisor (the order's number picks its shard).
+        order_id: uuid::Uuid::nil(),
         user_id: user.user_id,
         payment_code_id: body.payment_code_id,
         amount_fen: body.amount_fen,
         idempotency_key: key,
         client_ip: extract::client_ip(&req),
     };
-    // Run on this worker, in its own task: it finishes even if the client goes away.
-    let core = state.payment_core.clone();
-    let created = actix_web::rt::spawn(async move { core.create(payment, Utc::now()).await })
+    let created = state
+        .payments
+        .create(payment)
         .await
-        .map_err(ApiError::internal)?
         .map_err(payment_error)?;
-    state.payments.do_send(Watch(created.clone()));
     Ok(HttpResponse::Ok().json(created))
 }
 
@@ -276,13 +275,8 @@ pub async fn cancel(
 ) -> Result<HttpResponse, ApiError> {
     let outcome = state
         .payments
-        .send(CancelPayment {
-            user_id: user.user_id.clone(),
-            order_no: path.clone(),
-        })
-        .timeout(SUPERVISOR_TIMEOUT)
+        .cancel(&user.user_id, &path)
         .await
-        .map_err(mailbox)?
         .map_err(payment_error)?;
     let order = orders::find(&state.db, &path)
         .await?
@@ -301,124 +295,27 @@ fn notify_fail(status: StatusCode, message: &str) -> HttpResponse {
     HttpResponse::build(status).json(serde_json::json!({"code": "FAIL", "message": message}))
 }
 
-/// `POST /api/wechat/pay/notify` and `/api/wechat/refund/notify`: verify over the raw body,
-/// decrypt, log, then settle. 204 means "recorded; do not send again".
+/// `POST /api/wechat/pay/notify` and `/api/wechat/refund/notify`: the supervisor verifies
+/// over the raw body, decrypts, settles and logs. 204 means "recorded; do not send again".
 pub async fn notify(
     req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> HttpResponse {
     let kind = if req.path().ends_with("/refund/notify") {
-        "refund"
+        NotifyKind::Refund
     } else {
-        "pay"
+        NotifyKind::Pay
     };
-    let now = Utc::now();
-    let serial = req
-        .headers()
-        .get("Wechatpay-Serial")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let mut log = NotificationLogRow {
-        id: uuid::Uuid::now_v7().to_string(),
-        notification_id: String::new(),
-        event_type: String::new(),
-        out_trade_no: None,
-        out_refund_no: None,
-        serial: serial.chars().take(64).collect(),
-        raw_body: String::from_utf8_lossy(&body)
-            .chars()
-            .take(60_000)
-            .collect(),
-        result: String::new(),
-        error: None,
-        received_at: now.naive_utc(),
-    };
-    let verified = match state
-        .wechat
-        .notifications
-        .verify_and_decrypt(req.headers(), &body)
+    match state
+        .payments
+        .receive_notification(kind, req.headers(), &body)
+        .await
     {
-        Ok(v) => v,
-        Err(e) => {
-            tracing::warn!(category = "security", kind, serial = %log.serial, error = %e, "notification refused");
-            state
-                .payment_metrics
-                .notifications
-                .with_label_values(&[kind, "rejected"])
-                .inc();
-            log.result = "rejected".into();
-            log.error = Some(e.to_string());
-            if let Err(e) = state.order_writer.log(log).await {
-                tracing::error!(category = "system", error = %e, "notification log write failed");
-            }
-            let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::UNAUTHORIZED);
-            return notify_fail(status, "verification failed");
-        }
-    };
-    log.notification_id = verified.id.chars().take(64).collect();
-    log.event_type = verified.event_type.chars().take(64).collect();
-    let outcome = match verified.resource {
-        NotificationResource::Transaction(txn) => {
-            log.out_trade_no = Some(txn.out_trade_no.chars().take(32).collect());
-            // Settled on this worker, in its own task (it finishes even if WeChat hangs up);
-            // the supervisor stops watching a settled order.
-            let core = state.payment_core.clone();
-            let order_no = txn.out_trade_no.clone();
-            let settled = actix_web::rt::spawn(async move { core.settle(&txn, Utc::now()).await })
-                .await
-                .map_err(|e| e.to_string());
-            if let Ok(Ok(Settled::Paid | Settled::Duplicate | Settled::Closed)) = &settled {
-                state.payments.do_send(Unwatch(order_no));
-            }
-            settled
-        }
-        NotificationResource::Refund(refund) => {
-            log.out_refund_no = Some(refund.out_refund_no.chars().take(64).collect());
-            state
-                .payments
-                .send(crate::actors::payments::RefundNotified(refund))
-                .timeout(SUPERVISOR_TIMEOUT)
-                .await
-                .map_err(|e| e.to_string())
-        }
-    };
-    let (result, response) = match outcome {
-        Ok(Ok(Settled::Duplicate)) => ("duplicate", HttpResponse::NoContent().finish()),
-        Ok(Ok(_)) => ("ok", HttpResponse::NoContent().finish()),
-        Ok(Err(e @ PaymentError::Mismatch(_))) => {
-            tracing::error!(category = "security", kind, error = %e, "notification does not match its order; refused");
-            log.error = Some(e.to_string());
-            (
-                "rejected",
-                notify_fail(StatusCode::BAD_REQUEST, "does not match the order"),
-            )
-        }
-        Ok(Err(e)) => {
-            tracing::error!(category = "business", kind, error = %e, "notification processing failed; WeChat will retry");
-            log.error = Some(e.to_string().chars().take(250).collect());
-            (
-                "error",
-                notify_fail(StatusCode::INTERNAL_SERVER_ERROR, "processing failed"),
-            )
-        }
-        Err(e) => {
-            log.error = Some(e.to_string());
-            (
-                "error",
-                notify_fail(StatusCode::SERVICE_UNAVAILABLE, "busy"),
-            )
-        }
-    };
-    state
-        .payment_metrics
-        .notifications
-        .with_label_values(&[kind, result])
-        .inc();
-    log.result = result.into();
-    if let Err(e) = state.order_writer.log(log).await {
-        tracing::error!(category = "system", error = %e, "notification log write failed");
+        NotifyAnswer::Accepted => HttpResponse::NoContent().finish(),
+        NotifyAnswer::Failed { status, message } => notify_fail(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            message,
+        ),
     }
-    response
 }

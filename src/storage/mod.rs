@@ -70,6 +70,9 @@ pub enum StorageError {
     Migration(String),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    /// A stored value this code never writes (say an unknown status): refused, never guessed.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
 }
 
 impl StorageError {

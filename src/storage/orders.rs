@@ -37,9 +37,10 @@ pub struct OrderRow {
 }
 
 impl OrderRow {
-    /// The typed status; an unknown text (never written by this code) reads as closed.
-    pub fn status(&self) -> OrderStatus {
-        OrderStatus::parse(&self.status).unwrap_or(OrderStatus::Closed)
+    /// The typed status; an unknown text (never written by this code) is an error, never a
+    /// guess.
+    pub fn status(&self) -> Result<OrderStatus, StorageError> {
+        parse_status(&self.status)
     }
 }
 
@@ -54,6 +55,10 @@ pub struct OutboxRow {
     pub next_attempt_at: NaiveDateTime,
     pub last_error: Option<String>,
     pub created_at: NaiveDateTime,
+}
+
+pub(crate) fn parse_status(s: &str) -> Result<OrderStatus, StorageError> {
+    OrderStatus::parse(s).ok_or_else(|| StorageError::Corrupt(format!("order status {s:?}")))
 }
 
 /// The result of inserting an order under an idempotency key.
@@ -93,48 +98,34 @@ pub async fn find_by_idempotency(
     })?)
 }
 
-/// Moves the order from one of `from` to `to`, setting the given optional fields. Returns
-/// false when the order was not in one of `from` (someone else moved it first).
+/// Applies a decided transition with a compare-and-set on the previous status: the order
+/// moves from exactly `from` to `to`, setting `closed_at` when it closes. False when the
+/// order was no longer in `from` (someone else moved it first; read it and decide again).
 pub async fn change_status(
     db: &Db,
     order_no: &str,
-    from: &[OrderStatus],
+    from: OrderStatus,
     to: OrderStatus,
     now: NaiveDateTime,
-    prepay_id: Option<&str>,
 ) -> Result<bool, StorageError> {
-    let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
     let closed_at = (to == OrderStatus::Closed).then_some(now);
     let mut conn = db.write_conn().await?;
     let n = with_conn!(&mut conn, |c| {
         diesel::update(
             payment_orders::table
                 .filter(payment_orders::order_no.eq(order_no))
-                .filter(payment_orders::status.eq_any(&from)),
+                .filter(payment_orders::status.eq(from.as_str())),
         )
         .set((
             payment_orders::status.eq(to.as_str()),
             payment_orders::updated_at.eq(now),
             payment_orders::version.eq(payment_orders::version + 1),
-            prepay_id.map(|p| payment_orders::prepay_id.eq(p)),
             closed_at.map(|t| payment_orders::closed_at.eq(t)),
         ))
         .execute(c)
         .await
     })?;
     Ok(n == 1)
-}
-
-/// What marking an order paid found.
-#[derive(Debug, PartialEq, Eq)]
-pub enum MarkPaid {
-    /// Now paid; the outbox row to award points was written in the same transaction.
-    Paid,
-    /// Already paid (a duplicate or late notification): nothing changed.
-    AlreadyPaid,
-    /// The order is in a state that cannot become paid (closed): nothing changed.
-    NotPayable(OrderStatus),
-    NotFound,
 }
 
 /// Orders the payment supervisor must watch (reloaded at start-up).

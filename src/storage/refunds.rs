@@ -10,13 +10,13 @@ use serde::Serialize;
 use super::orders::OutboxRow;
 use super::schema::{outbox, payment_orders, refunds};
 use super::{Db, StorageError};
-use crate::domain::order::OrderStatus;
+use crate::domain::order::{
+    Decision, Effect, IllegalTransition, OrderEvent, OrderStatus, RefundStatus, decide,
+    decide_refund, refund_event,
+};
 use crate::with_conn;
 
 pub const PROCESSING: &str = "processing";
-pub const SUCCESS: &str = "success";
-pub const CLOSED: &str = "closed";
-pub const ABNORMAL: &str = "abnormal";
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize)]
 #[diesel(table_name = refunds)]
@@ -45,6 +45,8 @@ pub enum Begin {
     Exists,
     /// Another refund is in flight, or the order is not refundable now.
     NotRefundable(OrderStatus),
+    /// The order moved between the read and the write (a concurrent refund): retry.
+    Raced,
     /// More than what is left to refund.
     Exceeds {
         refundable: i64,
@@ -55,12 +57,8 @@ pub enum Begin {
 /// Reserves the refund: the order moves to `refunding` (only from paid or partially refunded,
 /// only if the amount fits) and the refund row is written, in one transaction.
 pub async fn begin(db: &Db, refund: &RefundRow) -> Result<Begin, StorageError> {
-    let refundable_from = [
-        OrderStatus::Paid.as_str(),
-        OrderStatus::PartiallyRefunded.as_str(),
-    ];
     let mut conn = db.write_conn().await?;
-    let outcome = with_conn!(&mut conn, |c| {
+    with_conn!(&mut conn, |c| {
         c.transaction::<_, diesel::result::Error, _>(async |c| {
             let exists: i64 = refunds::table
                 .filter(refunds::out_refund_no.eq(&refund.out_refund_no))
@@ -68,7 +66,7 @@ pub async fn begin(db: &Db, refund: &RefundRow) -> Result<Begin, StorageError> {
                 .get_result(c)
                 .await?;
             if exists > 0 {
-                return Ok(Begin::Exists);
+                return Ok(Ok(Begin::Exists));
             }
             let order: Option<(String, i64, i64)> = payment_orders::table
                 .filter(payment_orders::order_no.eq(&refund.order_no))
@@ -81,38 +79,46 @@ pub async fn begin(db: &Db, refund: &RefundRow) -> Result<Begin, StorageError> {
                 .await
                 .optional()?;
             let Some((status, amount, refunded)) = order else {
-                return Ok(Begin::NotFound);
+                return Ok(Ok(Begin::NotFound));
+            };
+            let from = match super::orders::parse_status(&status) {
+                Ok(s) => s,
+                Err(e) => return Ok(Err(e)),
             };
             let refundable = amount - refunded;
             if refund.amount_fen > refundable {
-                return Ok(Begin::Exceeds { refundable });
+                return Ok(Ok(Begin::Exceeds { refundable }));
             }
+            let Ok(Decision {
+                next: Some(next), ..
+            }) = decide(from, OrderEvent::RefundRequested)
+            else {
+                return Ok(Ok(Begin::NotRefundable(from)));
+            };
             let n = diesel::update(
                 payment_orders::table
                     .filter(payment_orders::order_no.eq(&refund.order_no))
-                    .filter(payment_orders::status.eq_any(refundable_from))
+                    .filter(payment_orders::status.eq(from.as_str()))
                     .filter(payment_orders::refunded_fen.eq(refunded)),
             )
             .set((
-                payment_orders::status.eq(OrderStatus::Refunding.as_str()),
+                payment_orders::status.eq(next.as_str()),
                 payment_orders::updated_at.eq(refund.created_at),
                 payment_orders::version.eq(payment_orders::version + 1),
             ))
             .execute(c)
             .await?;
             if n != 1 {
-                let status = OrderStatus::parse(&status).unwrap_or(OrderStatus::Closed);
-                return Ok(Begin::NotRefundable(status));
+                return Ok(Ok(Begin::Raced));
             }
             diesel::insert_into(refunds::table)
                 .values(refund)
                 .execute(c)
                 .await?;
-            Ok(Begin::Started)
+            Ok(Ok(Begin::Started))
         })
         .await
-    })?;
-    Ok(outcome)
+    })?
 }
 
 pub async fn find(db: &Db, out_refund_no: &str) -> Result<Option<RefundRow>, StorageError> {
@@ -147,26 +153,29 @@ pub async fn processing(
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Finish {
-    /// Booked now; for a success, the clawback's outbox row was written too.
-    Booked,
+    /// Booked now with this outcome; for a success, the clawback's outbox row was written too.
+    Booked(RefundStatus),
     /// Already final: a duplicate or late report.
     AlreadyFinal,
     NotFound,
+    /// The order cannot take this outcome (say it is not refunding): nothing changed.
+    Illegal(IllegalTransition),
 }
 
-/// Books a refund's outcome once: `success` adds to the order's refunded total (refunded or
-/// partially refunded) and writes the clawback outbox row; `closed`/`abnormal` return the
-/// order to what its refunded total says.
+/// Books a refund's outcome once: the refund moves from processing (only), the order takes
+/// the transition the state machine decides (refunded, partially refunded, or back to paid),
+/// applied with a compare-and-set on its status, and a success writes the clawback's outbox
+/// row. All in one transaction, or nothing.
 pub async fn finish(
     db: &Db,
     out_refund_no: &str,
-    outcome: &str,
+    reported: RefundStatus,
     wechat_refund_id: Option<&str>,
     now: NaiveDateTime,
     clawback: &OutboxRow,
 ) -> Result<Finish, StorageError> {
     let mut conn = db.write_conn().await?;
-    let result = with_conn!(&mut conn, |c| {
+    with_conn!(&mut conn, |c| {
         c.transaction::<_, diesel::result::Error, _>(async |c| {
             let Some(refund) = refunds::table
                 .filter(refunds::out_refund_no.eq(out_refund_no))
@@ -175,63 +184,84 @@ pub async fn finish(
                 .await
                 .optional()?
             else {
-                return Ok(Finish::NotFound);
+                return Ok(Ok(Finish::NotFound));
+            };
+            let Some(current) = RefundStatus::parse(&refund.status) else {
+                return Ok(Err(StorageError::Corrupt(format!(
+                    "refund status {:?}",
+                    refund.status
+                ))));
+            };
+            let Some(outcome) = decide_refund(current, reported) else {
+                return Ok(Ok(Finish::AlreadyFinal));
+            };
+            let (status, amount, refunded): (String, i64, i64) = payment_orders::table
+                .filter(payment_orders::order_no.eq(&refund.order_no))
+                .select((
+                    payment_orders::status,
+                    payment_orders::amount_fen,
+                    payment_orders::refunded_fen,
+                ))
+                .first(c)
+                .await?;
+            let from = match super::orders::parse_status(&status) {
+                Ok(s) => s,
+                Err(e) => return Ok(Err(e)),
+            };
+            let refunded_after = if outcome == RefundStatus::Success {
+                refunded + refund.amount_fen
+            } else {
+                refunded
+            };
+            let decision = match decide(from, refund_event(outcome, refunded_after, amount)) {
+                Ok(d) => d,
+                Err(e) => return Ok(Ok(Finish::Illegal(e))),
             };
             let n = diesel::update(
                 refunds::table
                     .filter(refunds::out_refund_no.eq(out_refund_no))
-                    .filter(refunds::status.eq(PROCESSING)),
+                    .filter(refunds::status.eq(current.as_str())),
             )
             .set((
-                refunds::status.eq(outcome),
+                refunds::status.eq(outcome.as_str()),
                 refunds::wechat_refund_id.eq(wechat_refund_id),
-                refunds::success_at.eq((outcome == SUCCESS).then_some(now)),
+                refunds::success_at.eq((outcome == RefundStatus::Success).then_some(now)),
                 refunds::updated_at.eq(now),
             ))
             .execute(c)
             .await?;
             if n != 1 {
-                return Ok(Finish::AlreadyFinal);
+                return Ok(Ok(Finish::AlreadyFinal));
             }
-            let (amount, refunded): (i64, i64) = payment_orders::table
-                .filter(payment_orders::order_no.eq(&refund.order_no))
-                .select((payment_orders::amount_fen, payment_orders::refunded_fen))
-                .first(c)
-                .await?;
-            let refunded_after = if outcome == SUCCESS {
-                refunded + refund.amount_fen
-            } else {
-                refunded
-            };
-            let status = if refunded_after >= amount {
-                OrderStatus::Refunded
-            } else if refunded_after > 0 {
-                OrderStatus::PartiallyRefunded
-            } else {
-                OrderStatus::Paid
-            };
-            diesel::update(
-                payment_orders::table.filter(payment_orders::order_no.eq(&refund.order_no)),
+            let next = decision.next.unwrap_or(from);
+            let n = diesel::update(
+                payment_orders::table
+                    .filter(payment_orders::order_no.eq(&refund.order_no))
+                    .filter(payment_orders::status.eq(from.as_str()))
+                    .filter(payment_orders::refunded_fen.eq(refunded)),
             )
             .set((
                 payment_orders::refunded_fen.eq(refunded_after),
-                payment_orders::status.eq(status.as_str()),
+                payment_orders::status.eq(next.as_str()),
                 payment_orders::updated_at.eq(now),
                 payment_orders::version.eq(payment_orders::version + 1),
             ))
             .execute(c)
             .await?;
-            if outcome == SUCCESS {
+            if n != 1 {
+                // Moved since the read, inside this transaction: undo the refund's change.
+                return Err(diesel::result::Error::RollbackTransaction);
+            }
+            if decision.effects.contains(&Effect::ClawBackPoints) {
                 diesel::insert_or_ignore_into(outbox::table)
                     .values(clawback)
                     .execute(c)
                     .await?;
             }
-            Ok(Finish::Booked)
+            Ok(Ok(Finish::Booked(outcome)))
         })
         .await
-    })?;
-    Ok(result)
+    })?
 }
 
 /// Records what the clawback took (for display; the ledger is the truth).
@@ -284,7 +314,7 @@ pub async fn succeeded_for_order(db: &Db, order_no: &str) -> Result<Vec<RefundRo
     Ok(with_conn!(&mut conn, |c| {
         refunds::table
             .filter(refunds::order_no.eq(order_no))
-            .filter(refunds::status.eq(SUCCESS))
+            .filter(refunds::status.eq(RefundStatus::Success.as_str()))
             .order(refunds::id.asc())
             .select(RefundRow::as_select())
             .load(c)

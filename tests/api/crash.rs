@@ -141,7 +141,7 @@ async fn sigkill_between_paid_and_award_then_restart_awards_exactly_once() {
         .await
         .unwrap();
     let order = orders::find(&store, &order_no).await.unwrap().unwrap();
-    assert_eq!(order.status(), OrderStatus::Paid);
+    assert_eq!(order.status().unwrap(), OrderStatus::Paid);
     assert_eq!(outbox::backlog(&store).await.unwrap().0, 1, "award pending");
     drop(first);
 

@@ -5,7 +5,7 @@
 use chrono::Utc;
 use points_app::actors::payments::order_writer::PaidWrite;
 use points_app::domain::order::OrderStatus;
-use points_app::storage::orders::{self, Inserted, MarkPaid, OrderRow, OutboxRow};
+use points_app::storage::orders::{self, Inserted, OrderRow, OutboxRow};
 use points_app::storage::outbox;
 
 use crate::helpers::spawn_app;
@@ -54,6 +54,7 @@ fn award_row(order_no: &str) -> OutboxRow {
 fn paid(order_no: &str, transaction_id: &str, now: chrono::NaiveDateTime) -> PaidWrite {
     PaidWrite {
         order_no: order_no.into(),
+        from: OrderStatus::Created,
         transaction_id: transaction_id.into(),
         paid_at: now,
         now,
@@ -66,18 +67,24 @@ async fn the_same_idempotency_key_returns_the_first_order() {
     let app = spawn_app().await;
     let first = new_order("u1", "key-1");
     assert!(matches!(
-        app.state.order_writer.insert(first.clone()).await.unwrap(),
+        app.state
+            .payments
+            .writer()
+            .insert(first.clone())
+            .await
+            .unwrap(),
         Inserted::New(_)
     ));
     let again = new_order("u1", "key-1");
-    match app.state.order_writer.insert(again).await.unwrap() {
+    match app.state.payments.writer().insert(again).await.unwrap() {
         Inserted::Existing(o) => assert_eq!(o.order_no, first.order_no),
         other => panic!("{other:?}"),
     }
     // Another user may use the same key.
     assert!(matches!(
         app.state
-            .order_writer
+            .payments
+            .writer()
             .insert(new_order("u2", "key-1"))
             .await
             .unwrap(),
@@ -90,11 +97,16 @@ async fn concurrent_deliveries_pay_once_and_write_one_outbox_row() {
     let app = spawn_app().await;
     let db = app.state.db.clone();
     let order = new_order("u1", "k");
-    app.state.order_writer.insert(order.clone()).await.unwrap();
+    app.state
+        .payments
+        .writer()
+        .insert(order.clone())
+        .await
+        .unwrap();
     let now = Utc::now().naive_utc();
     let tasks: Vec<_> = (0..10)
         .map(|_| {
-            let (writer, order_no) = (app.state.order_writer.clone(), order.order_no.clone());
+            let (writer, order_no) = (app.state.payments.writer().clone(), order.order_no.clone());
             actix_web::rt::spawn(async move {
                 writer
                     .mark_paid(paid(&order_no, "wx-txn-1", now))
@@ -107,22 +119,16 @@ async fn concurrent_deliveries_pay_once_and_write_one_outbox_row() {
     for t in tasks {
         outcomes.push(t.await.unwrap());
     }
+    // One compare-and-set from created wins; the nine others find the order moved on.
     assert_eq!(
-        outcomes.iter().filter(|o| **o == MarkPaid::Paid).count(),
+        outcomes.iter().filter(|moved| **moved).count(),
         1,
         "{outcomes:?}"
-    );
-    assert_eq!(
-        outcomes
-            .iter()
-            .filter(|o| **o == MarkPaid::AlreadyPaid)
-            .count(),
-        9
     );
     let (pending, _) = outbox::backlog(&db).await.unwrap();
     assert_eq!(pending, 1);
     let paid = orders::find(&db, &order.order_no).await.unwrap().unwrap();
-    assert_eq!(paid.status(), OrderStatus::Paid);
+    assert_eq!(paid.status().unwrap(), OrderStatus::Paid);
     assert_eq!(paid.wechat_transaction_id.as_deref(), Some("wx-txn-1"));
 }
 
@@ -131,34 +137,74 @@ async fn a_closed_order_is_not_paid_and_gets_no_outbox_row() {
     let app = spawn_app().await;
     let db = &app.state.db;
     let order = new_order("u1", "k");
-    app.state.order_writer.insert(order.clone()).await.unwrap();
+    app.state
+        .payments
+        .writer()
+        .insert(order.clone())
+        .await
+        .unwrap();
     let now = Utc::now().naive_utc();
     assert!(
         orders::change_status(
             db,
             &order.order_no,
-            &[OrderStatus::Created],
+            OrderStatus::Created,
             OrderStatus::Closed,
-            now,
-            None
+            now
         )
         .await
         .unwrap()
     );
     let outcome = app
         .state
-        .order_writer
+        .payments
+        .writer()
         .mark_paid(paid(&order.order_no, "t", now))
         .await
         .unwrap();
-    assert_eq!(outcome, MarkPaid::NotPayable(OrderStatus::Closed));
+    assert!(!outcome, "a closed order is not paid");
+    let closed = orders::find(db, &order.order_no).await.unwrap().unwrap();
+    assert_eq!(closed.status().unwrap(), OrderStatus::Closed);
     assert_eq!(outbox::backlog(db).await.unwrap().0, 0);
+    // The compare-and-set is on the exact previous status: closing from "paying" when the
+    // order is closed changes nothing either.
+    assert!(
+        !orders::change_status(
+            db,
+            &order.order_no,
+            OrderStatus::Paying,
+            OrderStatus::Closed,
+            now
+        )
+        .await
+        .unwrap()
+    );
     // An unknown order is reported, not invented.
     let outcome = app
         .state
-        .order_writer
+        .payments
+        .writer()
         .mark_paid(paid("nope", "t", now))
         .await
         .unwrap();
-    assert_eq!(outcome, MarkPaid::NotFound);
+    assert!(!outcome);
+}
+
+#[actix_web::test]
+async fn an_unknown_status_in_the_database_is_an_error_not_a_guess() {
+    let app = spawn_app().await;
+    let mut order = new_order("u1", "k-unknown");
+    order.status = "teleported".into();
+    app.state
+        .payments
+        .writer()
+        .insert(order.clone())
+        .await
+        .unwrap();
+    let row = orders::find(&app.state.db, &order.order_no)
+        .await
+        .unwrap()
+        .unwrap();
+    let err = row.status().unwrap_err();
+    assert!(err.to_string().contains("teleported"), "{err}");
 }

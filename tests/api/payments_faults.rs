@@ -3,8 +3,9 @@
 
 use chrono::Utc;
 use points_app::actors::payments::order_writer::PaidWrite;
+use points_app::domain::order::{OrderStatus, RefundStatus};
 use points_app::sandbox::SandboxKeys;
-use points_app::storage::orders::{MarkPaid, OutboxRow};
+use points_app::storage::orders::OutboxRow;
 use points_app::storage::outbox;
 use points_app::wechat::types::{EncryptedResource, NotificationBody};
 use serde_json::{Value, json};
@@ -171,9 +172,11 @@ async fn an_award_left_in_the_outbox_is_made_once_after_a_restart() {
     };
     let outcome = app
         .state
-        .order_writer
+        .payments
+        .writer()
         .mark_paid(PaidWrite {
             order_no: order_no.clone(),
+            from: OrderStatus::Paying,
             transaction_id: "4200crash".into(),
             paid_at: now,
             now,
@@ -181,7 +184,7 @@ async fn an_award_left_in_the_outbox_is_made_once_after_a_restart() {
         })
         .await
         .unwrap();
-    assert_eq!(outcome, MarkPaid::Paid);
+    assert!(outcome, "paid from paying");
     assert_eq!(balance(&app, &shopper).await, 0);
 
     // A second instance on the same database (a restart) re-drives the row; the first one
@@ -253,7 +256,7 @@ async fn a_clawback_whose_figures_were_not_booked_is_finished_by_recovery() {
     refunds::finish(
         &app.state.db,
         &out_refund_no,
-        refunds::SUCCESS,
+        RefundStatus::Success,
         Some("5030crash"),
         now,
         &row,

@@ -2,6 +2,7 @@
 //! idempotent steps it drives, and the outbox recovery that makes "paid" always end in
 //! "points awarded".
 
+pub mod inbox;
 pub mod metrics;
 pub mod order_writer;
 pub mod refunds;
@@ -13,11 +14,10 @@ use crate::domain::order::{IllegalTransition, OrderStatus};
 use crate::storage::StorageError;
 use crate::wechat::WechatError;
 
+pub use inbox::{NotifyAnswer, NotifyKind};
 pub use refunds::{RefundView, RequestRefund};
 pub use service::{CreatePayment, CreatedPayment, PaymentCore, Settled};
-pub use supervisor::{
-    CancelPayment, PaymentSupervisor, RefundNotified, StartRefund, Unwatch, Watch,
-};
+pub use supervisor::{PaymentShard, Payments};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PaymentError {
@@ -57,4 +57,11 @@ pub enum PaymentError {
     RefundExceedsPaid { refundable: i64 },
     #[error("the order's award has not been made yet")]
     AwardPending,
+    /// The order kept moving under the step (read, decide, compare-and-set failed each
+    /// time): nothing changed; the caller retries.
+    #[error("the order changed while being settled; retry")]
+    Raced,
+    /// The payment actors did not take the message (stopping, or the mailbox is gone).
+    #[error("payments are unavailable: {0}")]
+    Unavailable(String),
 }

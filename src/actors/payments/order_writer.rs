@@ -11,7 +11,6 @@
 //! concurrent batches cannot deadlock on each other; duplicates of one order in one batch see
 //! the first one's change.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +21,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::config::DatabaseKind;
 use crate::domain::order::OrderStatus;
-use crate::storage::orders::{self, Inserted, MarkPaid, OrderRow, OutboxRow};
+use crate::storage::orders::{self, Inserted, OrderRow, OutboxRow};
 use crate::storage::outbox::NotificationLogRow;
 use crate::storage::schema::{notification_log, outbox, payment_orders};
 use crate::storage::{Conn, Db, SqliteConn, StorageError};
@@ -32,10 +31,12 @@ const MAX_BATCH: usize = 500;
 /// How long a batch waits for company once the first job is in.
 const WINDOW: Duration = Duration::from_millis(1);
 
-/// One order to mark paid, with the outbox row that will award its points.
+/// One order to mark paid, with the outbox row that will award its points: the decided
+/// `from -> paid` transition, applied only if the order is still in `from`.
 #[derive(Debug, Clone)]
 pub struct PaidWrite {
     pub order_no: String,
+    pub from: OrderStatus,
     pub transaction_id: String,
     pub paid_at: NaiveDateTime,
     pub now: NaiveDateTime,
@@ -49,7 +50,8 @@ enum Job {
     Insert(Box<OrderRow>, Reply<bool>),
     /// `created -> paying` with the prepay id; false when the order was no longer created.
     Prepaid(PrepaidWrite, Reply<bool>),
-    Paid(PaidWrite, Reply<MarkPaid>),
+    /// `from -> paid` with the award's outbox row; false when the order was not in `from`.
+    Paid(PaidWrite, Reply<bool>),
     Log(Box<NotificationLogRow>, Reply<()>),
 }
 
@@ -137,8 +139,9 @@ impl OrderWriter {
     }
 
     /// One transaction (shared with whatever else is waiting): the order becomes paid (only
-    /// from created/paying) and the award's outbox row is inserted. Both or neither.
-    pub async fn mark_paid(&self, write: PaidWrite) -> Result<MarkPaid, StorageError> {
+    /// from `write.from`) and the award's outbox row is inserted. Both or neither. False when
+    /// the order had moved on: the caller reads it and decides again.
+    pub async fn mark_paid(&self, write: PaidWrite) -> Result<bool, StorageError> {
         self.submit(|r| Job::Paid(write, r)).await
     }
 
@@ -196,26 +199,18 @@ async fn commit(db: &Db, mut jobs: Vec<Job>) {
     }
 }
 
-/// What one job's transaction decided.
-enum Outcome {
-    Done(bool),
-    Paid(MarkPaid),
-}
+/// What one job's transaction decided: whether its row was written or moved.
+struct Outcome(bool);
 
 fn answer(jobs: Vec<Job>, outcomes: Vec<Outcome>) {
     for (job, outcome) in jobs.into_iter().zip(outcomes) {
-        let lost = || StorageError::Pool("order writer lost an outcome".into());
         match (job, outcome) {
-            (Job::Insert(_, r) | Job::Prepaid(_, r), Outcome::Done(done)) => {
+            (Job::Insert(_, r) | Job::Prepaid(_, r) | Job::Paid(_, r), Outcome(done)) => {
                 let _ = r.send(Ok(done));
             }
-            (Job::Paid(_, r), Outcome::Paid(p)) => {
-                let _ = r.send(Ok(p));
-            }
-            (Job::Log(_, r), Outcome::Done(_)) => {
+            (Job::Log(_, r), Outcome(_)) => {
                 let _ = r.send(Ok(()));
             }
-            (job, _) => fail(job, lost()),
         }
     }
 }
@@ -225,10 +220,7 @@ fn fail(job: Job, e: StorageError) {
         tracing::error!(category = "system", error = %e, "order write failed");
     }
     match job {
-        Job::Insert(_, r) | Job::Prepaid(_, r) => {
-            let _ = r.send(Err(e));
-        }
-        Job::Paid(_, r) => {
+        Job::Insert(_, r) | Job::Prepaid(_, r) | Job::Paid(_, r) => {
             let _ = r.send(Err(e));
         }
         Job::Log(_, r) => {
@@ -239,8 +231,6 @@ fn fail(job: Job, e: StorageError) {
 
 /// One transaction for a batch; the outcome of every job, in order.
 async fn commit_txn(db: &Db, jobs: &[Job]) -> Result<Vec<Outcome>, StorageError> {
-    let payable = [OrderStatus::Created.as_str(), OrderStatus::Paying.as_str()];
-    let created = [OrderStatus::Created.as_str()];
     let mut inserts = Vec::new();
     let mut changes = Vec::new();
     let mut logs = Vec::new();
@@ -260,16 +250,17 @@ async fn commit_txn(db: &Db, jobs: &[Job]) -> Result<Vec<Outcome>, StorageError>
                 // New orders first: a duplicate key fails the batch, and each job is then
                 // retried alone (the caller reads the existing order).
                 c.insert_orders(inserts.clone()).await?;
-                outcomes.extend(inserts.iter().map(|_| Outcome::Done(true)));
+                outcomes.extend(inserts.iter().map(|_| Outcome(true)));
                 let mut awards = Vec::new();
-                let mut unsettled = Vec::new();
                 for change in &changes {
                     match change {
                         Change::Prepaid(w) => {
                             let n = diesel::update(
                                 payment_orders::table
                                     .filter(payment_orders::order_no.eq(&w.order_no))
-                                    .filter(payment_orders::status.eq_any(created)),
+                                    .filter(
+                                        payment_orders::status.eq(OrderStatus::Created.as_str()),
+                                    ),
                             )
                             .set((
                                 payment_orders::status.eq(OrderStatus::Paying.as_str()),
@@ -279,13 +270,13 @@ async fn commit_txn(db: &Db, jobs: &[Job]) -> Result<Vec<Outcome>, StorageError>
                             ))
                             .execute(c)
                             .await?;
-                            outcomes.push(Outcome::Done(n == 1));
+                            outcomes.push(Outcome(n == 1));
                         }
                         Change::Paid(w) => {
                             let n = diesel::update(
                                 payment_orders::table
                                     .filter(payment_orders::order_no.eq(&w.order_no))
-                                    .filter(payment_orders::status.eq_any(payable)),
+                                    .filter(payment_orders::status.eq(w.from.as_str())),
                             )
                             .set((
                                 payment_orders::status.eq(OrderStatus::Paid.as_str()),
@@ -297,36 +288,13 @@ async fn commit_txn(db: &Db, jobs: &[Job]) -> Result<Vec<Outcome>, StorageError>
                             .execute(c)
                             .await?;
                             if n == 1 {
-                                outcomes.push(Outcome::Paid(MarkPaid::Paid));
                                 awards.push(w.award.clone());
-                            } else {
-                                unsettled.push((outcomes.len(), w.order_no.clone()));
-                                outcomes.push(Outcome::Paid(MarkPaid::NotFound));
                             }
+                            outcomes.push(Outcome(n == 1));
                         }
                     }
                 }
-                if !unsettled.is_empty() {
-                    let nos: Vec<&str> = unsettled.iter().map(|(_, no)| no.as_str()).collect();
-                    let found: HashMap<String, String> = payment_orders::table
-                        .filter(payment_orders::order_no.eq_any(&nos))
-                        .select((payment_orders::order_no, payment_orders::status))
-                        .load::<(String, String)>(c)
-                        .await?
-                        .into_iter()
-                        .collect();
-                    for (i, no) in &unsettled {
-                        let outcome = match found.get(no).map(|s| OrderStatus::parse(s)) {
-                            None | Some(None) => MarkPaid::NotFound,
-                            Some(Some(s)) if s.was_paid() => MarkPaid::AlreadyPaid,
-                            Some(Some(s)) => MarkPaid::NotPayable(s),
-                        };
-                        if let Some(slot) = outcomes.get_mut(*i) {
-                            *slot = Outcome::Paid(outcome);
-                        }
-                    }
-                }
-                outcomes.extend(logs.iter().map(|_| Outcome::Done(true)));
+                outcomes.extend(logs.iter().map(|_| Outcome(true)));
                 c.insert_rows(awards, logs.clone()).await?;
                 Ok(outcomes)
             })

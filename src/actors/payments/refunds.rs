@@ -9,6 +9,7 @@ use super::PaymentError;
 use super::service::{PaymentCore, REFUND_NOTIFY_PATH, Settled};
 use crate::actors::points::ClawbackPoints;
 use crate::domain::Points;
+use crate::domain::order::RefundStatus as Stored;
 use crate::storage::orders::{self, OutboxRow};
 use crate::storage::refunds::{self, Begin, Finish, RefundRow};
 use crate::storage::{outbox, shop};
@@ -97,8 +98,16 @@ impl PaymentCore {
             created_at: naive,
             updated_at: naive,
         };
-        match refunds::begin(&self.db, &row).await? {
+        let mut begun = refunds::begin(&self.db, &row).await?;
+        for _ in 0..3 {
+            if begun != Begin::Raced {
+                break;
+            }
+            begun = refunds::begin(&self.db, &row).await?;
+        }
+        match begun {
             Begin::Started => {}
+            Begin::Raced => return Err(PaymentError::Raced),
             Begin::Exists => {
                 let existing = refunds::find(&self.db, &row.out_refund_no)
                     .await?
@@ -162,11 +171,11 @@ impl PaymentCore {
         refund_id: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Settled, PaymentError> {
-        let outcome = match status {
+        let reported = match status {
             RefundStatus::Processing => return Ok(Settled::Unchanged),
-            RefundStatus::Success => refunds::SUCCESS,
-            RefundStatus::Closed => refunds::CLOSED,
-            RefundStatus::Abnormal => refunds::ABNORMAL,
+            RefundStatus::Success => Stored::Success,
+            RefundStatus::Closed => Stored::Closed,
+            RefundStatus::Abnormal => Stored::Abnormal,
         };
         let clawback = OutboxRow {
             id: uuid::Uuid::now_v7().to_string(),
@@ -182,22 +191,27 @@ impl PaymentCore {
         match refunds::finish(
             &self.db,
             out_refund_no,
-            outcome,
+            reported,
             refund_id,
             now.naive_utc(),
             &clawback,
         )
         .await?
         {
-            Finish::Booked if outcome == refunds::SUCCESS => {
+            Finish::Booked(Stored::Success) => {
                 if let Err(e) = self.clawback(out_refund_no, Some(&clawback.id)).await {
                     tracing::warn!(category = "business", out_refund_no, error = %e, "clawback deferred to recovery");
                 }
                 Ok(Settled::Paid)
             }
-            Finish::Booked => Ok(Settled::Closed),
+            Finish::Booked(_) => Ok(Settled::Closed),
             Finish::AlreadyFinal => Ok(Settled::Duplicate),
             Finish::NotFound => Err(PaymentError::OrderNotFound),
+            Finish::Illegal(e) => {
+                self.metrics.illegal_transitions.inc();
+                tracing::error!(category = "business", out_refund_no, error = %e, "refund outcome the order cannot take; refused");
+                Err(PaymentError::Illegal(e))
+            }
         }
     }
 

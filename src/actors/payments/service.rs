@@ -15,9 +15,9 @@ use super::order_writer::{OrderWriter, PaidWrite, PrepaidWrite};
 use crate::actors::notifier::{Notifier, Notify, ShopperEvent};
 use crate::actors::points::{AwardPoints, PointsService};
 use crate::domain::Fen;
-use crate::domain::order::{OrderEvent, OrderStatus, transition};
+use crate::domain::order::{Decision, Effect, OrderEvent, OrderStatus, decide};
 use crate::domain::risk::{RiskAction, RiskContext, RiskRule, evaluate};
-use crate::storage::orders::{self, Inserted, MarkPaid, OrderRow, OutboxRow};
+use crate::storage::orders::{self, Inserted, OrderRow, OutboxRow};
 use crate::storage::{Db, outbox, shop};
 use crate::wechat::types::TradeState;
 use crate::wechat::{PayParams, PrepayRequest, Transaction, WechatClient};
@@ -52,6 +52,9 @@ pub struct PaymentCore {
 /// A validated request to pay.
 #[derive(Debug, Clone)]
 pub struct CreatePayment {
+    /// The new order's id (UUID v7; its simple form is the order number), chosen by the
+    /// sender so the request goes to the shard that will own the order.
+    pub order_id: uuid::Uuid,
     pub user_id: String,
     pub payment_code_id: String,
     pub amount_fen: i64,
@@ -115,7 +118,7 @@ impl PaymentCore {
         if !retry {
             self.check_risk(&req, now).await?;
         }
-        let id = uuid::Uuid::now_v7();
+        let id = req.order_id;
         let naive = now.naive_utc();
         let request_hash = request_hash(&req.payment_code_id, req.amount_fen);
         let row = OrderRow {
@@ -198,7 +201,7 @@ impl PaymentCore {
         order: OrderRow,
         now: DateTime<Utc>,
     ) -> Result<CreatedPayment, PaymentError> {
-        let status = order.status();
+        let status = order.status()?;
         if let Some(prepay_id) = &order.prepay_id {
             return Ok(self.answer(&order, status, Some(prepay_id)));
         }
@@ -220,7 +223,7 @@ impl PaymentCore {
             })
             .await
             .map_err(PaymentError::Wechat)?;
-        let next = self.transition(&order.order_no, status, OrderEvent::PrepayCreated)?;
+        let decision = self.decide(&order.order_no, status, OrderEvent::PrepayCreated)?;
         let moved = self
             .order_writer
             .prepaid(PrepaidWrite {
@@ -230,14 +233,31 @@ impl PaymentCore {
             })
             .await?;
         let status = if moved {
-            next
+            decision.next.unwrap_or(status)
         } else {
-            orders::find(&self.db, &order.order_no)
-                .await?
-                .map(|o| o.status())
-                .unwrap_or(next)
+            // Paid by a notification that beat this answer home, or closed meanwhile.
+            let current = self.load(&order.order_no).await?.status()?;
+            let late = self.decide(&order.order_no, current, OrderEvent::PrepayCreated)?;
+            if late.effects.contains(&Effect::CloseAtWechat) {
+                self.close_at_wechat_quietly(&order.order_no).await;
+            }
+            current
         };
         Ok(self.answer(&order, status, Some(&prepay.prepay_id)))
+    }
+
+    /// Closes an order WeChat still holds open after it was closed here; WeChat closes an
+    /// unpaid order at its expiry anyway, so a failure is only logged.
+    async fn close_at_wechat_quietly(&self, order_no: &str) {
+        if let Err(e) = self.wechat.close(order_no).await {
+            tracing::warn!(category = "business", order_no, error = %e, "closing a late prepay at WeChat failed; it expires there");
+        }
+    }
+
+    async fn load(&self, order_no: &str) -> Result<OrderRow, PaymentError> {
+        orders::find(&self.db, order_no)
+            .await?
+            .ok_or(PaymentError::OrderNotFound)
     }
 
     fn answer(
@@ -261,13 +281,13 @@ impl PaymentCore {
 
     /// The state machine's answer; an illegal transition is logged and counted, and the
     /// caller changes nothing.
-    fn transition(
+    fn decide(
         &self,
         order_no: &str,
         from: OrderStatus,
         event: OrderEvent,
-    ) -> Result<OrderStatus, PaymentError> {
-        transition(from, event).map_err(|e| {
+    ) -> Result<Decision, PaymentError> {
+        decide(from, event).map_err(|e| {
             self.metrics.illegal_transitions.inc();
             tracing::error!(category = "business", order_no, %from, ?event, "illegal order transition refused");
             PaymentError::Illegal(e)
@@ -281,9 +301,7 @@ impl PaymentCore {
         txn: &Transaction,
         now: DateTime<Utc>,
     ) -> Result<Settled, PaymentError> {
-        let order = orders::find(&self.db, &txn.out_trade_no)
-            .await?
-            .ok_or(PaymentError::OrderNotFound)?;
+        let mut order = self.load(&txn.out_trade_no).await?;
         let cfg = self.wechat.config();
         if txn.mchid != cfg.mchid || txn.appid != cfg.appid {
             self.metrics.mismatches.inc();
@@ -296,12 +314,7 @@ impl PaymentCore {
         match txn.trade_state {
             TradeState::Success => {}
             TradeState::Closed | TradeState::Revoked | TradeState::Payerror => {
-                let closed = self.close_locally(&order, now).await?;
-                return Ok(if closed {
-                    Settled::Closed
-                } else {
-                    Settled::Unchanged
-                });
+                return self.closed_at_wechat(order, now).await;
             }
             TradeState::Notpay | TradeState::Userpaying | TradeState::Refund => {
                 return Ok(Settled::Unchanged);
@@ -318,67 +331,77 @@ impl PaymentCore {
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.with_timezone(&Utc))
             .unwrap_or(now);
-        let award = OutboxRow {
-            id: uuid::Uuid::now_v7().to_string(),
-            kind: outbox::AWARD_POINTS.into(),
-            aggregate_id: order.order_no.clone(),
-            payload: serde_json::json!({
-                "user_id": order.user_id,
-                "order_no": order.order_no,
-                "amount_fen": order.amount_fen,
-                "paid_at": paid_at.to_rfc3339(),
-            })
-            .to_string(),
-            attempts: 0,
-            next_attempt_at: (now + Duration::seconds(OUTBOX_GRACE_SECS)).naive_utc(),
-            last_error: None,
-            created_at: now.naive_utc(),
-        };
-        let award_id = award.id.clone();
-        match self
-            .order_writer
-            .mark_paid(PaidWrite {
-                order_no: order.order_no.clone(),
-                transaction_id: txn_id,
-                paid_at: paid_at.naive_utc(),
-                now: now.naive_utc(),
-                award,
-            })
-            .await?
-        {
-            MarkPaid::Paid => {
-                if self.kill_after_paid {
-                    kill_self(&order.order_no);
+        // Decide on what was read, apply with a compare-and-set; if the order moved between
+        // the two (its prepay answer landed), read it and decide again.
+        for _ in 0..MAX_RACES {
+            let from = order.status()?;
+            let decision = match decide(from, OrderEvent::PaymentSucceeded) {
+                Ok(d) => d,
+                Err(_) => {
+                    // Paid at WeChat after we closed it: money arrived for a closed order. It
+                    // must be refunded by an operator; alert loudly, change nothing.
+                    tracing::error!(category = "business", order_no = %order.order_no, status = %from, "payment for an order that cannot be paid");
+                    self.metrics.mismatches.inc();
+                    return Err(PaymentError::NotPayable(from));
                 }
-                self.metrics.record_paid(&order, now);
-                let core = self.clone();
-                let (user, order_no, amount, outbox_id) = (
-                    order.user_id.clone(),
-                    order.order_no.clone(),
-                    order.amount_fen,
-                    award_id,
-                );
-                actix::spawn(async move {
-                    // The outbox row guarantees the award; this only makes it prompt.
-                    if let Err(e) = core
-                        .award(&user, &order_no, amount, Some(outbox_id), paid_at)
-                        .await
-                    {
-                        tracing::warn!(category = "business", order_no, error = %e, "award deferred to recovery");
-                    }
-                });
-                Ok(Settled::Paid)
+            };
+            if decision.next.is_none() {
+                return Ok(Settled::Duplicate);
             }
-            MarkPaid::AlreadyPaid => Ok(Settled::Duplicate),
-            MarkPaid::NotPayable(status) => {
-                // Paid at WeChat after we closed it: money arrived for a closed order. It must
-                // be refunded by an operator; alert loudly, change nothing.
-                tracing::error!(category = "business", order_no = %order.order_no, %status, "payment for an order that cannot be paid");
-                self.metrics.mismatches.inc();
-                Err(PaymentError::NotPayable(status))
+            let award = award_row(&order, paid_at, now);
+            let award_id = award.id.clone();
+            let moved = self
+                .order_writer
+                .mark_paid(PaidWrite {
+                    order_no: order.order_no.clone(),
+                    from,
+                    transaction_id: txn_id.clone(),
+                    paid_at: paid_at.naive_utc(),
+                    now: now.naive_utc(),
+                    award,
+                })
+                .await?;
+            if !moved {
+                order = self.load(&order.order_no).await?;
+                continue;
             }
-            MarkPaid::NotFound => Err(PaymentError::OrderNotFound),
+            if self.kill_after_paid {
+                kill_self(&order.order_no);
+            }
+            self.metrics.record_paid(&order, now);
+            self.perform(&order, decision.effects, Some(award_id), paid_at);
+            return Ok(Settled::Paid);
         }
+        Err(PaymentError::Raced)
+    }
+
+    /// Performs a paid transition's effects after its commit. The outbox row written with the
+    /// transition guarantees the award; this only makes it prompt.
+    fn perform(
+        &self,
+        order: &OrderRow,
+        effects: &'static [Effect],
+        outbox_id: Option<String>,
+        paid_at: DateTime<Utc>,
+    ) {
+        if !effects.contains(&Effect::AwardPoints) {
+            return;
+        }
+        let notify = effects.contains(&Effect::NotifyShopper);
+        let core = self.clone();
+        let (user, order_no, amount) = (
+            order.user_id.clone(),
+            order.order_no.clone(),
+            order.amount_fen,
+        );
+        actix::spawn(async move {
+            if let Err(e) = core
+                .award(&user, &order_no, amount, outbox_id, paid_at, notify)
+                .await
+            {
+                tracing::warn!(category = "business", order_no, error = %e, "award deferred to recovery");
+            }
+        });
     }
 
     /// Awards an order's points (idempotent on the order); deletes the outbox row with it.
@@ -389,6 +412,7 @@ impl PaymentCore {
         amount_fen: i64,
         outbox_id: Option<String>,
         paid_at: DateTime<Utc>,
+        notify: bool,
     ) -> Result<(), PaymentError> {
         let amount =
             Fen::parse(amount_fen).map_err(|e| PaymentError::AmountInvalid(e.to_string()))?;
@@ -407,7 +431,7 @@ impl PaymentCore {
         match result {
             Ok(change) => {
                 self.metrics.record_award(true, paid_at, change.duplicate);
-                if !change.duplicate {
+                if notify && !change.duplicate {
                     self.notify(
                         user_id,
                         ShopperEvent::Paid {
@@ -437,17 +461,20 @@ impl PaymentCore {
         }
     }
 
-    /// Closes an unpaid order at WeChat, then here. If WeChat says it was paid meanwhile, the
-    /// payment is settled instead.
+    /// Closes an unpaid order (an expiry or the shopper's cancel): at WeChat first when
+    /// WeChat holds it, then here. If WeChat says it was paid meanwhile, the payment is
+    /// settled instead.
     pub async fn close(
         &self,
         order: &OrderRow,
         now: DateTime<Utc>,
     ) -> Result<Settled, PaymentError> {
-        if !matches!(order.status(), OrderStatus::Created | OrderStatus::Paying) {
+        let from = order.status()?;
+        let decision = self.decide(&order.order_no, from, OrderEvent::CloseRequested)?;
+        if decision.is_noop() {
             return Ok(Settled::Unchanged);
         }
-        if order.prepay_id.is_some() {
+        if decision.effects.contains(&Effect::CloseAtWechat) {
             match self.wechat.close(&order.order_no).await {
                 Ok(()) => {}
                 Err(e) if e.pay_code().is_some_and(|c| c.as_str() == "ORDERPAID") => {
@@ -461,34 +488,44 @@ impl PaymentCore {
                 Err(e) if e.pay_code().is_some_and(|c| c.as_str() == "ORDER_CLOSED") => {}
                 Err(e) => return Err(PaymentError::Wechat(e)),
             }
+            return self.closed_at_wechat(order.clone(), now).await;
         }
-        let closed = self.close_locally(order, now).await?;
-        Ok(if closed {
-            Settled::Closed
-        } else {
-            Settled::Unchanged
-        })
+        self.apply_close(order, from, decision, now).await
     }
 
-    async fn close_locally(
+    /// WeChat closed the order (its close answered, or it reports the order closed).
+    async fn closed_at_wechat(
+        &self,
+        mut order: OrderRow,
+        now: DateTime<Utc>,
+    ) -> Result<Settled, PaymentError> {
+        for _ in 0..MAX_RACES {
+            let from = order.status()?;
+            let decision = self.decide(&order.order_no, from, OrderEvent::ClosedAtWechat)?;
+            match self.apply_close(&order, from, decision, now).await {
+                Err(PaymentError::Raced) => order = self.load(&order.order_no).await?,
+                other => return other,
+            }
+        }
+        Err(PaymentError::Raced)
+    }
+
+    /// Writes a decided close with a compare-and-set on `from`.
+    async fn apply_close(
         &self,
         order: &OrderRow,
+        from: OrderStatus,
+        decision: Decision,
         now: DateTime<Utc>,
-    ) -> Result<bool, PaymentError> {
-        let next = self.transition(&order.order_no, order.status(), OrderEvent::Closed)?;
-        let closed = orders::change_status(
-            &self.db,
-            &order.order_no,
-            &[OrderStatus::Created, OrderStatus::Paying],
-            next,
-            now.naive_utc(),
-            None,
-        )
-        .await?;
-        if closed {
-            self.metrics.completed.with_label_values(&["closed"]).inc();
+    ) -> Result<Settled, PaymentError> {
+        let Some(next) = decision.next else {
+            return Ok(Settled::Unchanged);
+        };
+        if !orders::change_status(&self.db, &order.order_no, from, next, now.naive_utc()).await? {
+            return Err(PaymentError::Raced);
         }
-        Ok(closed)
+        self.metrics.completed.with_label_values(&["closed"]).inc();
+        Ok(Settled::Closed)
     }
 
     /// Asks WeChat about an order still paying and settles what it says.
@@ -513,6 +550,29 @@ pub enum Settled {
     Duplicate,
     Closed,
     Unchanged,
+}
+
+/// How often a step reads and decides again when the order moved under it.
+const MAX_RACES: usize = 4;
+
+/// The outbox row that awards a paid order's points; written in the paid transition.
+fn award_row(order: &OrderRow, paid_at: DateTime<Utc>, now: DateTime<Utc>) -> OutboxRow {
+    OutboxRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        kind: outbox::AWARD_POINTS.into(),
+        aggregate_id: order.order_no.clone(),
+        payload: serde_json::json!({
+            "user_id": order.user_id,
+            "order_no": order.order_no,
+            "amount_fen": order.amount_fen,
+            "paid_at": paid_at.to_rfc3339(),
+        })
+        .to_string(),
+        attempts: 0,
+        next_attempt_at: (now + Duration::seconds(OUTBOX_GRACE_SECS)).naive_utc(),
+        last_error: None,
+        created_at: now.naive_utc(),
+    }
 }
 
 fn truncate(s: &str, max_chars: usize) -> String {

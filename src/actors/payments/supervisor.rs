@@ -1,131 +1,214 @@
-//! PaymentSupervisor: one per node. It watches every order that can still change without a
-//! new request (created, paying), closes the expired ones at WeChat, re-queries the ones
-//! stuck in paying, reloads them all at start-up, and re-drives outbox rows left behind.
-//! Each order is handled in its own future: a failing order cannot stop the others.
+//! The payment supervisor: the owner of every order's state machine on this node.
+//!
+//! Orders are sharded by order number over [`PaymentShard`] actors, each on its own arbiter
+//! (thread). A shard runs every step of its orders — create and prepay, settle a
+//! notification or a query answer, cancel, close at expiry, refund — and watches the ones
+//! that can still change without a new request (created, paying): it closes the expired
+//! ones at WeChat and re-queries the ones stuck in paying. The HTTP layer only sends
+//! messages through the [`Payments`] handle. Shard 0 also re-drives outbox rows left behind
+//! and asks WeChat about refunds whose outcome never arrived.
+//!
+//! Every step runs in its own future on the shard's thread, so a slow WeChat call never
+//! blocks the shard's other orders, and a failing order cannot stop the others. Two steps
+//! on one order (a notification racing an expiry) may overlap; storage applies each decided
+//! transition with a compare-and-set on the previous status, so exactly one wins and the
+//! other reads the order and decides again.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use chrono::{NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::PaymentError;
+use super::order_writer::OrderWriter;
 use super::refunds::{RefundView, RequestRefund};
-use super::service::{CreatedPayment, PaymentCore, Settled};
+use super::service::{CreatePayment, CreatedPayment, PaymentCore, Settled};
 use crate::domain::order::OrderStatus;
 use crate::storage::orders::{self, OrderRow};
 use crate::storage::{outbox, refunds};
-use crate::wechat::RefundResource;
+use crate::wechat::{NotificationVerifier, RefundResource, Transaction};
 
 const TICK: Duration = Duration::from_secs(1);
 const RECOVERY_TICK: Duration = Duration::from_secs(2);
 /// An order paying this long without a notification is asked about at WeChat.
 const QUERY_AFTER_SECS: i64 = 60;
-/// At most this many WeChat calls per tick, so a backlog cannot flood WeChat.
+/// At most this many WeChat calls per tick and shard, so a backlog cannot flood WeChat.
 const PER_TICK: usize = 32;
+/// Messages a shard may hold: far above any burst; a full mailbox answers "busy".
+const MAILBOX: usize = 1 << 16;
 
-struct Watched {
-    status: OrderStatus,
-    expires_at: NaiveDateTime,
-    created_at: NaiveDateTime,
-    last_query: Option<NaiveDateTime>,
+/// The shard that owns an order: a stable hash of its number.
+pub fn shard_of(order_no: &str, shards: usize) -> usize {
+    let mut h = DefaultHasher::new();
+    order_no.hash(&mut h);
+    usize::try_from(h.finish() % shards.max(1) as u64).unwrap_or(0)
 }
 
-pub struct PaymentSupervisor {
-    core: PaymentCore,
+/// The time source of the supervision ticks: the system clock, or a manual one in tests.
+pub trait SupervisorClock: Send + Sync + 'static {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+pub struct SystemClock;
+
+impl SupervisorClock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// An order the shard watches and what it last knew of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watched {
+    pub status: OrderStatus,
+    pub expires_at: NaiveDateTime,
+    pub created_at: NaiveDateTime,
+    pub last_query: Option<NaiveDateTime>,
+}
+
+/// What a tick decided for one watched order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// Past its expiry: close it (at WeChat first when WeChat holds it).
+    Close,
+    /// Paying for long without a notification: ask WeChat.
+    Query,
+}
+
+/// The watch list of one shard: which orders need a step now. Pure (the clock is passed
+/// in), so the timing rules are unit-tested without waiting.
+#[derive(Debug, Default)]
+pub struct WatchList {
     watch: HashMap<String, Watched>,
     busy: HashSet<String>,
-    recovering: bool,
 }
 
-impl PaymentSupervisor {
-    pub fn new(core: PaymentCore) -> Self {
-        PaymentSupervisor {
-            core,
-            watch: HashMap::new(),
-            busy: HashSet::new(),
-            recovering: false,
-        }
-    }
-
-    fn track(&mut self, order: &OrderRow, status: OrderStatus) {
-        if matches!(status, OrderStatus::Created | OrderStatus::Paying) {
-            self.watch.insert(
-                order.order_no.clone(),
-                Watched {
-                    status,
-                    expires_at: order.expires_at,
-                    created_at: order.created_at,
-                    last_query: None,
-                },
-            );
+impl WatchList {
+    /// Starts (or keeps) watching an order that can still change; stops for one that cannot.
+    pub fn track(&mut self, order_no: &str, w: Watched) {
+        if w.status.needs_supervision() && w.status != OrderStatus::Refunding {
+            self.watch.entry(order_no.to_string()).or_insert(w);
         } else {
-            self.watch.remove(&order.order_no);
-        }
-    }
-
-    fn settled(&mut self, order_no: &str, outcome: &Result<Settled, PaymentError>) {
-        self.busy.remove(order_no);
-        if let Ok(Settled::Paid | Settled::Duplicate | Settled::Closed) = outcome {
             self.watch.remove(order_no);
         }
     }
 
-    /// Expired orders get closed; long-paying ones get queried.
-    fn tick(&mut self, ctx: &mut Context<Self>) {
-        let now = Utc::now();
-        let naive = now.naive_utc();
+    pub fn forget(&mut self, order_no: &str) {
+        self.watch.remove(order_no);
+    }
+
+    pub fn len(&self) -> usize {
+        self.watch.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.watch.is_empty()
+    }
+
+    pub fn contains(&self, order_no: &str) -> bool {
+        self.watch.contains_key(order_no)
+    }
+
+    /// The orders due at `now` (at most `limit`), marked busy until [`WatchList::done`].
+    pub fn due(&mut self, now: NaiveDateTime, limit: usize) -> Vec<(String, Due)> {
         let mut due = Vec::new();
         for (order_no, w) in &mut self.watch {
-            if due.len() >= PER_TICK {
+            if due.len() >= limit {
                 break;
             }
             if self.busy.contains(order_no) {
                 continue;
             }
-            let expired = w.expires_at <= naive;
+            let expired = w.expires_at <= now;
             let stale = w.status == OrderStatus::Paying
-                && (naive - w.created_at).num_seconds() >= QUERY_AFTER_SECS
+                && (now - w.created_at).num_seconds() >= QUERY_AFTER_SECS
                 && w.last_query
-                    .is_none_or(|t| (naive - t).num_seconds() >= QUERY_AFTER_SECS);
+                    .is_none_or(|t| (now - t).num_seconds() >= QUERY_AFTER_SECS);
             if expired || stale {
-                w.last_query = Some(naive);
-                due.push((order_no.clone(), expired));
+                w.last_query = Some(now);
+                due.push((
+                    order_no.clone(),
+                    if expired { Due::Close } else { Due::Query },
+                ));
             }
         }
-        for (order_no, expired) in due {
+        for (order_no, _) in &due {
             self.busy.insert(order_no.clone());
+        }
+        due
+    }
+
+    /// A step on the order finished: a final outcome ends the watch; anything else (an
+    /// error, an order still unpaid) keeps it for the next tick.
+    pub fn done(&mut self, order_no: &str, outcome: &Result<Settled, PaymentError>) {
+        self.busy.remove(order_no);
+        if let Ok(Settled::Paid | Settled::Duplicate | Settled::Closed) = outcome {
+            self.watch.remove(order_no);
+        }
+    }
+}
+
+fn watched(c: &CreatedPayment) -> Watched {
+    Watched {
+        status: c.status,
+        expires_at: c.expires_at,
+        created_at: c.created_at,
+        last_query: None,
+    }
+}
+
+/// One shard of the supervisor.
+pub struct PaymentShard {
+    core: PaymentCore,
+    index: usize,
+    shards: usize,
+    clock: Arc<dyn SupervisorClock>,
+    watch: WatchList,
+    recovering: bool,
+}
+
+impl PaymentShard {
+    fn owns(&self, order_no: &str) -> bool {
+        shard_of(order_no, self.shards) == self.index
+    }
+
+    /// Expired orders get closed; long-paying ones get queried.
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        let now = self.clock.now();
+        for (order_no, due) in self.watch.due(now.naive_utc(), PER_TICK) {
             let core = self.core.clone();
             let key = order_no.clone();
             let fut = async move {
                 let Some(order) = orders::find(&core.db, &order_no).await? else {
                     return Ok(Settled::Closed);
                 };
-                if expired {
-                    core.close(&order, now).await
-                } else {
-                    core.reconcile(&order, now).await
+                match due {
+                    Due::Close => core.close(&order, now).await,
+                    Due::Query => core.reconcile(&order, now).await,
                 }
             };
             ctx.spawn(fut.into_actor(self).map(move |res, act, _| {
                 if let Err(e) = &res {
                     tracing::warn!(category = "business", order_no = %key, error = %e, "supervision step failed; will retry");
                 }
-                act.settled(&key, &res);
+                act.watch.done(&key, &res);
             }));
         }
     }
 
-    /// Re-drives outbox rows whose effect did not finish (a crash, a failed award).
+    /// Re-drives outbox rows whose effect did not finish (a crash, a failed award), and asks
+    /// WeChat about refunds whose outcome never arrived. Shard 0 only.
     fn recover(&mut self, ctx: &mut Context<Self>) {
         if self.recovering {
             return;
         }
         self.recovering = true;
         let core = self.core.clone();
+        let now = self.clock.now();
         let fut = async move {
-            let now = Utc::now();
-            // Refunds whose outcome we never heard: ask WeChat.
             let stale = (now - chrono::Duration::seconds(QUERY_AFTER_SECS)).naive_utc();
             for refund in refunds::processing(&core.db, stale).await? {
                 match core.wechat.query_refund(&refund.out_refund_no).await {
@@ -177,12 +260,14 @@ async fn redrive(core: &PaymentCore, row: &outbox::PendingEffect) -> Result<(), 
         outbox::AWARD_POINTS => {
             let a: Award = serde_json::from_str(&row.payload)
                 .map_err(|e| PaymentError::AmountInvalid(format!("bad outbox payload: {e}")))?;
+            // The row exists only for a paid transition, whose effects include the message.
             core.award(
                 &a.user_id,
                 &a.order_no,
                 a.amount_fen,
                 Some(row.id.clone()),
                 a.paid_at,
+                true,
             )
             .await
         }
@@ -193,93 +278,145 @@ async fn redrive(core: &PaymentCore, row: &outbox::PendingEffect) -> Result<(), 
     }
 }
 
-impl Actor for PaymentSupervisor {
+impl Actor for PaymentShard {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(MAILBOX);
         let db = self.core.db.clone();
         ctx.spawn(
             async move { orders::supervised(&db).await }
                 .into_actor(self)
                 .map(|res, act, _| match res {
                     Ok(rows) => {
-                        for order in &rows {
-                            act.track(order, order.status());
+                        let mut mine = 0;
+                        let (index, shards) = (act.index, act.shards);
+                        for order in rows
+                            .iter()
+                            .filter(|o| shard_of(&o.order_no, shards) == index)
+                        {
+                            match order.status() {
+                                Ok(status) => {
+                                    act.watch.track(&order.order_no, reloaded(order, status));
+                                    mine += 1;
+                                }
+                                Err(e) => tracing::error!(category = "system", order_no = %order.order_no, error = %e, "order not supervised"),
+                            }
                         }
-                        tracing::info!(category = "system", orders = rows.len(), "payment supervisor reloaded open orders");
+                        tracing::info!(category = "system", shard = act.index, orders = mine, "payment shard reloaded open orders");
                     }
-                    Err(e) => tracing::error!(category = "system", error = %e, "payment supervisor could not reload orders"),
+                    Err(e) => tracing::error!(category = "system", error = %e, "payment shard could not reload orders"),
                 }),
         );
         ctx.run_interval(TICK, |act, ctx| act.tick(ctx));
-        ctx.run_interval(RECOVERY_TICK, |act, ctx| act.recover(ctx));
-    }
-}
-
-/// An order created (or found again) outside the supervisor, by the HTTP worker that
-/// served the request: watch it until it is paid or closed.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Watch(pub CreatedPayment);
-
-impl Handler<Watch> for PaymentSupervisor {
-    type Result = ();
-
-    fn handle(&mut self, msg: Watch, _: &mut Context<Self>) {
-        let c = msg.0;
-        if matches!(c.status, OrderStatus::Created | OrderStatus::Paying) {
-            self.watch.entry(c.order_no).or_insert(Watched {
-                status: c.status,
-                expires_at: c.expires_at,
-                created_at: c.created_at,
-                last_query: None,
-            });
-        } else {
-            self.watch.remove(&c.order_no);
+        if self.index == 0 {
+            ctx.run_interval(RECOVERY_TICK, |act, ctx| act.recover(ctx));
         }
     }
 }
 
-/// An order settled outside the supervisor (a notification served by an HTTP worker).
+fn reloaded(order: &OrderRow, status: OrderStatus) -> Watched {
+    Watched {
+        status,
+        expires_at: order.expires_at,
+        created_at: order.created_at,
+        last_query: None,
+    }
+}
+
+/// Create (or find again) an order and get its prepay. Sent to the shard of the new
+/// order's number.
+#[derive(Message)]
+#[rtype(result = "Result<CreatedPayment, PaymentError>")]
+struct Create(CreatePayment);
+
+impl Handler<Create> for PaymentShard {
+    type Result = ResponseActFuture<Self, Result<CreatedPayment, PaymentError>>;
+
+    fn handle(&mut self, msg: Create, _: &mut Context<Self>) -> Self::Result {
+        let core = self.core.clone();
+        let now = self.clock.now();
+        Box::pin(
+            async move { core.create(msg.0, now).await }
+                .into_actor(self)
+                .map(|res, act, _| {
+                    if let Ok(created) = &res
+                        && act.owns(&created.order_no)
+                    {
+                        act.watch.track(&created.order_no, watched(created));
+                    }
+                    res
+                }),
+        )
+    }
+}
+
+/// Watch an order this shard owns (an earlier order found again by another shard).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Unwatch(pub String);
+struct Watch(CreatedPayment);
 
-impl Handler<Unwatch> for PaymentSupervisor {
+impl Handler<Watch> for PaymentShard {
     type Result = ();
 
-    fn handle(&mut self, msg: Unwatch, _: &mut Context<Self>) {
-        self.watch.remove(&msg.0);
+    fn handle(&mut self, msg: Watch, _: &mut Context<Self>) {
+        self.watch.track(&msg.0.order_no, watched(&msg.0));
+    }
+}
+
+/// What WeChat reports about a payment (a verified notification).
+#[derive(Message)]
+#[rtype(result = "Result<Settled, PaymentError>")]
+struct Settle(Transaction);
+
+impl Handler<Settle> for PaymentShard {
+    type Result = ResponseActFuture<Self, Result<Settled, PaymentError>>;
+
+    fn handle(&mut self, msg: Settle, _: &mut Context<Self>) -> Self::Result {
+        let core = self.core.clone();
+        let now = self.clock.now();
+        let order_no = msg.0.out_trade_no.clone();
+        Box::pin(
+            async move { core.settle(&msg.0, now).await }
+                .into_actor(self)
+                .map(move |res, act, _| {
+                    if let Ok(Settled::Paid | Settled::Duplicate | Settled::Closed) = &res {
+                        act.watch.forget(&order_no);
+                    }
+                    res
+                }),
+        )
     }
 }
 
 /// The shopper cancels an unpaid order.
 #[derive(Message)]
 #[rtype(result = "Result<Settled, PaymentError>")]
-pub struct CancelPayment {
-    pub user_id: String,
-    pub order_no: String,
+struct Cancel {
+    user_id: String,
+    order_no: String,
 }
 
-impl Handler<CancelPayment> for PaymentSupervisor {
+impl Handler<Cancel> for PaymentShard {
     type Result = ResponseActFuture<Self, Result<Settled, PaymentError>>;
 
-    fn handle(&mut self, msg: CancelPayment, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: Cancel, _: &mut Context<Self>) -> Self::Result {
         let core = self.core.clone();
+        let now = self.clock.now();
         let order_no = msg.order_no.clone();
         let fut = async move {
             let order = orders::find(&core.db, &msg.order_no)
                 .await?
                 .filter(|o| o.user_id == msg.user_id)
                 .ok_or(PaymentError::OrderNotFound)?;
-            match order.status() {
-                OrderStatus::Created | OrderStatus::Paying => core.close(&order, Utc::now()).await,
+            match order.status()? {
+                OrderStatus::Created | OrderStatus::Paying => core.close(&order, now).await,
                 status => Err(PaymentError::NotPayable(status)),
             }
         };
         Box::pin(fut.into_actor(self).map(move |res, act, _| {
             if let Ok(Settled::Paid | Settled::Closed) = &res {
-                act.watch.remove(&order_no);
+                act.watch.forget(&order_no);
             }
             res
         }))
@@ -289,13 +426,14 @@ impl Handler<CancelPayment> for PaymentSupervisor {
 /// WeChat reported a refund's outcome (verified notification).
 #[derive(Message)]
 #[rtype(result = "Result<Settled, PaymentError>")]
-pub struct RefundNotified(pub RefundResource);
+struct RefundNotified(RefundResource);
 
-impl Handler<RefundNotified> for PaymentSupervisor {
+impl Handler<RefundNotified> for PaymentShard {
     type Result = ResponseFuture<Result<Settled, PaymentError>>;
 
     fn handle(&mut self, msg: RefundNotified, _: &mut Context<Self>) -> Self::Result {
         let core = self.core.clone();
+        let now = self.clock.now();
         Box::pin(async move {
             let r = msg.0;
             if r.mchid != core.wechat.config().mchid {
@@ -307,13 +445,8 @@ impl Handler<RefundNotified> for PaymentSupervisor {
             if refund.order_no != r.out_trade_no || refund.amount_fen != r.amount.refund {
                 return Err(PaymentError::Mismatch("refund order or amount"));
             }
-            core.settle_refund(
-                &r.out_refund_no,
-                r.refund_status,
-                Some(&r.refund_id),
-                Utc::now(),
-            )
-            .await
+            core.settle_refund(&r.out_refund_no, r.refund_status, Some(&r.refund_id), now)
+                .await
         })
     }
 }
@@ -321,13 +454,241 @@ impl Handler<RefundNotified> for PaymentSupervisor {
 /// A merchant or an admin asks for a refund.
 #[derive(Message)]
 #[rtype(result = "Result<RefundView, PaymentError>")]
-pub struct StartRefund(pub RequestRefund);
+struct StartRefund(RequestRefund);
 
-impl Handler<StartRefund> for PaymentSupervisor {
+impl Handler<StartRefund> for PaymentShard {
     type Result = ResponseFuture<Result<RefundView, PaymentError>>;
 
     fn handle(&mut self, msg: StartRefund, _: &mut Context<Self>) -> Self::Result {
         let core = self.core.clone();
-        Box::pin(async move { core.request_refund(msg.0, Utc::now()).await })
+        let now = self.clock.now();
+        Box::pin(async move { core.request_refund(msg.0, now).await })
+    }
+}
+
+/// The supervisor as the rest of the server sees it: one method per request, each a
+/// message to the shard that owns the order. Cheap to clone.
+#[derive(Clone)]
+pub struct Payments {
+    shards: Arc<[Addr<PaymentShard>]>,
+    core: PaymentCore,
+    verifier: NotificationVerifier,
+    _arbiters: Arc<[ArbiterHandle]>,
+}
+
+fn unavailable(e: MailboxError) -> PaymentError {
+    PaymentError::Unavailable(e.to_string())
+}
+
+impl Payments {
+    /// Starts `shards` shards (at least one), each on its own arbiter, with the system clock.
+    pub fn start(core: PaymentCore, verifier: NotificationVerifier, shards: usize) -> Payments {
+        Self::start_with_clock(core, verifier, shards, Arc::new(SystemClock))
+    }
+
+    pub fn start_with_clock(
+        core: PaymentCore,
+        verifier: NotificationVerifier,
+        shards: usize,
+        clock: Arc<dyn SupervisorClock>,
+    ) -> Payments {
+        let n = shards.max(1);
+        let arbiters: Vec<ArbiterHandle> = (0..n).map(|_| Arbiter::new().handle()).collect();
+        let addrs: Vec<Addr<PaymentShard>> = arbiters
+            .iter()
+            .enumerate()
+            .map(|(index, arbiter)| {
+                let (core, clock) = (core.clone(), clock.clone());
+                PaymentShard::start_in_arbiter(arbiter, move |_| PaymentShard {
+                    core,
+                    index,
+                    shards: n,
+                    clock,
+                    watch: WatchList::default(),
+                    recovering: false,
+                })
+            })
+            .collect();
+        Payments {
+            shards: addrs.into(),
+            core,
+            verifier,
+            _arbiters: arbiters.into(),
+        }
+    }
+
+    fn shard(&self, order_no: &str) -> &Addr<PaymentShard> {
+        &self.shards[shard_of(order_no, self.shards.len())]
+    }
+
+    /// The group-commit writer the payment steps use (notification logs go through it too).
+    pub fn writer(&self) -> &OrderWriter {
+        &self.core.order_writer
+    }
+
+    pub fn core(&self) -> &PaymentCore {
+        &self.core
+    }
+
+    /// Checks WeChat's notification signatures and decrypts their resources.
+    pub fn verifier(&self) -> &NotificationVerifier {
+        &self.verifier
+    }
+
+    /// How many shards own the orders.
+    pub fn shards(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Creates the order (or finds the one this Idempotency-Key already made) and gets its
+    /// prepay. The step finishes even if the caller goes away.
+    pub async fn create(&self, mut req: CreatePayment) -> Result<CreatedPayment, PaymentError> {
+        req.order_id = uuid::Uuid::now_v7();
+        let order_no = req.order_id.simple().to_string();
+        let created = self
+            .shard(&order_no)
+            .send(Create(req))
+            .await
+            .map_err(unavailable)??;
+        if created.order_no != order_no {
+            // An earlier order, owned by another shard: make sure that one watches it.
+            self.shard(&created.order_no)
+                .do_send(Watch(created.clone()));
+        }
+        Ok(created)
+    }
+
+    /// Settles a verified payment notification.
+    pub async fn settle(&self, txn: Transaction) -> Result<Settled, PaymentError> {
+        self.shard(&txn.out_trade_no.clone())
+            .send(Settle(txn))
+            .await
+            .map_err(unavailable)?
+    }
+
+    /// The shopper cancels an unpaid order of theirs.
+    pub async fn cancel(&self, user_id: &str, order_no: &str) -> Result<Settled, PaymentError> {
+        self.shard(order_no)
+            .send(Cancel {
+                user_id: user_id.to_string(),
+                order_no: order_no.to_string(),
+            })
+            .await
+            .map_err(unavailable)?
+    }
+
+    /// Books a verified refund notification.
+    pub async fn refund_notified(&self, r: RefundResource) -> Result<Settled, PaymentError> {
+        self.shard(&r.out_trade_no.clone())
+            .send(RefundNotified(r))
+            .await
+            .map_err(unavailable)?
+    }
+
+    /// Requests a refund at WeChat.
+    pub async fn refund(&self, req: RequestRefund) -> Result<RefundView, PaymentError> {
+        self.shard(&req.order_no.clone())
+            .send(StartRefund(req))
+            .await
+            .map_err(unavailable)?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    fn t(secs: i64) -> NaiveDateTime {
+        NaiveDate::from_ymd_opt(2026, 1, 1)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|d| d + chrono::Duration::seconds(secs))
+            .unwrap()
+    }
+
+    fn order(status: OrderStatus, created: i64, expires: i64) -> Watched {
+        Watched {
+            status,
+            expires_at: t(expires),
+            created_at: t(created),
+            last_query: None,
+        }
+    }
+
+    #[test]
+    fn an_order_is_closed_at_its_expiry_and_not_before() {
+        let mut w = WatchList::default();
+        w.track("a", order(OrderStatus::Created, 0, 900));
+        assert!(w.due(t(899), 32).is_empty());
+        assert_eq!(w.due(t(900), 32), vec![("a".to_string(), Due::Close)]);
+        // Busy until the step reports: not handed out twice.
+        assert!(w.due(t(901), 32).is_empty());
+        w.done("a", &Ok(Settled::Closed));
+        assert!(!w.contains("a"));
+    }
+
+    #[test]
+    fn a_paying_order_is_queried_once_a_minute_until_it_settles() {
+        let mut w = WatchList::default();
+        w.track("p", order(OrderStatus::Paying, 0, 900));
+        assert!(w.due(t(59), 32).is_empty());
+        assert_eq!(w.due(t(60), 32), vec![("p".to_string(), Due::Query)]);
+        w.done("p", &Ok(Settled::Unchanged));
+        assert!(w.contains("p"), "still paying: still watched");
+        assert!(w.due(t(100), 32).is_empty(), "asked 40 s ago");
+        assert_eq!(w.due(t(120), 32), vec![("p".to_string(), Due::Query)]);
+        w.done("p", &Ok(Settled::Paid));
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn a_failed_step_is_retried_on_a_later_tick() {
+        let mut w = WatchList::default();
+        w.track("a", order(OrderStatus::Paying, 0, 10));
+        assert_eq!(w.due(t(10), 32).len(), 1);
+        w.done("a", &Err(PaymentError::Raced));
+        assert_eq!(w.due(t(11), 32), vec![("a".to_string(), Due::Close)]);
+    }
+
+    #[test]
+    fn a_tick_hands_out_at_most_its_limit() {
+        let mut w = WatchList::default();
+        for i in 0..100 {
+            w.track(&format!("o{i}"), order(OrderStatus::Created, 0, 5));
+        }
+        assert_eq!(w.due(t(5), 32).len(), 32);
+        assert_eq!(w.due(t(5), 32).len(), 32);
+        assert_eq!(w.due(t(5), 100).len(), 36);
+        assert_eq!(w.len(), 100);
+    }
+
+    #[test]
+    fn final_orders_are_not_watched() {
+        let mut w = WatchList::default();
+        for s in [
+            OrderStatus::Paid,
+            OrderStatus::Closed,
+            OrderStatus::Refunded,
+            OrderStatus::Refunding,
+        ] {
+            w.track("x", order(s, 0, 5));
+            assert!(!w.contains("x"), "{s}");
+        }
+        w.track("x", order(OrderStatus::Created, 0, 5));
+        w.track("x", order(OrderStatus::Paid, 0, 5));
+        assert!(!w.contains("x"), "paid ends the watch");
+    }
+
+    #[test]
+    fn orders_spread_over_the_shards_and_always_land_on_the_same_one() {
+        let mut counts = [0usize; 4];
+        for _ in 0..4000 {
+            let no = uuid::Uuid::now_v7().simple().to_string();
+            let s = shard_of(&no, 4);
+            assert_eq!(s, shard_of(&no, 4));
+            counts[s] += 1;
+        }
+        assert!(counts.iter().all(|&c| c > 800), "{counts:?}");
+        assert_eq!(shard_of("anything", 1), 0);
     }
 }

@@ -1,0 +1,147 @@
+//! WeChat's payment and refund notifications: verified over the raw body, decrypted, handed
+//! to the shard that owns the order, and logged (every one, accepted or refused) in the
+//! order writer's next group commit. The answer tells the HTTP layer what to send WeChat.
+
+use chrono::Utc;
+
+use super::supervisor::Payments;
+use super::{PaymentError, Settled};
+use crate::storage::outbox::NotificationLogRow;
+use crate::wechat::NotificationResource;
+use crate::wechat::sign::HeaderSource;
+
+/// Which notification route it came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyKind {
+    Pay,
+    Refund,
+}
+
+impl NotifyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyKind::Pay => "pay",
+            NotifyKind::Refund => "refund",
+        }
+    }
+}
+
+/// What to answer WeChat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotifyAnswer {
+    /// Recorded: do not send it again (204).
+    Accepted,
+    /// Refused or failed: WeChat's failure body with this status and message; a 5xx makes
+    /// WeChat send it again.
+    Failed { status: u16, message: &'static str },
+}
+
+/// Longest raw body kept in the log.
+const MAX_LOGGED_BODY: usize = 60_000;
+
+impl Payments {
+    /// Verifies, settles and logs one notification.
+    pub async fn receive_notification<H: HeaderSource + ?Sized>(
+        &self,
+        kind: NotifyKind,
+        headers: &H,
+        body: &[u8],
+    ) -> NotifyAnswer {
+        let core = self.core();
+        let now = Utc::now();
+        let serial = headers.header("Wechatpay-Serial").unwrap_or("").to_string();
+        let mut log = NotificationLogRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            notification_id: String::new(),
+            event_type: String::new(),
+            out_trade_no: None,
+            out_refund_no: None,
+            serial: serial.chars().take(64).collect(),
+            raw_body: String::from_utf8_lossy(body)
+                .chars()
+                .take(MAX_LOGGED_BODY)
+                .collect(),
+            result: String::new(),
+            error: None,
+            received_at: now.naive_utc(),
+        };
+        let count = |result: &str| {
+            core.metrics
+                .notifications
+                .with_label_values(&[kind.as_str(), result])
+                .inc();
+        };
+        let verified = match self.verifier().verify_and_decrypt(headers, body) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(category = "security", kind = kind.as_str(), serial = %log.serial, error = %e, "notification refused");
+                count("rejected");
+                log.result = "rejected".into();
+                log.error = Some(e.to_string());
+                self.log(log).await;
+                return NotifyAnswer::Failed {
+                    status: e.http_status(),
+                    message: "verification failed",
+                };
+            }
+        };
+        log.notification_id = verified.id.chars().take(64).collect();
+        log.event_type = verified.event_type.chars().take(64).collect();
+        let outcome = match verified.resource {
+            NotificationResource::Transaction(txn) => {
+                log.out_trade_no = Some(txn.out_trade_no.chars().take(32).collect());
+                self.settle(txn).await
+            }
+            NotificationResource::Refund(refund) => {
+                log.out_refund_no = Some(refund.out_refund_no.chars().take(64).collect());
+                self.refund_notified(refund).await
+            }
+        };
+        let (result, answer) = match outcome {
+            Ok(Settled::Duplicate) => ("duplicate", NotifyAnswer::Accepted),
+            Ok(_) => ("ok", NotifyAnswer::Accepted),
+            Err(e @ PaymentError::Mismatch(_)) => {
+                tracing::error!(category = "security", kind = kind.as_str(), error = %e, "notification does not match its order; refused");
+                log.error = Some(e.to_string());
+                (
+                    "rejected",
+                    NotifyAnswer::Failed {
+                        status: 400,
+                        message: "does not match the order",
+                    },
+                )
+            }
+            Err(e @ PaymentError::Unavailable(_)) => {
+                log.error = Some(e.to_string());
+                (
+                    "error",
+                    NotifyAnswer::Failed {
+                        status: 503,
+                        message: "busy",
+                    },
+                )
+            }
+            Err(e) => {
+                tracing::error!(category = "business", kind = kind.as_str(), error = %e, "notification processing failed; WeChat will retry");
+                log.error = Some(e.to_string().chars().take(250).collect());
+                (
+                    "error",
+                    NotifyAnswer::Failed {
+                        status: 500,
+                        message: "processing failed",
+                    },
+                )
+            }
+        };
+        count(result);
+        log.result = result.into();
+        self.log(log).await;
+        answer
+    }
+
+    async fn log(&self, row: NotificationLogRow) {
+        if let Err(e) = self.writer().log(row).await {
+            tracing::error!(category = "system", error = %e, "notification log write failed");
+        }
+    }
+}
