@@ -137,7 +137,9 @@ if [ "$DB" = mariadb ]; then
     || { echo "run.sh: MariaDB is not answering on 127.0.0.1:3306" >&2; exit 2; }
   mariadb -uroot -h127.0.0.1 --protocol=tcp -e "DROP DATABASE IF EXISTS $DBNAME; CREATE DATABASE $DBNAME"
   DATABASE_URL="mysql://root@127.0.0.1:3306/$DBNAME"
-  pidof mariadbd >/dev/null 2>&1 && pidof mariadbd | awk '{print $1}' > "$RUN/pids/mariadb.pid"
+  # Watched (CPU, RSS) but never stopped: the system MariaDB, shared with anything else on it.
+  mpid="$({ pgrep -x mariadbd || pgrep -x mysqld; } 2>/dev/null | head -n 1 || true)"
+  if [ -n "$mpid" ]; then echo "$mpid" > "$RUN/pids/mariadb.pid"; fi
 else
   DATABASE_URL="sqlite://$RUN/points.sqlite"
 fi
@@ -229,7 +231,7 @@ timeout --kill-after=10 $((RAMP_S + DUR_S + 900)) \
   --database-url "$DATABASE_URL" --keys-dir "$RUN/sandbox" --pid-dir "$RUN/pids" \
   "${METRICS[@]}" --report-root "${LOADTEST_REPORT_ROOT:-$ROOT/loadtest/reports}" \
   --command "loadtest/run.sh --scenario $SCENARIO --users $USERS --instances $INSTANCES --db $DB --duration $DURATION$([ "$FAULTS" = 1 ] && echo ' --faults')" \
-  --setup "$SETUP" "${FAULT_ARGS[@]}" "${EXTRA[@]}"
+  --setup "$SETUP" --cost-out "$RUN/cpu-cost.txt" "${FAULT_ARGS[@]}" "${EXTRA[@]}"
 code=$?
 set -e
 if [ -n "${FAULT_PID:-}" ]; then wait "$FAULT_PID" 2>/dev/null || true; FAULT_PID=""; fi
@@ -238,5 +240,11 @@ echo "==> server log lines at ERROR: $errors (logs: $RUN/logs, kept with --keep)
 if [ "$errors" -gt 0 ]; then
   echo "==> server ERROR causes:"
   grep -h '"level":"ERROR"' "$RUN"/logs/server*.log | grep -o '"cause":"[^"\\]*' | sort | uniq -c | sort -rn | head -5
+fi
+# CPU per paid order, as `loadtest run` measured it (also in the report's summary).
+if [ -s "$RUN/cpu-cost.txt" ]; then
+  echo "==> $(cat "$RUN/cpu-cost.txt")"
+else
+  echo "==> CPU during the load: n/a (the load generator wrote no figures)"
 fi
 exit $code

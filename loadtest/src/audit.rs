@@ -165,6 +165,16 @@ pub async fn awarded_orders(db: &Db) -> anyhow::Result<i64> {
     Ok(rows.into_iter().next().map_or(0, |r| r.n))
 }
 
+/// Orders paid (or refunded since): the run's database is fresh, so these are the run's.
+pub async fn paid_orders(db: &Db) -> anyhow::Result<i64> {
+    let rows: Vec<CountRow> = load!(
+        db,
+        CountRow,
+        "SELECT CAST(COUNT(*) AS SIGNED) AS n FROM payment_orders WHERE status IN ('paid', 'refunding', 'partially_refunded', 'refunded')"
+    );
+    Ok(rows.into_iter().next().map_or(0, |r| r.n))
+}
+
 /// Merchant statistics as the merchant's `/stats` endpoint showed them, summed over the days:
 /// merchant id -> (orders, amount fen, refund fen, points).
 pub type MerchantStats = HashMap<String, (i64, i64, i64, i64)>;

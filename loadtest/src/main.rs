@@ -6,6 +6,7 @@
 
 mod api;
 mod audit;
+mod cost;
 mod procmon;
 mod proxy;
 mod report;
@@ -154,6 +155,9 @@ struct RunArgs {
     /// Keep the `payment_velocity` risk rule (10 payments a minute per user) switched on.
     #[arg(long)]
     keep_risk_rules: bool,
+    /// Also write the CPU-per-paid-order lines to this file (run.sh prints them at its end).
+    #[arg(long)]
+    cost_out: Option<PathBuf>,
     /// Longest wait for points after a payment.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     award_timeout: Duration,
@@ -342,12 +346,15 @@ async fn run(a: RunArgs) -> anyhow::Result<bool> {
         &db,
         &mut figures,
     );
+    // CPU of every process under test, just before the load and just after it.
+    let cpu_before = cost::snapshot(a.pid_dir.as_deref());
     let measured_from = Instant::now();
     if tokio::time::timeout(hard_stop, scenario).await.is_err() {
         rec.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         eprintln!("loadtest: hard time limit reached; stopping the scenario");
     }
     let elapsed = measured_from.elapsed();
+    let cpu_after = cost::snapshot(a.pid_dir.as_deref());
     live_task.abort();
     rec.stop.store(true, std::sync::atomic::Ordering::Relaxed);
 
@@ -390,6 +397,25 @@ async fn run(a: RunArgs) -> anyhow::Result<bool> {
         "client_deducts_refused_insufficient".into(),
         t.deduct_refused_insufficient as f64,
     );
+    let paid_in_db = match audit::paid_orders(&db).await {
+        Ok(n) => Some(n),
+        Err(e) => {
+            eprintln!("loadtest: cannot count the paid orders in the database: {e:#}");
+            None
+        }
+    };
+    let redis_used = a
+        .pid_dir
+        .as_ref()
+        .is_some_and(|d| d.join("redis.pid").exists());
+    let cpu_cost = cost::compute(
+        &cpu_before,
+        &cpu_after,
+        t.paid_orders,
+        paid_in_db,
+        a.database_url.starts_with("mysql"),
+        redis_used,
+    );
     let summary = rec.summary(elapsed);
     let report = report::Report {
         scenario: scenario_name.clone(),
@@ -399,6 +425,7 @@ async fn run(a: RunArgs) -> anyhow::Result<bool> {
         summary,
         figures,
         usage,
+        cpu_cost,
         audit: checks,
         audit_ok: ok,
         metrics_delta: report::metrics_delta(&metrics_before, &metrics_after),
@@ -431,6 +458,13 @@ async fn run(a: RunArgs) -> anyhow::Result<bool> {
     );
     for (k, v) in &report.figures {
         println!("  {k}: {v:.1}");
+    }
+    let cost_text = report.cpu_cost.text();
+    print!("{cost_text}");
+    if let Some(path) = &a.cost_out
+        && let Err(e) = std::fs::write(path, &cost_text)
+    {
+        eprintln!("loadtest: cannot write {}: {e}", path.display());
     }
     println!("report: {}", dir.join("report.md").display());
     Ok(ok)

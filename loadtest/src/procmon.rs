@@ -42,8 +42,7 @@ pub struct Usage {
 }
 
 fn ticks_per_sec() -> f64 {
-    // USER_HZ is 100 on Linux for every architecture we run on.
-    100.0
+    crate::cost::clk_tck() as f64
 }
 
 fn read_pid(path: &PathBuf) -> Option<u32> {

@@ -9,6 +9,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::audit::Check;
+use crate::cost::CpuCost;
 use crate::procmon::Usage;
 use crate::stats::Summary;
 
@@ -22,6 +23,8 @@ pub struct Report {
     /// Scenario-specific figures (e.g. notifications/s).
     pub figures: BTreeMap<String, f64>,
     pub usage: Usage,
+    /// CPU time of each process during the load, and per paid order.
+    pub cpu_cost: CpuCost,
     pub audit: Vec<Check>,
     pub audit_ok: bool,
     /// Counters of the servers' /metrics that moved during the run (after - before).
@@ -222,6 +225,7 @@ fn markdown(r: &Report) -> String {
         s.latency_all.max_ms
     );
     let _ = writeln!(md, "Setup: `{}`\n", r.setup);
+    md.push_str(&r.cpu_cost.markdown());
     if !r.figures.is_empty() {
         let _ = writeln!(md, "## Figures\n\n| figure | value |\n| --- | --- |");
         for (k, v) in &r.figures {
