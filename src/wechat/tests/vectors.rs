@@ -1,4 +1,4 @@
-//! The official vectors of `shared/testdata/wechatpay/vectors.json`, byte for byte.
+//! The official vectors of `tests/vectors/wechatpay/vectors.json`, byte for byte.
 
 use std::collections::HashMap;
 use std::sync::Arc;
