@@ -3,6 +3,7 @@
 
 mod config;
 mod refusals;
+mod timing;
 mod vectors;
 
 use std::path::PathBuf;
