@@ -623,6 +623,6 @@ pub fn build_notice(
         },
     };
     let body = serde_json::to_vec(&body)?;
-    let headers = keys.platform().headers(now.timestamp(), &body);
+    let headers = keys.platform().headers(now.timestamp(), &body)?;
     Ok(PreparedNotice { headers, body })
 }

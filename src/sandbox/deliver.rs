@@ -208,26 +208,10 @@ async fn deliver(job: Job, ctx: Arc<Ctx>) {
 }
 
 async fn attempt(job: &Job, ctx: &Ctx) -> bool {
-    let mut request = ctx
-        .http
-        .post(&job.url)
-        .header("Content-Type", "application/json")
-        .header("Request-Id", uuid::Uuid::now_v7().to_string())
-        .body(job.body.clone());
-    for (name, value) in ctx.signer.headers(Utc::now().timestamp(), &job.body) {
-        request = request.header(name, value);
-    }
-    let (http_status, answer, ok) = match request.send().await {
-        Ok(response) => {
-            let status = response.status().as_u16();
-            let text = response.text().await.unwrap_or_default();
-            (
-                Some(status),
-                text.chars().take(200).collect(),
-                status == 200 || status == 204,
-            )
-        }
-        Err(e) => (None, e.without_url().to_string(), false),
+    let (http_status, answer, ok) = match ctx.signer.headers(Utc::now().timestamp(), &job.body) {
+        Ok(headers) => send(job, ctx, headers).await,
+        // Recorded like a failed send: the schedule tries again.
+        Err(e) => (None, e.to_string(), false),
     };
     if let Ok(mut log) = ctx.log.lock()
         && let Some(record) = record_mut(&mut log, job.delivery_id)
@@ -239,6 +223,35 @@ async fn attempt(job: &Job, ctx: &Ctx) -> bool {
         });
     }
     ok
+}
+
+/// One signed POST: the receiver's status, the start of its answer, and whether it accepted.
+async fn send(
+    job: &Job,
+    ctx: &Ctx,
+    headers: Vec<(&'static str, String)>,
+) -> (Option<u16>, String, bool) {
+    let mut request = ctx
+        .http
+        .post(&job.url)
+        .header("Content-Type", "application/json")
+        .header("Request-Id", uuid::Uuid::now_v7().to_string())
+        .body(job.body.clone());
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    match request.send().await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap_or_default();
+            (
+                Some(status),
+                text.chars().take(200).collect(),
+                status == 200 || status == 204,
+            )
+        }
+        Err(e) => (None, e.without_url().to_string(), false),
+    }
 }
 
 fn set_status(ctx: &Ctx, delivery_id: u64, status: &'static str) {

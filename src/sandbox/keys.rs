@@ -101,7 +101,7 @@ fn key_pair(
     dir: &Path,
     private_file: &str,
     public_file: &str,
-) -> Result<(rsa::PrivateKey, rsa::PublicKey), KeyError> {
+) -> Result<(keys::PrivateKey, keys::PublicKey), KeyError> {
     let private_path = dir.join(private_file);
     if !private_path.exists() {
         let key = keys::generate_private_key()?;
@@ -109,7 +109,7 @@ fn key_pair(
     }
     // Read back what is on disk: another process may have written first.
     let key = keys::private_key_from_pem(&keys::read_pem(&private_path)?)?;
-    let public = key.to_public_key();
+    let public = key.to_public_key()?;
     let public_path = dir.join(public_file);
     if !public_path.exists() {
         write_new(&public_path, &keys::public_key_to_pem(&public)?)?;

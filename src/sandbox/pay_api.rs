@@ -215,9 +215,14 @@ fn reply_fail(sb: &Sandbox, fail: &Fail) -> HttpResponse {
 
 /// An answer with the platform's `Wechatpay-*` signature headers over its exact bytes.
 fn signed(sb: &Sandbox, status: StatusCode, body: Vec<u8>) -> HttpResponse {
+    let headers = match sb.keys.platform().headers(Utc::now().timestamp(), &body) {
+        Ok(headers) => headers,
+        // Unsigned, so the caller refuses it as WeChat's answer.
+        Err(e) => return HttpResponse::InternalServerError().body(e.to_string()),
+    };
     let mut response = HttpResponse::build(status);
     response.insert_header(("Request-Id", uuid::Uuid::now_v7().to_string()));
-    for (name, value) in sb.keys.platform().headers(Utc::now().timestamp(), &body) {
+    for (name, value) in headers {
         response.insert_header((name, value));
     }
     if body.is_empty() {

@@ -57,7 +57,8 @@ impl From<WechatError> for LoginError {
             | WechatError::Verify(_)
             | WechatError::Timeout
             | WechatError::Transport(_)
-            | WechatError::Protocol(_)) => LoginError::Upstream(other.to_string()),
+            | WechatError::Protocol(_)
+            | WechatError::Sign(_)) => LoginError::Upstream(other.to_string()),
         }
     }
 }

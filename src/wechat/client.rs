@@ -178,23 +178,29 @@ impl WechatClient {
 
     /// Parameters for `wx.requestPayment`, signed with the merchant key over
     /// `appId\ntimeStamp\nnonceStr\nprepay_id=…\n`.
-    pub fn pay_params(&self, prepay_id: &str) -> PayParams {
+    pub fn pay_params(&self, prepay_id: &str) -> Result<PayParams, WechatError> {
         let timestamp = chrono::Utc::now().timestamp().to_string();
         self.pay_params_at(prepay_id, &timestamp, &new_nonce())
     }
 
     /// [`Self::pay_params`] with a given time and nonce (deterministic, for tests).
-    pub fn pay_params_at(&self, prepay_id: &str, time_stamp: &str, nonce_str: &str) -> PayParams {
+    pub fn pay_params_at(
+        &self,
+        prepay_id: &str,
+        time_stamp: &str,
+        nonce_str: &str,
+    ) -> Result<PayParams, WechatError> {
         let c = self.config();
         let package = format!("prepay_id={prepay_id}");
         let message = format!("{}\n{time_stamp}\n{nonce_str}\n{package}\n", c.appid);
-        PayParams {
+        let pay_sign = c.merchant.sign(message.as_bytes())?;
+        Ok(PayParams {
             time_stamp: time_stamp.to_string(),
             nonce_str: nonce_str.to_string(),
             package,
             sign_type: "RSA".into(),
-            pay_sign: c.merchant.sign(message.as_bytes()),
-        }
+            pay_sign,
+        })
     }
 
     async fn pay_json<B: serde::Serialize, T: DeserializeOwned>(
@@ -257,7 +263,7 @@ impl WechatClient {
         let body_bytes = body.unwrap_or_default();
         let authorization =
             c.merchant
-                .authorization(method.as_str(), path, timestamp, &nonce, body_bytes);
+                .authorization(method.as_str(), path, timestamp, &nonce, body_bytes)?;
         let mut request = self
             .inner
             .http

@@ -1,5 +1,6 @@
 //! Every answer WeChat can give that is not success, as a typed error.
 
+use super::keys::SignError;
 use super::sign::VerifyError;
 
 /// The `code` of a WeChat Pay v3 error answer (`{"code": "...", "message": "..."}`).
@@ -177,6 +178,9 @@ pub enum WechatError {
     /// The request was refused before sending (e.g. a bad amount).
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    /// Our own signature (request or pay parameters) could not be made.
+    #[error("cannot sign: {0}")]
+    Sign(#[from] SignError),
 }
 
 impl WechatError {
@@ -186,7 +190,7 @@ impl WechatError {
             Self::Pay { status, code, .. } => *status >= 500 || code.is_transient(),
             Self::MiniProgram { code, .. } => matches!(code, MpErrorCode::Busy),
             Self::Timeout | Self::Transport(_) => true,
-            Self::Verify(_) | Self::Protocol(_) | Self::InvalidRequest(_) => false,
+            Self::Verify(_) | Self::Protocol(_) | Self::InvalidRequest(_) | Self::Sign(_) => false,
         }
     }
 

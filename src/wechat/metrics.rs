@@ -69,6 +69,7 @@ impl WechatMetrics {
             Err(WechatError::Transport(_)) => "transport",
             Err(WechatError::Protocol(_)) => "protocol",
             Err(WechatError::InvalidRequest(_)) => "invalid",
+            Err(WechatError::Sign(_)) => "sign",
         };
         self.calls_total.with_label_values(&[call, outcome]).inc();
         self.call_duration_seconds

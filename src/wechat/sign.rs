@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use rand::RngExt as _;
 
-use super::keys::{PlatformKeys, RsaSigner};
+use super::keys::{PlatformKeys, RsaSigner, SignError};
 
 /// Every signature WeChat Pay v3 uses.
 pub const SCHEMA: &str = "WECHATPAY2-SHA256-RSA2048";
@@ -101,7 +101,7 @@ impl MerchantSigner {
         }
     }
 
-    pub fn sign(&self, message: &[u8]) -> String {
+    pub fn sign(&self, message: &[u8]) -> Result<String, SignError> {
         self.signer.sign_base64(message)
     }
 
@@ -113,18 +113,18 @@ impl MerchantSigner {
         timestamp: i64,
         nonce: &str,
         body: &[u8],
-    ) -> String {
+    ) -> Result<String, SignError> {
         let signature = self.sign(&request_message(
             method,
             canonical_url,
             timestamp,
             nonce,
             body,
-        ));
-        format!(
+        ))?;
+        Ok(format!(
             "{SCHEMA} mchid=\"{}\",nonce_str=\"{nonce}\",timestamp=\"{timestamp}\",serial_no=\"{}\",signature=\"{signature}\"",
             self.mchid, self.serial_no
-        )
+        ))
     }
 }
 
@@ -321,18 +321,22 @@ impl PlatformSigner {
     }
 
     /// The `Wechatpay-*` headers for `body` at `timestamp`.
-    pub fn headers(&self, timestamp: i64, body: &[u8]) -> Vec<(&'static str, String)> {
+    pub fn headers(
+        &self,
+        timestamp: i64,
+        body: &[u8],
+    ) -> Result<Vec<(&'static str, String)>, SignError> {
         let nonce = new_nonce();
         let ts = timestamp.to_string();
         let signature = self
             .signer
-            .sign_base64(&response_message(&ts, &nonce, body));
-        vec![
+            .sign_base64(&response_message(&ts, &nonce, body))?;
+        Ok(vec![
             (HEADER_TIMESTAMP, ts),
             (HEADER_NONCE, nonce),
             (HEADER_SIGNATURE, signature),
             (HEADER_SERIAL, self.serial.clone()),
             (HEADER_SIGNATURE_TYPE, SCHEMA.to_string()),
-        ]
+        ])
     }
 }

@@ -57,7 +57,11 @@ pub async fn deliver_signed(
     })
     .unwrap();
     let mut req = client.post(url).header("Content-Type", "application/json");
-    for (k, v) in keys.platform().headers(Utc::now().timestamp(), &body) {
+    for (k, v) in keys
+        .platform()
+        .headers(Utc::now().timestamp(), &body)
+        .unwrap()
+    {
         req = req.header(k, v);
     }
     req.body(body).send().await

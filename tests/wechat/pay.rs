@@ -200,7 +200,10 @@ async fn answers_not_signed_by_the_platform_are_refused() {
     let serial = config.platform.keys().serials().next().unwrap().to_string();
     wrong.insert(
         serial,
-        keys::generate_private_key().unwrap().to_public_key(),
+        keys::generate_private_key()
+            .unwrap()
+            .to_public_key()
+            .unwrap(),
     );
     config.platform = PlatformVerifier::new(wrong);
     let client = WechatClient::new(config.clone()).unwrap();
@@ -235,7 +238,8 @@ async fn pay_params_are_signed_for_wx_request_payment() {
         .unwrap();
     let p = sb
         .client
-        .pay_params_at(&prepay.prepay_id, "1795766112", "nonce-abc");
+        .pay_params_at(&prepay.prepay_id, "1795766112", "nonce-abc")
+        .unwrap();
     assert_eq!(p.package, format!("prepay_id={}", prepay.prepay_id));
     assert_eq!(p.sign_type, "RSA");
     let message = format!(
@@ -246,7 +250,7 @@ async fn pay_params_are_signed_for_wx_request_payment() {
     let pem = keys::read_pem(&sb.handle.keys().path("merchant_public_key.pem")).unwrap();
     let verifier = RsaVerifier::new(keys::public_key_from_pem(&pem).unwrap());
     assert!(verifier.verify_base64(message.as_bytes(), &p.pay_sign));
-    let json = serde_json::to_value(sb.client.pay_params(&prepay.prepay_id)).unwrap();
+    let json = serde_json::to_value(sb.client.pay_params(&prepay.prepay_id).unwrap()).unwrap();
     for field in ["timeStamp", "nonceStr", "package", "signType", "paySign"] {
         assert!(json.get(field).is_some(), "{field}");
     }
@@ -330,12 +334,16 @@ async fn the_sandbox_refuses_stale_missing_or_tampered_authorization() {
         let body: serde_json::Value = r.json().await.unwrap();
         (status, body["code"].as_str().unwrap_or("").to_string())
     };
-    let fresh = merchant.authorization("GET", &path, now, "nonce-1", b"");
+    let fresh = merchant
+        .authorization("GET", &path, now, "nonce-1", b"")
+        .unwrap();
     assert_eq!(
         code(send(Some(fresh.clone())).await.unwrap()).await,
         (404, "ORDER_NOT_EXIST".into())
     );
-    let stale = merchant.authorization("GET", &path, now - 301, "nonce-2", b"");
+    let stale = merchant
+        .authorization("GET", &path, now - 301, "nonce-2", b"")
+        .unwrap();
     assert_eq!(
         code(send(Some(stale)).await.unwrap()).await,
         (401, "SIGN_ERROR".into())
@@ -345,13 +353,15 @@ async fn the_sandbox_refuses_stale_missing_or_tampered_authorization() {
         (401, "SIGN_ERROR".into())
     );
     // Signed for another path: the signature covers the URL.
-    let other = merchant.authorization(
-        "GET",
-        "/v3/pay/transactions/out-trade-no/order-0010",
-        now,
-        "n3",
-        b"",
-    );
+    let other = merchant
+        .authorization(
+            "GET",
+            "/v3/pay/transactions/out-trade-no/order-0010",
+            now,
+            "n3",
+            b"",
+        )
+        .unwrap();
     assert_eq!(
         code(send(Some(other)).await.unwrap()).await,
         (401, "SIGN_ERROR".into())

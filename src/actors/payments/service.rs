@@ -203,11 +203,11 @@ impl PaymentCore {
     ) -> Result<CreatedPayment, PaymentError> {
         let status = order.status()?;
         if let Some(prepay_id) = &order.prepay_id {
-            return Ok(self.answer(&order, status, Some(prepay_id)));
+            return self.answer(&order, status, Some(prepay_id));
         }
         if status != OrderStatus::Created {
             // Paid (the notification won the race) or closed: nothing to pay.
-            return Ok(self.answer(&order, status, None));
+            return self.answer(&order, status, None);
         }
         let expire = chrono::DateTime::<Utc>::from_naive_utc_and_offset(order.expires_at, Utc);
         let prepay = self
@@ -243,7 +243,7 @@ impl PaymentCore {
             }
             current
         };
-        Ok(self.answer(&order, status, Some(&prepay.prepay_id)))
+        self.answer(&order, status, Some(&prepay.prepay_id))
     }
 
     /// Closes an order WeChat still holds open after it was closed here; WeChat closes an
@@ -265,18 +265,21 @@ impl PaymentCore {
         order: &OrderRow,
         status: OrderStatus,
         prepay_id: Option<&str>,
-    ) -> CreatedPayment {
+    ) -> Result<CreatedPayment, PaymentError> {
         let payable = matches!(status, OrderStatus::Created | OrderStatus::Paying);
-        CreatedPayment {
+        let pay_params = prepay_id
+            .filter(|_| payable)
+            .map(|p| self.wechat.pay_params(p))
+            .transpose()
+            .map_err(PaymentError::Wechat)?;
+        Ok(CreatedPayment {
             order_no: order.order_no.clone(),
             amount_fen: order.amount_fen,
             status,
-            pay_params: prepay_id
-                .filter(|_| payable)
-                .map(|p| self.wechat.pay_params(p)),
+            pay_params,
             created_at: order.created_at,
             expires_at: order.expires_at,
-        }
+        })
     }
 
     /// The state machine's answer; an illegal transition is logged and counted, and the

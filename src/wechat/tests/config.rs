@@ -16,7 +16,7 @@ fn config_reads_key_files_and_names_what_is_missing() {
     let key = keys::generate_private_key().unwrap();
     std::fs::write(
         &public,
-        keys::public_key_to_pem(&key.to_public_key()).unwrap(),
+        keys::public_key_to_pem(&key.to_public_key().unwrap()).unwrap(),
     )
     .unwrap();
     let settings = WechatSettings {
@@ -45,7 +45,7 @@ fn config_reads_key_files_and_names_what_is_missing() {
     );
     // The merchant signs exactly as the vector says.
     assert_eq!(
-        config.merchant.sign(b"source"),
+        config.merchant.sign(b"source").unwrap(),
         s(&vectors(), &["rsa_sign", "signature"])
     );
     let shown = format!("{config:?}");

@@ -3,18 +3,16 @@
 
 mod config;
 mod refusals;
+mod timing;
 mod vectors;
 
 use std::path::PathBuf;
 
+/// A file of the official vectors, kept in the repository (`tests/vectors/wechatpay`).
 pub(super) fn testdata(file: &str) -> PathBuf {
-    let beside = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata/wechatpay");
-    let dir = if beside.exists() {
-        beside
-    } else {
-        PathBuf::from("/work/shared/testdata/wechatpay")
-    };
-    dir.join(file)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/vectors/wechatpay")
+        .join(file)
 }
 
 pub(super) fn vectors() -> serde_json::Value {

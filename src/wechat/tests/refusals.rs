@@ -29,7 +29,7 @@ pub(super) const KEY_ID: &str = "PUB_KEY_ID_0114000000000000000000000001";
 
 fn fixture() -> Fixture {
     let private = keys::generate_private_key().unwrap();
-    let public_pem = keys::public_key_to_pem(&private.to_public_key()).unwrap();
+    let public_pem = keys::public_key_to_pem(&private.to_public_key().unwrap()).unwrap();
     let mut platform = PlatformKeys::new();
     // Public-key mode and certificate mode at once, as during WeChat's migration.
     platform.insert(KEY_ID, keys::public_key_from_pem(&public_pem).unwrap());
@@ -86,6 +86,7 @@ impl Fixture {
     fn headers(&self, body: &[u8]) -> HashMap<String, String> {
         self.signer
             .headers(self.now, body)
+            .unwrap()
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect()
@@ -219,6 +220,7 @@ fn unknown_serial_stale_timestamp_and_signtest_are_refused() {
     let old: HashMap<String, String> = f
         .signer
         .headers(f.now - 301, &body)
+        .unwrap()
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
@@ -226,6 +228,7 @@ fn unknown_serial_stale_timestamp_and_signtest_are_refused() {
     let future: HashMap<String, String> = f
         .signer
         .headers(f.now + 300, &body)
+        .unwrap()
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();

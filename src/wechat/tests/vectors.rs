@@ -1,13 +1,14 @@
-//! The official vectors of `shared/testdata/wechatpay/vectors.json`, byte for byte.
+//! The official vectors of `tests/vectors/wechatpay/vectors.json`, byte for byte.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use rsa::pkcs1::EncodeRsaPrivateKey;
-use rsa::pkcs8::LineEnding;
 use secrecy::SecretString;
+use x509_cert::der::asn1::AnyRef;
+use x509_cert::der::pem::{self, LineEnding};
+use x509_cert::der::{Decode as _, Tag, Tagged as _};
 
 use super::super::aead::{AeadError, ApiV3Key};
 use super::super::keys::{self, PlatformKeys, RsaSigner, RsaVerifier};
@@ -24,19 +25,31 @@ fn rsa_signature_vector_byte_for_byte() {
     let signer = RsaSigner::new(keys::private_key_from_pem(&pem).unwrap());
     let message = s(&v, &["rsa_sign", "message"]);
     assert_eq!(
-        signer.sign_base64(message.as_bytes()),
+        signer.sign_base64(message.as_bytes()).unwrap(),
         s(&v, &["rsa_sign", "signature"])
     );
 
     // The same key as PKCS#1 signs identically.
-    let key = keys::private_key_from_pem(&pem).unwrap();
-    let pkcs1 = key.to_pkcs1_pem(LineEnding::LF).unwrap();
+    let pkcs1 = pkcs1_pem_of(&pem);
     assert!(pkcs1.starts_with("-----BEGIN RSA PRIVATE KEY-----"));
     let again = RsaSigner::new(keys::private_key_from_pem(&pkcs1).unwrap());
     assert_eq!(
-        again.sign_base64(message.as_bytes()),
+        again.sign_base64(message.as_bytes()).unwrap(),
         s(&v, &["rsa_sign", "signature"])
     );
+}
+
+/// The PKCS#1 `RSAPrivateKey` inside a PKCS#8 PEM (its third field, an OCTET STRING), as PEM.
+fn pkcs1_pem_of(pkcs8_pem: &str) -> String {
+    let (label, der) = pem::decode_vec(pkcs8_pem.as_bytes()).unwrap();
+    assert_eq!(label, "PRIVATE KEY");
+    let fields = Vec::<AnyRef<'_>>::from_der(&der).unwrap();
+    let [version, _algorithm, key] = fields.as_slice() else {
+        panic!("PKCS#8 has three fields here");
+    };
+    assert_eq!(version.value(), [0]);
+    assert_eq!(key.tag(), Tag::OctetString);
+    pem::encode_string("RSA PRIVATE KEY", LineEnding::LF, key.value()).unwrap()
 }
 
 #[test]
@@ -44,20 +57,22 @@ fn authorization_header_has_wechats_shape_and_verifies() {
     let v = vectors();
     let pem = keys::read_pem(&testdata("merchant_test_key.pem")).unwrap();
     let key = keys::private_key_from_pem(&pem).unwrap();
-    let public = key.to_public_key();
+    let public = key.to_public_key().unwrap();
     let merchant = MerchantSigner::new(
         s(&v, &["rsa_sign", "mchid"]),
         s(&v, &["rsa_sign", "serial_no"]),
         RsaSigner::new(key),
     );
     let body = br#"{"mchid":"1234567890"}"#;
-    let header = merchant.authorization(
-        "POST",
-        "/v3/pay/transactions/jsapi",
-        1624523846,
-        "NONCE123",
-        body,
-    );
+    let header = merchant
+        .authorization(
+            "POST",
+            "/v3/pay/transactions/jsapi",
+            1624523846,
+            "NONCE123",
+            body,
+        )
+        .unwrap();
     assert!(header.starts_with("WECHATPAY2-SHA256-RSA2048 mchid=\"1234567890\",nonce_str=\"NONCE123\",timestamp=\"1624523846\",serial_no=\"F5765756002FDD77\",signature=\""));
     let parsed = AuthorizationHeader::parse(&header).unwrap();
     let message = request_message(
