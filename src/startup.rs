@@ -112,9 +112,10 @@ impl Application {
                 == Some(crate::config::FaultPoint::AfterPaidCommit),
         };
         let payments = PaymentSupervisor::new(payment_core.clone()).start();
+        let app = crate::app::App::new(db, security.clone(), cache.clone());
         let state = AppState {
             settings: settings.clone(),
-            db,
+            app,
             redis,
             cache,
             metrics,

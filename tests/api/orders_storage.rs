@@ -88,7 +88,7 @@ async fn the_same_idempotency_key_returns_the_first_order() {
 #[actix_web::test]
 async fn concurrent_deliveries_pay_once_and_write_one_outbox_row() {
     let app = spawn_app().await;
-    let db = app.state.db.clone();
+    let db = app.state.app.db().clone();
     let order = new_order("u1", "k");
     app.state.order_writer.insert(order.clone()).await.unwrap();
     let now = Utc::now().naive_utc();
@@ -129,7 +129,7 @@ async fn concurrent_deliveries_pay_once_and_write_one_outbox_row() {
 #[actix_web::test]
 async fn a_closed_order_is_not_paid_and_gets_no_outbox_row() {
     let app = spawn_app().await;
-    let db = &app.state.db;
+    let db = app.state.app.db();
     let order = new_order("u1", "k");
     app.state.order_writer.insert(order.clone()).await.unwrap();
     let now = Utc::now().naive_utc();
