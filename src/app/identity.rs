@@ -36,6 +36,7 @@ pub struct TokenPair {
 
 /// A user's login: the session and the user.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = LoginResponse)]
 pub struct Login {
     #[serde(flatten)]
     pub tokens: TokenPair,

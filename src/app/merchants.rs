@@ -26,6 +26,7 @@ pub const MAX_MERCHANTS_PER_USER: i64 = 20;
 
 /// A merchant as its owner and admins see it (the contact phone masked).
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = MerchantView)]
 pub struct Merchant {
     pub id: String,
     pub owner_user_id: String,

@@ -19,6 +19,7 @@ pub use crate::storage::users::{USER_ACTIVE, USER_DISABLED};
 
 /// The user as shown to them.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = UserView)]
 pub struct UserProfile {
     pub id: String,
     pub nickname: Option<String>,
@@ -31,6 +32,7 @@ pub struct UserProfile {
 
 /// A user as admins see them.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = AdminUserView)]
 pub struct UserSummary {
     pub id: String,
     pub nickname: Option<String>,

@@ -84,17 +84,6 @@ pub async fn list_by_owner(db: &Db, owner: &str) -> Result<Vec<MerchantRow>, Sto
     })?)
 }
 
-pub async fn count_by_owner(db: &Db, owner: &str) -> Result<i64, StorageError> {
-    let mut conn = db.conn().await?;
-    Ok(with_conn!(&mut conn, |c| {
-        merchants::table
-            .filter(merchants::owner_user_id.eq(owner))
-            .count()
-            .get_result(c)
-            .await
-    })?)
-}
-
 pub async fn list_by_status(
     db: &Db,
     status: Option<&str>,
@@ -114,35 +103,6 @@ pub async fn list_by_status(
         }
         q.order(merchants::id.desc()).limit(limit).load(c).await
     })?)
-}
-
-/// Moves a merchant from one of `from` to `to`; false when it was in none of them.
-pub async fn transition(
-    db: &Db,
-    id: &str,
-    from: &[&str],
-    to: &str,
-    reviewer: &str,
-) -> Result<bool, StorageError> {
-    let mut conn = db.write_conn().await?;
-    let t = now();
-    let from: Vec<String> = from.iter().map(|s| s.to_string()).collect();
-    let n = with_conn!(&mut conn, |c| {
-        diesel::update(
-            merchants::table
-                .find(id)
-                .filter(merchants::status.eq_any(from.clone())),
-        )
-        .set((
-            merchants::status.eq(to),
-            merchants::reviewed_by.eq(reviewer),
-            merchants::reviewed_at.eq(t),
-            merchants::updated_at.eq(t),
-        ))
-        .execute(c)
-        .await
-    })?;
-    Ok(n == 1)
 }
 
 /// Lazy re-encryption of the contact phone, only while the row is under `old_key`.
