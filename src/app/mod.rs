@@ -40,8 +40,7 @@ pub struct App {
 
 impl App {
     pub fn new(db: Db, security: Arc<SecurityState>, cache: Cache) -> App {
-        let audit = audit::Audit::new(db.clone());
-        let users = users::Users::new(db.clone(), security.clone(), audit.clone());
+        let users = users::Users::new(db.clone(), security.clone());
         App {
             identity: identity::Identity::new(db.clone(), security.clone(), users.clone()),
             merchants: merchants::Merchants::new(db.clone(), security),
@@ -49,7 +48,7 @@ impl App {
             points: points::PointsDirectory::new(db.clone()),
             ops: ops::Ops::new(db.clone()),
             users,
-            audit,
+            audit: audit::Audit::new(db.clone()),
             db,
         }
     }

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::audit::{Actor, Audit};
+use super::audit::{self, Actor, Audit};
 use super::error::{AppError, ErrorCode};
 use super::page::{PageRequest, Paged};
 use crate::security::crypto::FieldCipher;
@@ -66,7 +66,6 @@ pub struct UserSearch {
 pub struct Users {
     db: Db,
     security: Arc<SecurityState>,
-    audit: Audit,
 }
 
 fn phone_aad(user_id: &str) -> String {
@@ -75,6 +74,11 @@ fn phone_aad(user_id: &str) -> String {
 
 fn gone() -> AppError {
     AppError::new(ErrorCode::Unauthorized, "the account no longer exists")
+}
+
+/// The audit record of a status change: the status before and after.
+fn status_audit_json(u: &UserRow) -> String {
+    json!({"status": u.status}).to_string()
 }
 
 fn user_not_found() -> AppError {
@@ -100,12 +104,8 @@ pub(crate) fn stale_plaintext(
 }
 
 impl Users {
-    pub fn new(db: Db, security: Arc<SecurityState>, audit: Audit) -> Users {
-        Users {
-            db,
-            security,
-            audit,
-        }
+    pub fn new(db: Db, security: Arc<SecurityState>) -> Users {
+        Users { db, security }
     }
 
     /// Encrypts a phone for storage under the current key, with its blind index and mask.
@@ -198,8 +198,9 @@ impl Users {
         Ok(Paged::from_rows(rows, page, |u| u.id.clone()).map(UserSummary::from))
     }
 
-    /// Enables or disables a user (`active` / `disabled`), audited; authorization sees the
-    /// change within its cache's lifetime on every instance, at once on this one.
+    /// Enables or disables a user (`active` / `disabled`); the change and its audit record
+    /// commit together. Authorization sees it within its cache's lifetime on every
+    /// instance, at once on this one.
     pub async fn set_status(
         &self,
         actor: &Actor,
@@ -209,23 +210,19 @@ impl Users {
         if status != USER_ACTIVE && status != USER_DISABLED {
             return Err(AppError::validation("status must be active or disabled"));
         }
-        let before = store::find(&self.db, user_id)
-            .await?
-            .ok_or_else(user_not_found)?;
-        store::set_status(&self.db, user_id, status).await?;
+        let action = "user.set_status";
+        let target = ("user", user_id);
+        let after = store::set_status_audited(
+            &self.db,
+            user_id,
+            status,
+            Audit::row(actor, action, target),
+            status_audit_json,
+        )
+        .await?
+        .ok_or_else(user_not_found)?;
         self.security.user_status.invalidate(user_id).await;
-        let after = store::find(&self.db, user_id)
-            .await?
-            .ok_or_else(user_not_found)?;
-        self.audit
-            .record(
-                actor,
-                "user.set_status",
-                ("user", user_id),
-                json!({"status": before.status}),
-                json!({"status": after.status}),
-            )
-            .await?;
+        audit::logged(actor, action, target);
         Ok(UserSummary::from(after))
     }
 }
