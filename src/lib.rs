@@ -5,6 +5,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod actors;
+pub mod app;
 pub mod cache;
 pub mod config;
 pub mod domain;

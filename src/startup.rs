@@ -113,9 +113,10 @@ impl Application {
         };
         let shards = std::thread::available_parallelism().map_or(2, |n| n.get());
         let payments = Payments::start(payment_core, notifications.clone(), shards);
+        let app = crate::app::App::new(db, security.clone(), cache.clone());
         let state = AppState {
             settings: settings.clone(),
-            db,
+            app,
             redis,
             cache,
             metrics,

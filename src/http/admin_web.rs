@@ -72,8 +72,7 @@ async fn cache_headers(
 
 async fn not_built() -> Result<HttpResponse, ApiError> {
     Err(ApiError::new(
-        actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-        "ADMIN_NOT_BUILT",
+        super::error::ErrorCode::AdminNotBuilt,
         "the admin console is not built: run `npm --prefix admin ci && npm --prefix admin run build`",
     ))
 }

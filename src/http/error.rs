@@ -5,12 +5,13 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError, error};
 use serde::Serialize;
 
+use crate::app::AppError;
+pub use crate::app::ErrorCode;
 use crate::telemetry::current_trace_id;
 
 #[derive(Debug)]
 pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     message: String,
     cause: Option<anyhow::Error>,
     /// Seconds for a `Retry-After` header (429, 503).
@@ -25,9 +26,9 @@ pub struct ErrorBody<'a> {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    /// An error with `code`, sent with the code's one status.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
-            status,
             code,
             message: message.into(),
             cause: None,
@@ -35,47 +36,25 @@ impl ApiError {
         }
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
-    }
-
     pub fn validation(message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "VALIDATION_FAILED",
-            message,
-        )
+        Self::new(ErrorCode::ValidationFailed, message)
     }
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message)
+        Self::new(ErrorCode::Unauthorized, message)
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "FORBIDDEN", message)
+        Self::new(ErrorCode::Forbidden, message)
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", message)
-    }
-
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, code, message)
-    }
-
-    pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+        Self::new(ErrorCode::NotFound, message)
     }
 
     /// An internal failure: the client sees a generic message, the log gets the cause.
     pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
-        ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            code: "INTERNAL",
-            message: "internal error; quote the trace id when reporting it".into(),
-            cause: Some(cause.into()),
-            retry_after: None,
-        }
+        AppError::internal(cause).into()
     }
 
     pub fn with_cause(mut self, cause: impl Into<anyhow::Error>) -> Self {
@@ -89,11 +68,22 @@ impl ApiError {
     }
 
     pub fn code(&self) -> &'static str {
-        self.code
+        self.code.as_str()
     }
 
     pub fn status(&self) -> StatusCode {
-        self.status
+        StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        ApiError {
+            code: e.code,
+            message: e.message,
+            cause: e.cause,
+            retry_after: e.retry_after,
+        }
     }
 }
 
@@ -105,40 +95,30 @@ impl std::fmt::Display for ApiError {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        self.status
+        self.status()
     }
 
     fn error_response(&self) -> HttpResponse {
+        let status = self.status();
+        let code = self.code.as_str();
         match &self.cause {
-            Some(cause) if self.status.is_server_error() => {
-                tracing::error!(category = "system", code = self.code, cause = ?cause, "request failed")
+            Some(cause) if status.is_server_error() => {
+                tracing::error!(category = "system", code, cause = ?cause, "request failed")
             }
             Some(cause) => {
-                tracing::info!(category = "system", code = self.code, cause = %cause, "request refused")
+                tracing::info!(category = "system", code, cause = %cause, "request refused")
             }
             None => {}
         }
-        let mut res = HttpResponse::build(self.status);
+        let mut res = HttpResponse::build(status);
         if let Some(secs) = self.retry_after {
             res.insert_header((actix_web::http::header::RETRY_AFTER, secs.to_string()));
         }
         res.json(ErrorBody {
-            code: self.code,
+            code,
             message: &self.message,
             trace_id: current_trace_id(),
         })
-    }
-}
-
-impl From<crate::storage::StorageError> for ApiError {
-    fn from(e: crate::storage::StorageError) -> Self {
-        match e {
-            crate::storage::StorageError::Pool(_) => {
-                ApiError::unavailable("DATABASE_UNAVAILABLE", "the database is busy; retry")
-                    .with_cause(e)
-            }
-            other => ApiError::internal(other),
-        }
     }
 }
 
@@ -147,28 +127,32 @@ pub fn json_error(err: error::JsonPayloadError) -> ApiError {
     use error::JsonPayloadError as J;
     match &err {
         J::ContentType => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_MEDIA_TYPE",
+            ErrorCode::UnsupportedMediaType,
             "expected Content-Type: application/json",
         ),
         J::Overflow { limit } | J::OverflowKnownLength { limit, .. } => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "PAYLOAD_TOO_LARGE",
+            ErrorCode::PayloadTooLarge,
             format!("the body is larger than {limit} bytes"),
         ),
         J::Deserialize(de) if de.is_data() => ApiError::validation(format!("invalid field: {de}")),
         J::Deserialize(de) => {
-            ApiError::bad_request("MALFORMED_JSON", format!("malformed JSON: {de}"))
+            ApiError::new(ErrorCode::MalformedJson, format!("malformed JSON: {de}"))
         }
-        _ => ApiError::bad_request("BAD_BODY", "the request body could not be read"),
+        _ => ApiError::new(ErrorCode::BadBody, "the request body could not be read"),
     }
     .with_cause(anyhow::anyhow!("{err}"))
 }
 
 pub fn query_error(err: error::QueryPayloadError) -> ApiError {
-    ApiError::bad_request("INVALID_QUERY", format!("invalid query string: {err}"))
+    ApiError::new(
+        ErrorCode::InvalidQuery,
+        format!("invalid query string: {err}"),
+    )
 }
 
 pub fn path_error(err: error::PathError) -> ApiError {
-    ApiError::bad_request("INVALID_PATH", format!("invalid path parameter: {err}"))
+    ApiError::new(
+        ErrorCode::InvalidPath,
+        format!("invalid path parameter: {err}"),
+    )
 }

@@ -10,18 +10,20 @@
 //! effect without a new login.
 
 use actix_web::dev::Payload;
-use actix_web::http::StatusCode;
 use actix_web::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use actix_web::web::Bytes;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 
-use super::{AppState, JSON_LIMIT, error::ApiError};
+use super::{AppState, JSON_LIMIT, error::ApiError, error::ErrorCode};
+use crate::app::AppError;
+use crate::app::identity::ADMIN_ACTIVE;
+use crate::app::merchants::MERCHANT_APPROVED;
+use crate::app::users::USER_ACTIVE;
 use crate::security::signing::{self, SignatureError, SignedParts};
 use crate::security::tokens::{Claims, Role, TokenError};
 use crate::security::{MerchantAccess, RateLimited, RateLimiter};
-use crate::storage::{admins, merchants, users};
 
 pub fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
     req.app_data::<web::Data<AppState>>()
@@ -55,18 +57,13 @@ fn claims(req: &HttpRequest, state: &AppState) -> Result<Claims, ApiError> {
         TokenError::Expired => {
             state.security.event("expired_token", "");
             ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "TOKEN_EXPIRED",
+                ErrorCode::TokenExpired,
                 "the access token expired; refresh it",
             )
         }
         TokenError::Invalid(_) => {
             state.security.event("bad_token", "");
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "TOKEN_INVALID",
-                "the access token is not valid",
-            )
+            ApiError::new(ErrorCode::TokenInvalid, "the access token is not valid")
         }
     })?;
     req.extensions_mut().insert(claims.clone());
@@ -74,11 +71,7 @@ fn claims(req: &HttpRequest, state: &AppState) -> Result<Claims, ApiError> {
 }
 
 fn user_disabled() -> ApiError {
-    ApiError::new(
-        StatusCode::FORBIDDEN,
-        "USER_DISABLED",
-        "this account is disabled",
-    )
+    ApiError::new(ErrorCode::UserDisabled, "this account is disabled")
 }
 
 /// Runs a database read as its own task. actix polls a handler's extractors together and
@@ -86,7 +79,7 @@ fn user_disabled() -> ApiError {
 /// `SyncConnectionWrapper`) calls `block_in_place`, which panics on actix's single-threaded
 /// workers. A spawned task is not cancelled by dropping its handle, so it finishes cleanly.
 async fn detached<T: 'static>(
-    fut: impl std::future::Future<Output = Result<T, crate::storage::StorageError>> + 'static,
+    fut: impl std::future::Future<Output = Result<T, AppError>> + 'static,
 ) -> Result<T, ApiError> {
     actix_web::rt::spawn(fut)
         .await
@@ -99,10 +92,8 @@ pub async fn user_status(state: &AppState, user_id: &str) -> Result<Option<Strin
     if let Some(s) = state.security.user_status.get(user_id) {
         return Ok(Some(s));
     }
-    let (db, id) = (state.db.clone(), user_id.to_string());
-    let status = detached(async move { users::find(&db, &id).await })
-        .await?
-        .map(|u| u.status);
+    let (app, id) = (state.app.clone(), user_id.to_string());
+    let status = detached(async move { app.users.status(&id).await }).await?;
     if let Some(s) = &status {
         state.security.user_status.put(user_id, s.clone());
     }
@@ -117,13 +108,8 @@ pub async fn merchant_access(
     if let Some(a) = state.security.merchant_access.get(merchant_id) {
         return Ok(Some(a));
     }
-    let (db, id) = (state.db.clone(), merchant_id.to_string());
-    let access = detached(async move { merchants::find(&db, &id).await })
-        .await?
-        .map(|m| MerchantAccess {
-            owner_user_id: m.owner_user_id,
-            status: m.status,
-        });
+    let (app, id) = (state.app.clone(), merchant_id.to_string());
+    let access = detached(async move { app.merchants.access(&id).await }).await?;
     if let Some(a) = &access {
         state.security.merchant_access.put(merchant_id, a.clone());
     }
@@ -135,16 +121,15 @@ async fn check_session(state: &AppState, sid: &str) -> Result<(), ApiError> {
     let revoked = match state.security.session_revoked.get(sid) {
         Some(r) => r,
         None => {
-            let (db, id) = (state.db.clone(), sid.to_string());
-            let r = detached(async move { users::family_revoked(&db, &id).await }).await?;
+            let (app, id) = (state.app.clone(), sid.to_string());
+            let r = detached(async move { app.identity.session_revoked(&id).await }).await?;
             state.security.session_revoked.put(sid, r);
             r
         }
     };
     if revoked {
         return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "SESSION_REVOKED",
+            ErrorCode::SessionRevoked,
             "this session was revoked; sign in again",
         ));
     }
@@ -167,7 +152,7 @@ impl AuthUser {
         }
         check_session(&state, &claims.sid).await?;
         match user_status(&state, &claims.sub).await?.as_deref() {
-            Some(users::USER_ACTIVE) => {
+            Some(USER_ACTIVE) => {
                 // Every later log line of the request carries the user (span field).
                 tracing::Span::current().record("user_id", claims.sub.as_str());
                 Ok(AuthUser {
@@ -211,9 +196,7 @@ impl AdminUser {
         let status = match state.security.admin_status.get(&claims.sub) {
             Some(s) => Some(s),
             None => {
-                let s = admins::find(&state.db, &claims.sub)
-                    .await?
-                    .map(|a| a.status);
+                let s = state.app.identity.admin_status(&claims.sub).await?;
                 if let Some(s) = &s {
                     state.security.admin_status.put(&claims.sub, s.clone());
                 }
@@ -221,7 +204,7 @@ impl AdminUser {
             }
         };
         match status.as_deref() {
-            Some(admins::ADMIN_ACTIVE) => Ok(AdminUser {
+            Some(ADMIN_ACTIVE) => Ok(AdminUser {
                 admin_id: claims.sub,
             }),
             Some(_) => Err(ApiError::forbidden("this admin account is disabled")),
@@ -252,13 +235,7 @@ impl MerchantOwner {
         let user = AuthUser::extract(req.clone()).await?;
         let state = state(&req)?;
         let merchant_id = req.match_info().get("id").unwrap_or_default().to_string();
-        let not_found = || {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "MERCHANT_NOT_FOUND",
-                "no such merchant",
-            )
-        };
+        let not_found = || ApiError::new(ErrorCode::MerchantNotFound, "no such merchant");
         // Another owner's merchant answers like a missing one: ids are not confirmed.
         match merchant_access(&state, &merchant_id).await? {
             Some(a) if a.owner_user_id == user.user_id => {
@@ -299,12 +276,11 @@ impl FromRequest for ApprovedMerchant {
         let req = req.clone();
         Box::pin(async move {
             let owner = MerchantOwner::extract(req).await?;
-            if owner.status == merchants::MERCHANT_APPROVED {
+            if owner.status == MERCHANT_APPROVED {
                 Ok(ApprovedMerchant(owner))
             } else {
                 Err(ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "MERCHANT_NOT_APPROVED",
+                    ErrorCode::MerchantNotApproved,
                     format!("the merchant is {}, not approved", owner.status),
                 ))
             }
@@ -324,7 +300,7 @@ impl Signed {
             let err = if e.is_data() {
                 ApiError::validation(format!("invalid field: {e}"))
             } else {
-                ApiError::bad_request("MALFORMED_JSON", format!("malformed JSON: {e}"))
+                ApiError::new(ErrorCode::MalformedJson, format!("malformed JSON: {e}"))
             };
             err.with_cause(anyhow::anyhow!("{e}"))
         })
@@ -338,8 +314,7 @@ impl Signed {
         let claims = claims(&req, &state)?;
         let body = body.map_err(|_| {
             ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "PAYLOAD_TOO_LARGE",
+                ErrorCode::PayloadTooLarge,
                 format!("the body is larger than {JSON_LIMIT} bytes"),
             )
         })?;
@@ -351,8 +326,7 @@ impl Signed {
                 .is_some_and(|v| v.starts_with("application/json"));
             if !json {
                 return Err(ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "UNSUPPORTED_MEDIA_TYPE",
+                    ErrorCode::UnsupportedMediaType,
                     "expected Content-Type: application/json",
                 ));
             }
@@ -389,18 +363,13 @@ impl Signed {
             Err(SignatureError::Expired) => {
                 state.security.event("expired_signature", &claims.sub);
                 return Err(ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "SIGNATURE_EXPIRED",
+                    ErrorCode::SignatureExpired,
                     "X-Timestamp is more than 300 s from the server clock",
                 ));
             }
             Err(SignatureError::Invalid(why)) => {
                 state.security.event("bad_signature", &claims.sub);
-                return Err(ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "SIGNATURE_INVALID",
-                    why,
-                ));
+                return Err(ApiError::new(ErrorCode::SignatureInvalid, why));
             }
             Err(SignatureError::Replayed) => return Err(replayed()),
         }
@@ -410,7 +379,7 @@ impl Signed {
             .remember(&claims.sid, &nonce)
             .await
             .map_err(|e| {
-                ApiError::unavailable("NONCE_STORE_UNAVAILABLE", "retry shortly").with_cause(e)
+                ApiError::new(ErrorCode::NonceStoreUnavailable, "retry shortly").with_cause(e)
             })?;
         if !fresh {
             state.security.event("replayed_nonce", &claims.sub);
@@ -421,7 +390,7 @@ impl Signed {
 }
 
 fn replayed() -> ApiError {
-    ApiError::conflict("REPLAYED_REQUEST", "this nonce was used before")
+    ApiError::new(ErrorCode::ReplayedRequest, "this nonce was used before")
 }
 
 impl FromRequest for Signed {
@@ -461,8 +430,7 @@ pub async fn rate_limit(
     limiter.check(key).await.map_err(|limited: RateLimited| {
         state.security.event("rate_limited", limited.limit);
         ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "RATE_LIMITED",
+            ErrorCode::RateLimited,
             format!("too many requests; retry in {} s", limited.retry_after_secs),
         )
         .with_retry_after(limited.retry_after_secs)

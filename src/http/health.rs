@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
-use super::{AppState, error::ApiError};
+use super::{AppState, error::ApiError, error::ErrorCode};
 
 /// Alive: the process answers.
 pub async fn healthz() -> HttpResponse {
@@ -17,14 +17,14 @@ pub async fn healthz() -> HttpResponse {
 /// instance). A Redis outage shows as `"status": "degraded", "redis": "unreachable"`, in
 /// `dependency_up{dependency="redis"}` and the `PointsAppRedisDown` alert.
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let db_ok = state.db.ping().await;
+    let db_ok = state.app.ops.ping().await;
     state
         .metrics
         .dependency_up
         .with_label_values(&["database"])
         .set(i64::from(db_ok.is_ok()));
     if let Err(e) = db_ok {
-        return Err(ApiError::unavailable("NOT_READY", "database unreachable").with_cause(e));
+        return Err(ApiError::new(ErrorCode::NotReady, "database unreachable").with_cause(e));
     }
     let (status, redis) = match &state.redis {
         Some(pool) => {
@@ -56,7 +56,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 
 /// Prometheus text format. Pool gauges are sampled at scrape time.
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let (conns, idle) = state.db.pool_state();
+    let (conns, idle) = state.app.ops.pool_state();
     let m = &state.metrics;
     m.db_pool_connections
         .with_label_values(&["idle"])
@@ -74,7 +74,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             .set(i64::from(s.connections.saturating_sub(s.idle_connections)));
     }
     // The outbox backlog is database-wide; a failed query leaves the last values.
-    match crate::storage::outbox::backlog(&state.db).await {
+    match state.app.ops.outbox_backlog().await {
         Ok((pending, oldest)) => {
             m.outbox_pending.set(pending);
             let age = oldest

@@ -60,8 +60,7 @@ pub async fn observe(
     };
     if res.status() == StatusCode::METHOD_NOT_ALLOWED && !res.headers().contains_key(CONTENT_TYPE) {
         let api = ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "METHOD_NOT_ALLOWED",
+            super::error::ErrorCode::MethodNotAllowed,
             "this method is not allowed on this path",
         );
         let body = TRACE_ID.sync_scope(trace_id.clone(), || api.error_response());

@@ -12,6 +12,7 @@ pub mod middleware;
 pub mod openapi;
 mod openapi_more;
 pub mod orders;
+pub mod page;
 pub mod payments;
 pub mod points;
 pub mod qr;
@@ -23,10 +24,10 @@ use actix_web::web;
 
 use crate::actors::payments::Payments;
 use crate::actors::points::PointsService;
+use crate::app::App;
 use crate::cache::{Cache, RedisPool};
 use crate::config::Settings;
 use crate::security::SecurityState;
-use crate::storage::Db;
 use crate::telemetry::Metrics;
 use crate::wechat::WechatServices;
 
@@ -35,12 +36,13 @@ pub use error::ApiError;
 /// Largest JSON body accepted (WeChat notifications are a few kB).
 pub const JSON_LIMIT: usize = 64 * 1024;
 
-/// What handlers share: settings, the database, Redis when configured, metrics, and the
+/// What handlers share: settings, the use cases, Redis when configured, metrics, and the
 /// WeChat client with its notification verifier.
 #[derive(Clone)]
 pub struct AppState {
     pub settings: Arc<Settings>,
-    pub db: Db,
+    /// The use cases (`crate::app`): handlers reach data only through them.
+    pub app: App,
     pub redis: Option<RedisPool>,
     /// The two-level cache (L1 in process, L2 in Redis when configured).
     pub cache: Cache,

@@ -1,31 +1,22 @@
 //! Points routes: the shopper's balance, history, statistics and spending, and the admin's
 //! adjustments and earning rules. Handlers only call the points service.
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::AppState;
-use super::admin::audit;
-use super::error::ApiError;
+use super::admin::actor;
+use super::error::{ApiError, ErrorCode};
 use super::extract::{self, AdminUser, AuthUser, Signed};
-use super::payments::PageQuery;
+use super::page::PageQuery;
 use crate::actors::points::{AdjustPoints, DeductPoints, PointsError};
+use crate::app::AppError;
 use crate::domain::{Points, PointsRuleSpec};
 
+/// The points engine's refusals and failures as API errors (mapped in the app layer).
 pub fn points_error(e: PointsError) -> ApiError {
-    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    if status.is_server_error() {
-        ApiError::new(
-            status,
-            e.code(),
-            "the points service could not complete this; retry",
-        )
-        .with_cause(e)
-    } else {
-        ApiError::new(status, e.code(), e.to_string())
-    }
+    AppError::from(e).into()
 }
 
 async fn limited(state: &AppState, user: &AuthUser) -> Result<(), ApiError> {
@@ -50,10 +41,11 @@ pub async fn history(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     limited(&state, &user).await?;
-    let limit = usize::try_from(query.limit()?).unwrap_or(20);
+    let page = query.page()?;
+    let limit = usize::try_from(page.limit()).unwrap_or(20);
     let page = state
         .points
-        .history(&user.user_id, query.cursor.as_deref(), limit)
+        .history(&user.user_id, page.cursor(), limit)
         .await
         .map_err(points_error)?;
     Ok(HttpResponse::Ok().json(page))
@@ -137,13 +129,9 @@ pub async fn adjust(
             "a reason of 1-100 characters is required",
         ));
     }
-    if crate::storage::shop::openid_of(&state.db, &user_id)
-        .await?
-        .is_none()
-    {
+    if !state.app.points.active_user_exists(&user_id).await? {
         return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "USER_NOT_FOUND",
+            ErrorCode::UserNotFound,
             "no such active user",
         ));
     }
@@ -165,16 +153,17 @@ pub async fn adjust(
         )
         .await
         .map_err(points_error)?;
-    audit(
-        &state,
-        &req,
-        &admin,
-        "points.adjust",
-        ("user", &user_id),
-        serde_json::json!({"available": before.available}),
-        serde_json::json!({"available": change.balance_after, "change": change.change, "reason": reason}),
-    )
-    .await?;
+    state
+        .app
+        .audit
+        .record(
+            &actor(&req, &admin),
+            "points.adjust",
+            ("user", &user_id),
+            serde_json::json!({"available": before.available}),
+            serde_json::json!({"available": change.balance_after, "change": change.change, "reason": reason}),
+        )
+        .await?;
     Ok(HttpResponse::Ok().json(change))
 }
 
@@ -213,15 +202,16 @@ pub async fn put_rules(
         )
         .await
         .map_err(points_error)?;
-    audit(
-        &state,
-        &req,
-        &admin,
-        "points_rules.update",
-        ("points_rules", rule.id.as_deref().unwrap_or("")),
-        serde_json::to_value(&before).unwrap_or_default(),
-        serde_json::to_value(&rule).unwrap_or_default(),
-    )
-    .await?;
+    state
+        .app
+        .audit
+        .record(
+            &actor(&req, &admin),
+            "points_rules.update",
+            ("points_rules", rule.id.as_deref().unwrap_or("")),
+            serde_json::to_value(&before).unwrap_or_default(),
+            serde_json::to_value(&rule).unwrap_or_default(),
+        )
+        .await?;
     Ok(HttpResponse::Ok().json(rule))
 }

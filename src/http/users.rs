@@ -1,24 +1,14 @@
 //! The signed-in user's own profile and phone.
 
 use actix_web::{HttpResponse, web};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::extract::{AuthUser, Signed};
 use super::{AppState, error::ApiError};
 use crate::security::Phone;
-use crate::storage::users::{self as user_store, StoredPhone, UserRow};
 
-#[derive(Serialize, ToSchema)]
-pub struct UserView {
-    pub id: String,
-    pub nickname: Option<String>,
-    pub avatar: Option<String>,
-    /// Masked: `138****5678`.
-    pub phone: Option<String>,
-    pub status: String,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-}
+pub use crate::app::users::UserProfile as UserView;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -34,62 +24,11 @@ pub struct SetPhone {
     pub phone: String,
 }
 
-pub fn phone_aad(user_id: &str) -> String {
-    format!("users.phone:{user_id}")
-}
-
-/// Encrypts a phone for storage under the current key.
-pub fn seal_phone(state: &AppState, phone: &Phone, aad: &str) -> Result<StoredPhone, ApiError> {
-    let (key_id, cipher) = state
-        .security
-        .fields
-        .encrypt(phone.as_str(), aad)
-        .map_err(ApiError::internal)?;
-    Ok(StoredPhone {
-        cipher,
-        key_id,
-        blind_index: state.security.fields.blind_index(phone.as_str()),
-        masked: phone.masked(),
-    })
-}
-
-/// The user as shown to them. A phone stored under an old key is re-encrypted under the
-/// current one on the way (lazy rotation).
-pub async fn user_view(state: &AppState, user: UserRow) -> Result<UserView, ApiError> {
-    if let (Some(cipher), Some(key_id)) = (&user.phone_cipher, &user.phone_key_id)
-        && state.security.fields.needs_rotation(key_id)
-    {
-        let aad = phone_aad(&user.id);
-        let plain = state
-            .security
-            .fields
-            .decrypt(key_id, cipher, &aad)
-            .map_err(ApiError::internal)?;
-        let phone = Phone::parse(&plain).map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?;
-        let sealed = seal_phone(state, &phone, &aad)?;
-        user_store::set_phone(&state.db, &user.id, &sealed, Some(key_id)).await?;
-    }
-    Ok(UserView {
-        id: user.id,
-        nickname: user.nickname,
-        avatar: user.avatar,
-        phone: user.phone_masked,
-        status: user.status,
-        created_at: user.created_at.and_utc(),
-    })
-}
-
-async fn load(state: &AppState, user: &AuthUser) -> Result<UserRow, ApiError> {
-    user_store::find(&state.db, &user.user_id)
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("the account no longer exists"))
-}
-
 #[utoipa::path(get, path = "/api/users/me", tag = "users", security(("bearer" = [])),
     responses((status = 200, body = UserView), (status = 401), (status = 403, description = "USER_DISABLED")))]
 pub async fn get_me(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let row = load(&state, &user).await?;
-    Ok(HttpResponse::Ok().json(user_view(&state, row).await?))
+    let me = state.app.users.profile(&user.user_id).await?;
+    Ok(HttpResponse::Ok().json(me))
 }
 
 fn check_text(name: &str, value: &str, max: usize) -> Result<String, ApiError> {
@@ -133,15 +72,12 @@ pub async fn patch_me(
     if nickname.is_none() && avatar.is_none() {
         return Err(ApiError::validation("give nickname or avatar"));
     }
-    user_store::update_profile(
-        &state.db,
-        &user.user_id,
-        nickname.as_deref(),
-        avatar.as_deref(),
-    )
-    .await?;
-    let row = load(&state, &user).await?;
-    Ok(HttpResponse::Ok().json(user_view(&state, row).await?))
+    let me = state
+        .app
+        .users
+        .update_profile(&user.user_id, nickname.as_deref(), avatar.as_deref())
+        .await?;
+    Ok(HttpResponse::Ok().json(me))
 }
 
 #[utoipa::path(put, path = "/api/users/me/phone", tag = "users", request_body = SetPhone, security(("bearer" = [])),
@@ -154,8 +90,6 @@ pub async fn put_phone(
 ) -> Result<HttpResponse, ApiError> {
     let body: SetPhone = signed.json()?;
     let phone = Phone::parse(&body.phone).map_err(ApiError::validation)?;
-    let sealed = seal_phone(&state, &phone, &phone_aad(&user.user_id))?;
-    user_store::set_phone(&state.db, &user.user_id, &sealed, None).await?;
-    let row = load(&state, &user).await?;
-    Ok(HttpResponse::Ok().json(user_view(&state, row).await?))
+    let me = state.app.users.set_phone(&user.user_id, &phone).await?;
+    Ok(HttpResponse::Ok().json(me))
 }

@@ -2,7 +2,7 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::schema::{merchants, payment_codes};
 use super::users::now;
@@ -84,17 +84,6 @@ pub async fn list_by_owner(db: &Db, owner: &str) -> Result<Vec<MerchantRow>, Sto
     })?)
 }
 
-pub async fn count_by_owner(db: &Db, owner: &str) -> Result<i64, StorageError> {
-    let mut conn = db.conn().await?;
-    Ok(with_conn!(&mut conn, |c| {
-        merchants::table
-            .filter(merchants::owner_user_id.eq(owner))
-            .count()
-            .get_result(c)
-            .await
-    })?)
-}
-
 pub async fn list_by_status(
     db: &Db,
     status: Option<&str>,
@@ -114,35 +103,6 @@ pub async fn list_by_status(
         }
         q.order(merchants::id.desc()).limit(limit).load(c).await
     })?)
-}
-
-/// Moves a merchant from one of `from` to `to`; false when it was in none of them.
-pub async fn transition(
-    db: &Db,
-    id: &str,
-    from: &[&str],
-    to: &str,
-    reviewer: &str,
-) -> Result<bool, StorageError> {
-    let mut conn = db.write_conn().await?;
-    let t = now();
-    let from: Vec<String> = from.iter().map(|s| s.to_string()).collect();
-    let n = with_conn!(&mut conn, |c| {
-        diesel::update(
-            merchants::table
-                .find(id)
-                .filter(merchants::status.eq_any(from.clone())),
-        )
-        .set((
-            merchants::status.eq(to),
-            merchants::reviewed_by.eq(reviewer),
-            merchants::reviewed_at.eq(t),
-            merchants::updated_at.eq(t),
-        ))
-        .execute(c)
-        .await
-    })?;
-    Ok(n == 1)
 }
 
 /// Lazy re-encryption of the contact phone, only while the row is under `old_key`.
@@ -230,4 +190,121 @@ pub async fn disable_code(db: &Db, merchant_id: &str, code_id: &str) -> Result<b
         .await
     })?;
     Ok(n == 1)
+}
+
+/// The outcome of [`insert_capped`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CappedInsert {
+    Inserted,
+    /// The owner already has `cap` merchants; nothing was written.
+    AtCap,
+}
+
+/// Inserts the merchant unless its owner already has `cap`, as one transaction.
+///
+/// The first statement is a no-op write to the owner's row: on MySQL/MariaDB it takes that
+/// row's lock (what `SELECT ... FOR UPDATE` would, in a statement SQLite also accepts), so
+/// concurrent registrations of one owner count one after the other; on SQLite a write as
+/// the first statement takes the database's write lock at once (a deferred transaction that
+/// reads first could fail with `SQLITE_BUSY` against another instance instead of waiting).
+pub async fn insert_capped(
+    db: &Db,
+    row: &MerchantRow,
+    cap: i64,
+) -> Result<CappedInsert, StorageError> {
+    use super::schema::users;
+    let mut conn = db.write_conn().await?;
+    Ok(with_conn!(&mut conn, |c| {
+        c.transaction::<_, diesel::result::Error, _>(async |c| {
+            diesel::update(users::table.find(&row.owner_user_id))
+                .set(users::updated_at.eq(users::updated_at))
+                .execute(c)
+                .await?;
+            let count: i64 = merchants::table
+                .filter(merchants::owner_user_id.eq(&row.owner_user_id))
+                .count()
+                .get_result(c)
+                .await?;
+            if count >= cap {
+                return Ok(CappedInsert::AtCap);
+            }
+            diesel::insert_into(merchants::table)
+                .values(row)
+                .execute(c)
+                .await?;
+            Ok(CappedInsert::Inserted)
+        })
+        .await
+    })?)
+}
+
+/// The outcome of [`transition_audited`].
+#[derive(Debug, Clone)]
+pub enum Reviewed {
+    NotFound,
+    /// The merchant is in none of the `from` statuses: its status, unchanged.
+    Refused(String),
+    /// Changed: the merchant after the change.
+    Done(Box<MerchantRow>),
+}
+
+/// Moves a merchant from one of `from` to `to` and writes `audit` in the same transaction,
+/// so a review is never recorded without its change nor made without its record.
+/// `describe` gives the audit row's before and after JSON from the rows.
+pub async fn transition_audited(
+    db: &Db,
+    id: &str,
+    from: &[&str],
+    to: &str,
+    reviewer: &str,
+    mut audit: super::admins::AuditRow,
+    describe: fn(&MerchantRow) -> String,
+) -> Result<Reviewed, StorageError> {
+    use super::schema::audit_log;
+    let mut conn = db.write_conn().await?;
+    let t = now();
+    let from: Vec<String> = from.iter().map(|s| s.to_string()).collect();
+    Ok(with_conn!(&mut conn, |c| {
+        c.transaction::<_, diesel::result::Error, _>(async |c| {
+            // Lock first (the row on MySQL, the database on SQLite): see `insert_capped`.
+            diesel::update(merchants::table.find(id))
+                .set(merchants::updated_at.eq(merchants::updated_at))
+                .execute(c)
+                .await?;
+            let before: Option<MerchantRow> = merchants::table
+                .find(id)
+                .select(MerchantRow::as_select())
+                .first(c)
+                .await
+                .optional()?;
+            let Some(before) = before else {
+                return Ok(Reviewed::NotFound);
+            };
+            if !from.contains(&before.status) {
+                return Ok(Reviewed::Refused(before.status));
+            }
+            diesel::update(merchants::table.find(id))
+                .set((
+                    merchants::status.eq(to),
+                    merchants::reviewed_by.eq(reviewer),
+                    merchants::reviewed_at.eq(t),
+                    merchants::updated_at.eq(t),
+                ))
+                .execute(c)
+                .await?;
+            let after: MerchantRow = merchants::table
+                .find(id)
+                .select(MerchantRow::as_select())
+                .first(c)
+                .await?;
+            audit.before_json = Some(describe(&before));
+            audit.after_json = Some(describe(&after));
+            diesel::insert_into(audit_log::table)
+                .values(&audit)
+                .execute(c)
+                .await?;
+            Ok(Reviewed::Done(Box::new(after)))
+        })
+        .await
+    })?)
 }

@@ -2,7 +2,7 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::schema::{refresh_tokens, user_login_ips, users};
 use super::{Db, StorageError};
@@ -161,16 +161,54 @@ pub async fn set_phone(
     Ok(n == 1)
 }
 
-pub async fn set_status(db: &Db, id: &str, status: &str) -> Result<bool, StorageError> {
+/// Sets a user's status and writes `audit` in the same transaction (before/after JSON from
+/// `describe`), so the change and its record commit together. `None`: no such user.
+pub async fn set_status_audited(
+    db: &Db,
+    id: &str,
+    status: &str,
+    mut audit: super::admins::AuditRow,
+    describe: fn(&UserRow) -> String,
+) -> Result<Option<UserRow>, StorageError> {
+    use super::schema::audit_log;
     let mut conn = db.write_conn().await?;
     let t = now();
-    let n = with_conn!(&mut conn, |c| {
-        diesel::update(users::table.find(id))
-            .set((users::status.eq(status), users::updated_at.eq(t)))
-            .execute(c)
-            .await
-    })?;
-    Ok(n == 1)
+    Ok(with_conn!(&mut conn, |c| {
+        c.transaction::<_, diesel::result::Error, _>(async |c| {
+            // Lock first (the row on MySQL, the database on SQLite), as in
+            // `merchants::insert_capped`.
+            diesel::update(users::table.find(id))
+                .set(users::updated_at.eq(users::updated_at))
+                .execute(c)
+                .await?;
+            let before: Option<UserRow> = users::table
+                .find(id)
+                .select(UserRow::as_select())
+                .first(c)
+                .await
+                .optional()?;
+            let Some(before) = before else {
+                return Ok(None);
+            };
+            diesel::update(users::table.find(id))
+                .set((users::status.eq(status), users::updated_at.eq(t)))
+                .execute(c)
+                .await?;
+            let after: UserRow = users::table
+                .find(id)
+                .select(UserRow::as_select())
+                .first(c)
+                .await?;
+            audit.before_json = Some(describe(&before));
+            audit.after_json = Some(describe(&after));
+            diesel::insert_into(audit_log::table)
+                .values(&audit)
+                .execute(c)
+                .await?;
+            Ok(Some(after))
+        })
+        .await
+    })?)
 }
 
 /// Notes the login time and IP, and the IP in `user_login_ips` (risk rules read it).

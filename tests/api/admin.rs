@@ -38,9 +38,10 @@ async fn merchant_review_is_audited_with_the_trace_id() {
     let res = get_auth(&app, &admin, "/api/admin/merchants?status=weird").await;
     assert_eq!(res.status(), 422);
     error_body(res).await;
+    // A bad page size is a bad query on every listing.
     let res = get_auth(&app, &admin, "/api/admin/merchants?limit=0").await;
-    assert_eq!(res.status(), 422);
-    error_body(res).await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(error_body(res).await["code"], "INVALID_QUERY");
 
     let res = app
         .client

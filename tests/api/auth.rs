@@ -10,7 +10,7 @@ use crate::helpers::{TestApp, error_body};
 use crate::identity::*;
 
 async fn count_users(app: &TestApp) -> i64 {
-    let mut conn = app.state.db.conn().await.unwrap();
+    let mut conn = app.state.app.db().conn().await.unwrap();
     with_conn!(&mut conn, |c| users::table.count().get_result(c).await).unwrap()
 }
 
@@ -47,7 +47,7 @@ async fn login_creates_the_user_once_and_records_the_ip() {
     login(&app, "bob").await;
     assert_eq!(count_users(&app).await, 2);
 
-    let mut conn = app.state.db.conn().await.unwrap();
+    let mut conn = app.state.app.db().conn().await.unwrap();
     let ips: Vec<String> = with_conn!(&mut conn, |c| {
         user_login_ips::table
             .filter(user_login_ips::user_id.eq(&again.user_id))
@@ -239,7 +239,7 @@ async fn admin_login_checks_the_password_and_roles_do_not_mix() {
 #[actix_web::test]
 async fn without_a_configured_password_the_admin_gets_a_generated_one() {
     let app = spawn_identity_app_with(|s| s.admin_password = None).await;
-    let mut conn = app.state.db.conn().await.unwrap();
+    let mut conn = app.state.app.db().conn().await.unwrap();
     let hashes: Vec<String> = with_conn!(&mut conn, |c| {
         admin_users::table
             .select(admin_users::password_hash)
@@ -260,7 +260,7 @@ async fn without_a_configured_password_the_admin_gets_a_generated_one() {
     }
     // A second start finds the admin and does not print or change anything.
     let again =
-        points_app::security::passwords::bootstrap_admin(&app.state.db, &app.state.settings)
+        points_app::security::passwords::bootstrap_admin(app.state.app.db(), &app.state.settings)
             .await
             .unwrap();
     assert!(again.is_none());

@@ -257,3 +257,42 @@ async fn a_disabled_merchant_stops_acting_at_once() {
         .unwrap();
     assert_eq!(seen["active"], false);
 }
+
+/// The per-user cap holds under concurrency: registrations racing past it get exactly the
+/// cap through (the count and the insert are one transaction holding the owner's lock).
+#[actix_web::test]
+async fn concurrent_registrations_stop_exactly_at_the_cap() {
+    const CAP: usize = 20;
+    const TRIES: usize = 30;
+    let app = spawn_identity_app().await;
+    let s = login(&app, "quinn").await;
+    let requests = (0..TRIES).map(|i| {
+        signed(
+            &app,
+            &s,
+            "POST",
+            "/api/merchants",
+            Some(merchant_body(&format!("Quinn Shop {i}"))),
+        )
+    });
+    let responses = futures_util::future::join_all(requests).await;
+    let mut created = 0;
+    let mut refused = 0;
+    for res in responses {
+        match res.status().as_u16() {
+            201 => created += 1,
+            409 => {
+                assert_eq!(error_body(res).await["code"], "TOO_MANY_MERCHANTS");
+                refused += 1;
+            }
+            other => panic!("unexpected {other}: {:?}", res.text().await),
+        }
+    }
+    assert_eq!((created, refused), (CAP, TRIES - CAP));
+    let mine: Value = get_auth(&app, &s.access_token, "/api/merchants/me")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mine["items"].as_array().unwrap().len(), CAP);
+}

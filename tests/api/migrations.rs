@@ -19,7 +19,7 @@ struct Column {
 }
 
 async fn columns(app: &crate::helpers::TestApp) -> BTreeSet<(String, String)> {
-    let mut conn = app.state.db.conn().await.unwrap();
+    let mut conn = app.state.app.db().conn().await.unwrap();
     let rows: Vec<Column> = with_conn!(&mut conn, |c| {
         let sql = if app.db.is_mysql() {
             "SELECT CAST(table_name AS CHAR) AS table_name, CAST(column_name AS CHAR) AS column_name \

@@ -95,7 +95,7 @@ async fn the_same_idempotency_key_returns_the_first_order() {
 #[actix_web::test]
 async fn concurrent_deliveries_pay_once_and_write_one_outbox_row() {
     let app = spawn_app().await;
-    let db = app.state.db.clone();
+    let db = app.state.app.db().clone();
     let order = new_order("u1", "k");
     app.state
         .payments
@@ -135,7 +135,7 @@ async fn concurrent_deliveries_pay_once_and_write_one_outbox_row() {
 #[actix_web::test]
 async fn a_closed_order_is_not_paid_and_gets_no_outbox_row() {
     let app = spawn_app().await;
-    let db = &app.state.db;
+    let db = app.state.app.db();
     let order = new_order("u1", "k");
     app.state
         .payments
@@ -201,7 +201,7 @@ async fn an_unknown_status_in_the_database_is_an_error_not_a_guess() {
         .insert(order.clone())
         .await
         .unwrap();
-    let row = orders::find(&app.state.db, &order.order_no)
+    let row = orders::find(app.state.app.db(), &order.order_no)
         .await
         .unwrap()
         .unwrap();

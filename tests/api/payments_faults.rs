@@ -195,13 +195,13 @@ async fn an_award_left_in_the_outbox_is_made_once_after_a_restart() {
     // may too: the award is keyed by the order, so it lands once.
     let restarted = spawn_on_same_db(&app).await;
     for _ in 0..200 {
-        if outbox::backlog(&app.state.db).await.unwrap().0 == 0 {
+        if outbox::backlog(app.state.app.db()).await.unwrap().0 == 0 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(
-        outbox::backlog(&app.state.db).await.unwrap().0,
+        outbox::backlog(app.state.app.db()).await.unwrap().0,
         0,
         "the outbox row is gone"
     );
@@ -258,7 +258,7 @@ async fn a_clawback_whose_figures_were_not_booked_is_finished_by_recovery() {
         created_at: now,
     };
     refunds::finish(
-        &app.state.db,
+        app.state.app.db(),
         &out_refund_no,
         RefundStatus::Success,
         Some("5030crash"),
@@ -284,7 +284,7 @@ async fn a_clawback_whose_figures_were_not_booked_is_finished_by_recovery() {
 
     let mut booked = None;
     for _ in 0..200 {
-        let r = refunds::find(&app.state.db, &out_refund_no)
+        let r = refunds::find(app.state.app.db(), &out_refund_no)
             .await
             .unwrap()
             .unwrap();
@@ -297,7 +297,7 @@ async fn a_clawback_whose_figures_were_not_booked_is_finished_by_recovery() {
     let booked = booked.expect("recovery booked the figures");
     assert_eq!(booked.points_clawed_back, 40);
     assert_eq!(
-        outbox::backlog(&app.state.db).await.unwrap().0,
+        outbox::backlog(app.state.app.db()).await.unwrap().0,
         0,
         "row removed"
     );

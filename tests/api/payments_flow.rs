@@ -69,7 +69,7 @@ async fn wait_message_row(
 ) -> subscribe::MessageRow {
     let mut last = None;
     for _ in 0..200 {
-        last = subscribe::find(&app.state.db, kind, reference)
+        last = subscribe::find(app.state.app.db(), kind, reference)
             .await
             .unwrap();
         if last.as_ref().is_some_and(|r| r.status == status) {
@@ -322,7 +322,7 @@ async fn a_failing_message_is_retried_and_never_touches_the_payment() {
         let mut row = None;
         // Retries come after 2 s, then 4 s (from a pass every 2 s).
         for _ in 0..600 {
-            let r = subscribe::find(&app.state.db, "payment", &order_no)
+            let r = subscribe::find(app.state.app.db(), "payment", &order_no)
                 .await
                 .unwrap();
             if let Some(r) = r.filter(|r| r.status == subscribe::SENT) {
@@ -367,7 +367,7 @@ async fn refused_and_broken_messages_end_without_retry() {
     let row = wait_message_row(&app, "payment", &order_no, subscribe::DEAD).await;
     assert_eq!(row.attempts, 1);
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let row = subscribe::find(&app.state.db, "payment", &order_no)
+    let row = subscribe::find(app.state.app.db(), "payment", &order_no)
         .await
         .unwrap()
         .unwrap();

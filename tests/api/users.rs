@@ -13,7 +13,7 @@ async fn phone_columns(
     app: &TestApp,
     id: &str,
 ) -> (Option<String>, Option<String>, Option<String>) {
-    let mut conn = app.state.db.conn().await.unwrap();
+    let mut conn = app.state.app.db().conn().await.unwrap();
     with_conn!(&mut conn, |c| {
         users::table
             .find(id)

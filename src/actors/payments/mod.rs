@@ -46,7 +46,7 @@ pub enum PaymentError {
     #[error("points: {0}")]
     Points(PointsError),
     #[error(transparent)]
-    Storage(#[from] StorageError),
+    Database(#[from] StorageError),
     #[error("refused by risk rule {0}")]
     RiskBlocked(String),
     #[error("the risk rules ask for a fresh sign-in")]

@@ -1,0 +1,60 @@
+//! Use cases: what the API does, between HTTP (which parses, authorises and maps answers) and
+//! storage (which reads and writes rows). Business rules live here, once: refresh-token
+//! rotation, the per-user merchant cap, merchant review with its audit record, lazy phone
+//! re-encryption, and the read side of orders.
+//!
+//! Each capability is a facade: a plain struct holding what it needs, cheap to clone. They
+//! are collected in [`App`], which handlers reach through `AppState`.
+
+pub mod audit;
+pub mod error;
+pub mod identity;
+pub mod merchants;
+pub mod ops;
+pub mod page;
+pub mod points;
+pub mod reports;
+pub mod users;
+
+use std::sync::Arc;
+
+pub use error::{AppError, ErrorCode};
+pub use page::{PageRequest, Paged};
+
+use crate::cache::Cache;
+use crate::security::SecurityState;
+use crate::storage::Db;
+
+/// Every facade, built once at start-up.
+#[derive(Clone)]
+pub struct App {
+    db: Db,
+    pub identity: identity::Identity,
+    pub users: users::Users,
+    pub merchants: merchants::Merchants,
+    pub audit: audit::Audit,
+    pub reports: reports::Reports,
+    pub points: points::PointsDirectory,
+    pub ops: ops::Ops,
+}
+
+impl App {
+    pub fn new(db: Db, security: Arc<SecurityState>, cache: Cache) -> App {
+        let users = users::Users::new(db.clone(), security.clone());
+        App {
+            identity: identity::Identity::new(db.clone(), security.clone(), users.clone()),
+            merchants: merchants::Merchants::new(db.clone(), security),
+            reports: reports::Reports::new(db.clone(), cache),
+            points: points::PointsDirectory::new(db.clone()),
+            ops: ops::Ops::new(db.clone()),
+            users,
+            audit: audit::Audit::new(db.clone()),
+            db,
+        }
+    }
+
+    /// The database, for start-up, tests, and the payment handlers that still reach it.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+}

@@ -1,0 +1,219 @@
+//! The read side of orders: listings with merchant names and points, one order, takings
+//! per day, the admin overview and the CSV export. Days are China Standard Time (UTC+8).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
+use serde::Serialize;
+
+use super::error::AppError;
+use super::page::{PageRequest, Paged};
+use crate::cache::{Cache, Kind};
+use crate::storage::orders::{self, OrderRow};
+use crate::storage::{Db, shop, stats};
+
+pub use crate::storage::stats::{DayStats, OverviewDay};
+
+/// At most this many rows per CSV export: bounds one request's memory.
+pub const CSV_MAX_ROWS: i64 = 100_000;
+
+/// An order as its shopper, its merchant and admins see it.
+#[derive(Debug, Serialize)]
+pub struct OrderView {
+    pub order_no: String,
+    pub status: String,
+    pub amount_fen: i64,
+    pub refunded_fen: i64,
+    pub merchant_id: String,
+    pub merchant_name: String,
+    pub points_awarded: i64,
+    pub created_at: DateTime<Utc>,
+    pub paid_at: Option<DateTime<Utc>>,
+}
+
+/// Which orders a listing shows; all set conditions apply.
+#[derive(Debug, Default)]
+pub struct OrderFilter {
+    pub user_id: Option<String>,
+    pub merchant_id: Option<String>,
+    pub status: Option<String>,
+    /// Created on these CST days, inclusive.
+    pub created_days: Option<(NaiveDate, NaiveDate)>,
+}
+
+/// The UTC instant a CST (UTC+8) day starts.
+pub fn cst_midnight_utc(day: NaiveDate) -> NaiveDateTime {
+    day.and_time(chrono::NaiveTime::MIN) - Duration::hours(8)
+}
+
+/// The UTC bounds `[start, end)` of the CST days `from..=to`.
+fn cst_bounds(from: NaiveDate, to: NaiveDate) -> (NaiveDateTime, NaiveDateTime) {
+    (
+        cst_midnight_utc(from),
+        cst_midnight_utc(to + Duration::days(1)),
+    )
+}
+
+fn view(
+    order: OrderRow,
+    names: &HashMap<String, String>,
+    points: &HashMap<String, i64>,
+) -> OrderView {
+    let utc = |t| DateTime::<Utc>::from_naive_utc_and_offset(t, Utc);
+    OrderView {
+        merchant_name: names.get(&order.merchant_id).cloned().unwrap_or_default(),
+        points_awarded: points.get(&order.order_no).copied().unwrap_or(0),
+        order_no: order.order_no,
+        status: order.status,
+        amount_fen: order.amount_fen,
+        refunded_fen: order.refunded_fen,
+        merchant_id: order.merchant_id,
+        created_at: utc(order.created_at),
+        paid_at: order.paid_at.map(utc),
+    }
+}
+
+#[derive(Clone)]
+pub struct Reports {
+    db: Db,
+    cache: Cache,
+}
+
+impl Reports {
+    pub fn new(db: Db, cache: Cache) -> Reports {
+        Reports { db, cache }
+    }
+
+    /// Views of many orders with two queries, not two per order.
+    async fn views(&self, rows: Vec<OrderRow>) -> Result<Vec<OrderView>, AppError> {
+        let merchants: Vec<String> = rows.iter().map(|o| o.merchant_id.clone()).collect();
+        let order_nos: Vec<String> = rows.iter().map(|o| o.order_no.clone()).collect();
+        let names = shop::merchant_names(&self.db, &merchants).await?;
+        let points = shop::points_for_orders(&self.db, &order_nos).await?;
+        Ok(rows.into_iter().map(|o| view(o, &names, &points)).collect())
+    }
+
+    /// One order, whoever it belongs to (callers check who may see it).
+    pub async fn order(&self, order_no: &str) -> Result<Option<OrderView>, AppError> {
+        match orders::find(&self.db, order_no).await? {
+            Some(o) => Ok(self.views(vec![o]).await?.pop()),
+            None => Ok(None),
+        }
+    }
+
+    /// One order of this user; another user's order reads as missing.
+    pub async fn order_of_user(
+        &self,
+        user_id: &str,
+        order_no: &str,
+    ) -> Result<Option<OrderView>, AppError> {
+        match orders::find(&self.db, order_no)
+            .await?
+            .filter(|o| o.user_id == user_id)
+        {
+            Some(o) => Ok(self.views(vec![o]).await?.pop()),
+            None => Ok(None),
+        }
+    }
+
+    /// Orders newest first, one page.
+    pub async fn orders(
+        &self,
+        filter: &OrderFilter,
+        page: &PageRequest,
+    ) -> Result<Paged<OrderView>, AppError> {
+        let range = filter.created_days.map(|(from, to)| cst_bounds(from, to));
+        let f = orders::ListFilter {
+            user_id: filter.user_id.as_deref(),
+            merchant_id: filter.merchant_id.as_deref(),
+            status: filter.status.as_deref(),
+            created_from: range.map(|r| r.0),
+            created_to: range.map(|r| r.1),
+        };
+        let rows = orders::list(&self.db, &f, page.cursor(), page.fetch()).await?;
+        let paged = Paged::from_rows(rows, page, |o| o.id.clone());
+        Ok(Paged {
+            items: self.views(paged.items).await?,
+            next_cursor: paged.next_cursor,
+        })
+    }
+
+    /// A merchant's takings per CST day `from..=to`. Days before today no longer change (a
+    /// refund counts on the day it is made), so such ranges are cached in L2; a range with
+    /// today in it is always read fresh.
+    pub async fn merchant_days(
+        &self,
+        merchant_id: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<DayStats>, AppError> {
+        let (start, end) = cst_bounds(from, to);
+        let days = if to < crate::domain::cst_day(Utc::now()) {
+            let id = format!("{merchant_id}:{from}:{to}");
+            self.cache
+                .get_or_load(Kind::MerchantStats, &id, || {
+                    stats::merchant_days(&self.db, merchant_id, start, end)
+                })
+                .await?
+        } else {
+            stats::merchant_days(&self.db, merchant_id, start, end).await?
+        };
+        Ok(days)
+    }
+
+    /// The business per CST day `from..=to`, for the admin dashboard.
+    pub async fn overview(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<OverviewDay>, AppError> {
+        let (start, end) = cst_bounds(from, to);
+        Ok(stats::overview(&self.db, start, end).await?)
+    }
+
+    /// Orders created on the CST days `from..=to` as CSV (UTF-8 with a BOM, so Excel opens
+    /// it), times in CST, at most [`CSV_MAX_ROWS`] rows.
+    pub async fn orders_csv(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<u8>, AppError> {
+        let (start, end) = cst_bounds(from, to);
+        let rows = stats::orders_report(&self.db, start, end, CSV_MAX_ROWS).await?;
+        let cst = |t: NaiveDateTime| {
+            (t + Duration::hours(8))
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        };
+        let mut out = csv::Writer::from_writer(Vec::from("\u{feff}".as_bytes()));
+        let header = [
+            "order_no",
+            "created_at_cst",
+            "paid_at_cst",
+            "status",
+            "merchant_id",
+            "merchant_name",
+            "user_id",
+            "amount_fen",
+            "refunded_fen",
+        ];
+        let write = |out: &mut csv::Writer<Vec<u8>>, rec: &[String]| {
+            out.write_record(rec).map_err(AppError::internal)
+        };
+        write(&mut out, &header.map(str::to_string))?;
+        for r in rows {
+            write(
+                &mut out,
+                &[
+                    r.order_no,
+                    cst(r.created_at),
+                    r.paid_at.map(cst).unwrap_or_default(),
+                    r.status,
+                    r.merchant_id,
+                    r.merchant_name,
+                    r.user_id,
+                    r.amount_fen.to_string(),
+                    r.refunded_fen.to_string(),
+                ],
+            )?;
+        }
+        out.into_inner()
+            .map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))
+    }
+}
