@@ -1,7 +1,6 @@
 //! The read side of orders: listings with merchant names and points, one order, takings
 //! per day, the admin overview and the CSV export. Days are China Standard Time (UTC+8).
 
-use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
 use serde::Serialize;
@@ -54,15 +53,11 @@ fn cst_bounds(from: NaiveDate, to: NaiveDate) -> (NaiveDateTime, NaiveDateTime) 
     )
 }
 
-fn view(
-    order: OrderRow,
-    names: &HashMap<String, String>,
-    points: &HashMap<String, i64>,
-) -> OrderView {
+fn view(order: OrderRow, merchant_name: Option<String>, points_awarded: Option<i64>) -> OrderView {
     let utc = |t| DateTime::<Utc>::from_naive_utc_and_offset(t, Utc);
     OrderView {
-        merchant_name: names.get(&order.merchant_id).cloned().unwrap_or_default(),
-        points_awarded: points.get(&order.order_no).copied().unwrap_or(0),
+        merchant_name: merchant_name.unwrap_or_default(),
+        points_awarded: points_awarded.unwrap_or(0),
         order_no: order.order_no,
         status: order.status,
         amount_fen: order.amount_fen,
@@ -90,15 +85,21 @@ impl Reports {
         let order_nos: Vec<String> = rows.iter().map(|o| o.order_no.clone()).collect();
         let names = shop::merchant_names(&self.db, &merchants).await?;
         let points = shop::points_for_orders(&self.db, &order_nos).await?;
-        Ok(rows.into_iter().map(|o| view(o, &names, &points)).collect())
+        Ok(rows
+            .into_iter()
+            .map(|o| {
+                let name = names.get(&o.merchant_id).cloned();
+                let awarded = points.get(&o.order_no).copied();
+                view(o, name, awarded)
+            })
+            .collect())
     }
 
     /// One order, whoever it belongs to (callers check who may see it).
     pub async fn order(&self, order_no: &str) -> Result<Option<OrderView>, AppError> {
-        match orders::find(&self.db, order_no).await? {
-            Some(o) => Ok(self.views(vec![o]).await?.pop()),
-            None => Ok(None),
-        }
+        Ok(orders::find_with_view(&self.db, order_no)
+            .await?
+            .map(|(order, name, points)| view(order, name, points)))
     }
 
     /// One order of this user; another user's order reads as missing.
@@ -107,13 +108,10 @@ impl Reports {
         user_id: &str,
         order_no: &str,
     ) -> Result<Option<OrderView>, AppError> {
-        match orders::find(&self.db, order_no)
+        Ok(orders::find_with_view(&self.db, order_no)
             .await?
-            .filter(|o| o.user_id == user_id)
-        {
-            Some(o) => Ok(self.views(vec![o]).await?.pop()),
-            None => Ok(None),
-        }
+            .filter(|(o, ..)| o.user_id == user_id)
+            .map(|(order, name, points)| view(order, name, points)))
     }
 
     /// Orders newest first, one page.

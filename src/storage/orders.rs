@@ -81,6 +81,34 @@ pub async fn find(db: &Db, order_no: &str) -> Result<Option<OrderRow>, StorageEr
     })?)
 }
 
+/// One order with what its view shows beside it: the merchant's name and the points awarded
+/// for it (the ledger's award row), in one query rather than three.
+pub async fn find_with_view(
+    db: &Db,
+    order_no: &str,
+) -> Result<Option<(OrderRow, Option<String>, Option<i64>)>, StorageError> {
+    use super::schema::{merchants, points_records};
+    let mut conn = db.conn().await?;
+    Ok(with_conn!(&mut conn, |c| {
+        payment_orders::table
+            .left_join(merchants::table.on(merchants::id.eq(payment_orders::merchant_id)))
+            .left_join(
+                points_records::table.on(points_records::source_type
+                    .eq("order")
+                    .and(points_records::source_id.eq(payment_orders::order_no))),
+            )
+            .filter(payment_orders::order_no.eq(order_no))
+            .select((
+                OrderRow::as_select(),
+                merchants::merchant_name.nullable(),
+                points_records::points_change.nullable(),
+            ))
+            .first(c)
+            .await
+            .optional()
+    })?)
+}
+
 pub async fn find_by_idempotency(
     db: &Db,
     user_id: &str,
