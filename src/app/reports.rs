@@ -1,7 +1,6 @@
 //! The read side of orders: listings with merchant names and points, one order, takings
 //! per day, the admin overview and the CSV export. Days are China Standard Time (UTC+8).
 
-
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
 use serde::Serialize;
 

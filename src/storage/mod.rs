@@ -4,6 +4,7 @@
 //! Each query is written once and run on either backend through [`with_conn!`].
 
 pub mod admins;
+pub mod group_commit;
 pub mod merchants;
 pub mod migrate;
 pub mod orders;

@@ -13,6 +13,127 @@ use crate::with_conn;
 pub const AWARD_POINTS: &str = "award_points";
 pub const CLAWBACK_POINTS: &str = "clawback_points";
 
+/// The payload format written today. Rows without a version are version 1 (the same fields).
+pub const PAYLOAD_VERSION: u32 = 1;
+
+/// An effect the outbox guarantees. Every outbox row is built from one of these
+/// ([`Effect::row`]) and read back into one ([`Effect::from_row`]): one format, one place.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum Effect {
+    /// Award a paid order's points (the ledger keys the award on the order).
+    AwardPoints {
+        user_id: String,
+        order_no: String,
+        amount_fen: i64,
+        paid_at: chrono::DateTime<chrono::Utc>,
+    },
+    /// Claw back a successful refund's share of the points (keyed on the refund).
+    ClawBackPoints { out_refund_no: String },
+}
+
+/// The stored payload: the effect's fields and the format's version.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Payload<T> {
+    #[serde(default = "version_one")]
+    v: u32,
+    #[serde(flatten)]
+    effect: T,
+}
+
+fn version_one() -> u32 {
+    1
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EffectError {
+    #[error("unknown outbox kind {0}")]
+    UnknownKind(String),
+    #[error("outbox payload version {0} is newer than this code")]
+    Version(u32),
+    #[error("bad outbox payload: {0}")]
+    Payload(#[from] serde_json::Error),
+}
+
+impl Effect {
+    /// The `kind` column (recovery and the award-pending check select on it).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Effect::AwardPoints { .. } => AWARD_POINTS,
+            Effect::ClawBackPoints { .. } => CLAWBACK_POINTS,
+        }
+    }
+
+    /// What the effect is about: the order or the refund.
+    pub fn aggregate_id(&self) -> &str {
+        match self {
+            Effect::AwardPoints { order_no, .. } => order_no,
+            Effect::ClawBackPoints { out_refund_no } => out_refund_no,
+        }
+    }
+
+    /// The row to insert with the state change, first due at `due`.
+    pub fn row(&self, now: NaiveDateTime, due: NaiveDateTime) -> super::orders::OutboxRow {
+        // Plain strings, numbers and a timestamp: serialising cannot fail.
+        let payload = serde_json::to_string(&Payload {
+            v: PAYLOAD_VERSION,
+            effect: self,
+        })
+        .unwrap_or_default();
+        super::orders::OutboxRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            kind: self.kind().into(),
+            aggregate_id: self.aggregate_id().to_string(),
+            payload,
+            attempts: 0,
+            next_attempt_at: due,
+            last_error: None,
+            created_at: now,
+        }
+    }
+
+    /// Reads a stored row back. The kind decides the shape, so one payload can never be
+    /// mistaken for another effect.
+    pub fn from_row(kind: &str, payload: &str) -> Result<Effect, EffectError> {
+        #[derive(serde::Deserialize)]
+        struct Award {
+            user_id: String,
+            order_no: String,
+            amount_fen: i64,
+            paid_at: chrono::DateTime<chrono::Utc>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Clawback {
+            out_refund_no: String,
+        }
+        fn read<T: serde::de::DeserializeOwned>(payload: &str) -> Result<T, EffectError> {
+            let p: Payload<T> = serde_json::from_str(payload)?;
+            if p.v > PAYLOAD_VERSION {
+                return Err(EffectError::Version(p.v));
+            }
+            Ok(p.effect)
+        }
+        match kind {
+            AWARD_POINTS => {
+                let a: Award = read(payload)?;
+                Ok(Effect::AwardPoints {
+                    user_id: a.user_id,
+                    order_no: a.order_no,
+                    amount_fen: a.amount_fen,
+                    paid_at: a.paid_at,
+                })
+            }
+            CLAWBACK_POINTS => {
+                let c: Clawback = read(payload)?;
+                Ok(Effect::ClawBackPoints {
+                    out_refund_no: c.out_refund_no,
+                })
+            }
+            other => Err(EffectError::UnknownKind(other.to_string())),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = outbox)]
 pub struct PendingEffect {
@@ -106,4 +227,64 @@ pub async fn log_notification(db: &Db, row: &NotificationLogRow) -> Result<(), S
             .await
     })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at() -> NaiveDateTime {
+        chrono::DateTime::from_timestamp(1_700_000_000, 0)
+            .unwrap()
+            .naive_utc()
+    }
+
+    #[test]
+    fn effects_round_trip_through_their_rows() {
+        let award = Effect::AwardPoints {
+            user_id: "u1".into(),
+            order_no: "o1".into(),
+            amount_fen: 1234,
+            paid_at: chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+        };
+        let claw = Effect::ClawBackPoints {
+            out_refund_no: "R1".into(),
+        };
+        for e in [award, claw] {
+            let row = e.row(at(), at());
+            assert_eq!(row.kind, e.kind());
+            assert_eq!(row.aggregate_id, e.aggregate_id());
+            assert!(row.payload.contains("\"v\":1"), "{}", row.payload);
+            assert_eq!(Effect::from_row(&row.kind, &row.payload).unwrap(), e);
+        }
+    }
+
+    #[test]
+    fn rows_written_before_the_version_field_still_read() {
+        let legacy = r#"{"user_id":"u1","order_no":"o1","amount_fen":5,"paid_at":"2026-01-01T00:00:00+00:00"}"#;
+        assert!(matches!(
+            Effect::from_row(AWARD_POINTS, legacy),
+            Ok(Effect::AwardPoints { amount_fen: 5, .. })
+        ));
+        assert!(matches!(
+            Effect::from_row(CLAWBACK_POINTS, r#"{"out_refund_no":"R9"}"#),
+            Ok(Effect::ClawBackPoints { .. })
+        ));
+    }
+
+    #[test]
+    fn unknown_kinds_newer_versions_and_wrong_shapes_are_refused() {
+        assert!(matches!(
+            Effect::from_row("teleport", "{}"),
+            Err(EffectError::UnknownKind(_))
+        ));
+        assert!(matches!(
+            Effect::from_row(CLAWBACK_POINTS, r#"{"v":2,"out_refund_no":"R9"}"#),
+            Err(EffectError::Version(2))
+        ));
+        assert!(matches!(
+            Effect::from_row(AWARD_POINTS, r#"{"out_refund_no":"R9"}"#),
+            Err(EffectError::Payload(_))
+        ));
+    }
 }

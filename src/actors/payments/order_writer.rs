@@ -11,16 +11,16 @@
 //! concurrent batches cannot deadlock on each other; duplicates of one order in one batch see
 //! the first one's change.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, RunQueryDsl};
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::config::DatabaseKind;
 use crate::domain::order::OrderStatus;
+use crate::storage::group_commit::{BatchPolicy, Batched, Committer, GroupCommit};
 use crate::storage::orders::{self, Inserted, OrderRow, OutboxRow};
 use crate::storage::outbox::NotificationLogRow;
 use crate::storage::schema::{notification_log, outbox, payment_orders};
@@ -75,10 +75,24 @@ impl Job {
     }
 }
 
+impl Batched for Job {}
+
+/// Commits a batch of order jobs (see the module docs).
+#[derive(Clone)]
+struct OrderCommitter {
+    db: Db,
+}
+
+impl Committer<Job> for OrderCommitter {
+    async fn commit(&self, jobs: Vec<Job>) {
+        commit(&self.db, jobs).await;
+    }
+}
+
 /// Handle to the writer tasks (cheap clone).
 #[derive(Clone)]
 pub struct OrderWriter {
-    tx: mpsc::UnboundedSender<Job>,
+    engine: GroupCommit<Job>,
     db: Db,
 }
 
@@ -90,24 +104,20 @@ impl OrderWriter {
             DatabaseKind::Mysql => 4,
             DatabaseKind::Sqlite => 1,
         };
-        let (tx, rx) = mpsc::unbounded_channel();
-        let rx = Arc::new(Mutex::new(rx));
-        for _ in 0..tasks {
-            let (db, rx) = (db.clone(), rx.clone());
-            tokio::spawn(async move {
-                while let Some(jobs) = collect(&rx).await {
-                    commit(&db, jobs).await;
-                }
-            });
-        }
-        OrderWriter { tx, db }
+        let policy = BatchPolicy {
+            window: WINDOW,
+            max_weight: MAX_BATCH,
+            tasks,
+        };
+        let (engine, _done) = GroupCommit::start(policy, OrderCommitter { db: db.clone() });
+        OrderWriter { engine, db }
     }
 
     async fn submit<T>(&self, job: impl FnOnce(Reply<T>) -> Job) -> Result<T, StorageError> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(job(reply))
-            .map_err(|_| StorageError::Pool("order writer stopped".into()))?;
+        if self.engine.send(job(reply)).is_err() {
+            return Err(StorageError::Pool("order writer stopped".into()));
+        }
         rx.await
             .map_err(|_| StorageError::Pool("order writer dropped the job".into()))?
     }
@@ -149,26 +159,6 @@ impl OrderWriter {
     pub async fn log(&self, row: NotificationLogRow) -> Result<(), StorageError> {
         self.submit(|r| Job::Log(Box::new(row), r)).await
     }
-}
-
-async fn collect(rx: &Mutex<mpsc::UnboundedReceiver<Job>>) -> Option<Vec<Job>> {
-    let mut rx = rx.lock().await;
-    let first = rx.recv().await?;
-    let mut jobs = vec![first];
-    let deadline = tokio::time::Instant::now() + WINDOW;
-    while jobs.len() < MAX_BATCH {
-        match rx.try_recv() {
-            Ok(job) => jobs.push(job),
-            Err(mpsc::error::TryRecvError::Disconnected) => break,
-            Err(mpsc::error::TryRecvError::Empty) => {
-                match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(Some(job)) => jobs.push(job),
-                    Ok(None) | Err(_) => break,
-                }
-            }
-        }
-    }
-    Some(jobs)
 }
 
 async fn commit(db: &Db, mut jobs: Vec<Job>) {

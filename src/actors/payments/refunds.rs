@@ -10,7 +10,7 @@ use super::service::{PaymentCore, REFUND_NOTIFY_PATH, Settled};
 use crate::actors::points::ClawbackPoints;
 use crate::domain::Points;
 use crate::domain::order::RefundStatus as Stored;
-use crate::storage::orders::{self, OutboxRow};
+use crate::storage::orders;
 use crate::storage::refunds::{self, Begin, Finish, RefundRow};
 use crate::storage::{outbox, shop};
 use crate::wechat::types::RefundStatus;
@@ -177,17 +177,13 @@ impl PaymentCore {
             RefundStatus::Closed => Stored::Closed,
             RefundStatus::Abnormal => Stored::Abnormal,
         };
-        let clawback = OutboxRow {
-            id: uuid::Uuid::now_v7().to_string(),
-            kind: outbox::CLAWBACK_POINTS.into(),
-            aggregate_id: out_refund_no.to_string(),
-            payload: serde_json::json!({ "out_refund_no": out_refund_no }).to_string(),
-            attempts: 0,
-            next_attempt_at: (now + Duration::seconds(super::service::OUTBOX_GRACE_SECS))
-                .naive_utc(),
-            last_error: None,
-            created_at: now.naive_utc(),
-        };
+        let clawback = outbox::Effect::ClawBackPoints {
+            out_refund_no: out_refund_no.to_string(),
+        }
+        .row(
+            now.naive_utc(),
+            (now + Duration::seconds(super::service::OUTBOX_GRACE_SECS)).naive_utc(),
+        );
         match refunds::finish(
             &self.db,
             out_refund_no,

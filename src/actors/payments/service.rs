@@ -560,22 +560,16 @@ const MAX_RACES: usize = 4;
 
 /// The outbox row that awards a paid order's points; written in the paid transition.
 fn award_row(order: &OrderRow, paid_at: DateTime<Utc>, now: DateTime<Utc>) -> OutboxRow {
-    OutboxRow {
-        id: uuid::Uuid::now_v7().to_string(),
-        kind: outbox::AWARD_POINTS.into(),
-        aggregate_id: order.order_no.clone(),
-        payload: serde_json::json!({
-            "user_id": order.user_id,
-            "order_no": order.order_no,
-            "amount_fen": order.amount_fen,
-            "paid_at": paid_at.to_rfc3339(),
-        })
-        .to_string(),
-        attempts: 0,
-        next_attempt_at: (now + Duration::seconds(OUTBOX_GRACE_SECS)).naive_utc(),
-        last_error: None,
-        created_at: now.naive_utc(),
+    outbox::Effect::AwardPoints {
+        user_id: order.user_id.clone(),
+        order_no: order.order_no.clone(),
+        amount_fen: order.amount_fen,
+        paid_at,
     }
+    .row(
+        now.naive_utc(),
+        (now + Duration::seconds(OUTBOX_GRACE_SECS)).naive_utc(),
+    )
 }
 
 fn truncate(s: &str, max_chars: usize) -> String {

@@ -247,34 +247,32 @@ impl PaymentShard {
     }
 }
 
-/// Performs one outbox row's effect again (idempotent: the points engine keys on the order).
+/// Performs one outbox row's effect again (idempotent: the points engine keys the award on
+/// the order and the clawback on the refund).
 async fn redrive(core: &PaymentCore, row: &outbox::PendingEffect) -> Result<(), PaymentError> {
-    #[derive(serde::Deserialize)]
-    struct Award {
-        user_id: String,
-        order_no: String,
-        amount_fen: i64,
-        paid_at: chrono::DateTime<Utc>,
-    }
-    match row.kind.as_str() {
-        outbox::AWARD_POINTS => {
-            let a: Award = serde_json::from_str(&row.payload)
-                .map_err(|e| PaymentError::AmountInvalid(format!("bad outbox payload: {e}")))?;
-            // The row exists only for a paid transition, whose effects include the message.
+    let effect = outbox::Effect::from_row(&row.kind, &row.payload)
+        .map_err(|e| PaymentError::AmountInvalid(e.to_string()))?;
+    match effect {
+        // The row exists only for a paid transition, whose effects include the message.
+        outbox::Effect::AwardPoints {
+            user_id,
+            order_no,
+            amount_fen,
+            paid_at,
+        } => {
             core.award(
-                &a.user_id,
-                &a.order_no,
-                a.amount_fen,
+                &user_id,
+                &order_no,
+                amount_fen,
                 Some(row.id.clone()),
-                a.paid_at,
+                paid_at,
                 true,
             )
             .await
         }
-        outbox::CLAWBACK_POINTS => core.clawback(&row.aggregate_id, Some(&row.id)).await,
-        other => Err(PaymentError::AmountInvalid(format!(
-            "unknown outbox kind {other}"
-        ))),
+        outbox::Effect::ClawBackPoints { out_refund_no } => {
+            core.clawback(&out_refund_no, Some(&row.id)).await
+        }
     }
 }
 

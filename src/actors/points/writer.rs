@@ -13,12 +13,13 @@ use std::time::Duration;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, RunQueryDsl};
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::metrics::PointsMetrics;
 use super::store::RecordInsert;
 use crate::cache::{Cache, Kind};
 use crate::domain::Totals;
+use crate::storage::group_commit::{BatchPolicy, Batched, Committer, GroupCommit};
 use crate::storage::schema::{outbox, points_records, user_points};
 use crate::storage::{Db, SqliteConn, StorageError};
 use crate::with_conn;
@@ -63,10 +64,31 @@ pub struct WriterConfig {
     pub tasks: usize,
 }
 
+impl Batched for Job {
+    /// The bound is on ledger records, not users.
+    fn weight(&self) -> usize {
+        self.write.records.len()
+    }
+}
+
+/// Commits a batch of users' changes (see the module docs).
+#[derive(Clone)]
+struct LedgerCommitter {
+    db: Db,
+    metrics: PointsMetrics,
+    cache: Cache,
+}
+
+impl Committer<Job> for LedgerCommitter {
+    async fn commit(&self, jobs: Vec<Job>) {
+        commit(&self.db, &self.metrics, &self.cache, jobs).await;
+    }
+}
+
 /// Handle to submit changes (cheap clone).
 #[derive(Clone)]
 pub struct LedgerWriter {
-    tx: mpsc::UnboundedSender<Job>,
+    engine: GroupCommit<Job>,
 }
 
 impl LedgerWriter {
@@ -79,65 +101,24 @@ impl LedgerWriter {
         metrics: PointsMetrics,
         cache: Cache,
     ) -> (LedgerWriter, Vec<oneshot::Receiver<()>>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let rx = Arc::new(Mutex::new(rx));
-        let mut done = Vec::new();
-        for _ in 0..config.tasks.max(1) {
-            let (done_tx, done_rx) = oneshot::channel();
-            done.push(done_rx);
-            let (db, config, metrics, rx, cache) = (
-                db.clone(),
-                config.clone(),
-                metrics.clone(),
-                rx.clone(),
-                cache.clone(),
-            );
-            tokio::spawn(async move {
-                while let Some(jobs) = collect(&rx, &config).await {
-                    commit(&db, &metrics, &cache, jobs).await;
-                }
-                let _ = done_tx.send(());
-            });
-        }
-        (LedgerWriter { tx }, done)
+        let policy = BatchPolicy {
+            window: config.window,
+            max_weight: config.max_records,
+            tasks: config.tasks,
+        };
+        let (engine, done) = GroupCommit::start(policy, LedgerCommitter { db, metrics, cache });
+        (LedgerWriter { engine }, done)
     }
 
     /// Commits `write` with whatever else is waiting; resolves after the commit.
     pub async fn submit(&self, write: UserWrite) -> WriteOutcome {
         let (reply, rx) = oneshot::channel();
-        if self.tx.send(Job { write, reply }).is_err() {
+        if self.engine.send(Job { write, reply }).is_err() {
             return WriteOutcome::Failed("ledger writer stopped".into());
         }
         rx.await
             .unwrap_or_else(|_| WriteOutcome::Failed("ledger writer dropped the change".into()))
     }
-}
-
-/// Waits for the first job, then gathers more for up to `window` or `max_records`.
-async fn collect(
-    rx: &Mutex<mpsc::UnboundedReceiver<Job>>,
-    config: &WriterConfig,
-) -> Option<Vec<Job>> {
-    let mut rx = rx.lock().await;
-    let first = rx.recv().await?;
-    let mut size = first.write.records.len();
-    let mut jobs = vec![first];
-    let deadline = tokio::time::Instant::now() + config.window;
-    while size < config.max_records {
-        let job = match rx.try_recv() {
-            Ok(job) => job,
-            Err(mpsc::error::TryRecvError::Disconnected) => break,
-            Err(mpsc::error::TryRecvError::Empty) => {
-                match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(Some(job)) => job,
-                    Ok(None) | Err(_) => break,
-                }
-            }
-        };
-        size += job.write.records.len();
-        jobs.push(job);
-    }
-    Some(jobs)
 }
 
 /// Answers each job after its commit and after the users' cached balances are gone: the
