@@ -9,8 +9,8 @@ use serde::de::DeserializeOwned;
 use super::config::WechatConfig;
 use super::error::{PayErrorCode, WechatError};
 use super::metrics::{WechatMetrics, call_label};
-use super::mini::TokenCache;
 use super::sign::{HEADER_NONCE, HEADER_SERIAL, HeaderSource as _, new_nonce};
+use super::token::TokenCache;
 use super::types::{
     JsapiPrepayBody, PayParams, Payer, PrepayAmount, PrepayRequest, PrepayResponse, Refund,
     RefundAmountRequest, RefundBody, RefundRequest, RefundTarget, Transaction,

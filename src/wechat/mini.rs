@@ -5,39 +5,15 @@ use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use tokio::sync::Mutex;
 
 use super::client::{WechatClient, transport_error};
 use super::error::{MpErrorCode, WechatError};
 use super::metrics::call_label;
+use super::token::{CachedToken, SharedToken};
 use super::types::{LoginSession, SubscribeMessage};
 
 /// Refresh the access token this long before WeChat says it expires.
 const TOKEN_REFRESH_MARGIN: Duration = Duration::from_secs(300);
-
-#[derive(Default)]
-pub(super) struct TokenCache {
-    current: Mutex<Option<CachedToken>>,
-    /// Where instances share the token (Redis), so one instance's refresh does not
-    /// invalidate the token the others hold.
-    shared: std::sync::OnceLock<SharedToken>,
-}
-
-struct SharedToken {
-    pool: crate::cache::RedisPool,
-    key: String,
-}
-
-impl std::fmt::Debug for TokenCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("TokenCache(..)")
-    }
-}
-
-struct CachedToken {
-    token: SecretString,
-    refresh_at: Instant,
-}
 
 /// Every mini-program answer: `errcode`/`errmsg` on failure, the payload fields on success.
 #[derive(Deserialize)]
@@ -245,35 +221,5 @@ fn check_mp(answer: MpAnswer) -> Result<MpAnswer, WechatError> {
             code: MpErrorCode::from_code(answer.errcode),
             message: answer.errmsg,
         })
-    }
-}
-
-impl SharedToken {
-    /// The shared token and how long it stays fresh; `None` when absent or Redis is down
-    /// (this instance then fetches its own: a degraded, not a failed, send).
-    async fn get(&self) -> Option<(String, Duration)> {
-        let mut conn = self.pool.get().await.ok()?;
-        let (token, ttl): (Option<String>, i64) = bb8_redis::redis::pipe()
-            .get(&self.key)
-            .pttl(&self.key)
-            .query_async(&mut *conn)
-            .await
-            .ok()?;
-        let ttl = u64::try_from(ttl).ok().filter(|ms| *ms > 0)?;
-        Some((token?, Duration::from_millis(ttl)))
-    }
-
-    async fn put(&self, token: &str, fresh_for: Duration) {
-        use bb8_redis::redis::AsyncCommands;
-        let Ok(mut conn) = self.pool.get().await else {
-            return;
-        };
-        let ms = u64::try_from(fresh_for.as_millis())
-            .unwrap_or(u64::MAX)
-            .max(1);
-        let stored: Result<(), _> = conn.pset_ex(&self.key, token, ms).await;
-        if let Err(e) = stored {
-            tracing::warn!(category = "system", error = %e, "access token not shared through redis");
-        }
     }
 }

@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod mini;
 pub mod notify;
 pub mod sign;
+mod token;
 pub mod types;
 
 #[cfg(test)]

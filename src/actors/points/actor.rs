@@ -15,7 +15,6 @@ use super::batch::{self, Answer, Command, Reply};
 use super::error::PointsError;
 use super::messages::*;
 use super::metrics::PointsMetrics;
-use super::registry::Registry;
 use super::rules::RuleCache;
 use super::store;
 use super::writer::{LedgerWriter, WriteOutcome};
@@ -24,6 +23,13 @@ use crate::storage::Db;
 
 /// Conflicts in a row before a batch is refused with `Busy`.
 const MAX_ATTEMPTS: usize = 8;
+
+/// Who keeps track of the live actors (the registry): told when one stops, so a later
+/// message starts a fresh one. A trait, so the actor does not depend on the registry's type.
+pub trait Departures: Send + Sync {
+    /// The actor of `user` with this generation stopped.
+    fn remove(&self, user: &str, generation: u64);
+}
 
 /// What every actor of a service shares.
 pub struct Shared {
@@ -46,7 +52,7 @@ pub struct PointsActor {
     user: Arc<str>,
     generation: u64,
     shared: Arc<Shared>,
-    registry: Weak<Registry>,
+    registry: Weak<dyn Departures>,
     state: Option<UserPoints>,
     pending: Vec<Pending>,
     flush_queued: bool,
@@ -59,7 +65,7 @@ impl PointsActor {
         user: Arc<str>,
         generation: u64,
         shared: Arc<Shared>,
-        registry: Weak<Registry>,
+        registry: Weak<dyn Departures>,
     ) -> Self {
         PointsActor {
             user,

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use actix::{Actor, Addr, ArbiterHandle};
 use parking_lot::Mutex;
 
-use super::actor::{PointsActor, Shared};
+use super::actor::{Departures, PointsActor, Shared};
 use super::error::PointsError;
 use super::messages::StopActor;
 
@@ -72,12 +72,9 @@ impl Registry {
             .ok_or_else(|| PointsError::Unavailable("no points arbiter".into()))?;
         let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
         let key: Arc<str> = Arc::from(user);
-        let actor = PointsActor::new(
-            key.clone(),
-            generation,
-            self.shared.clone(),
-            Arc::downgrade(self),
-        );
+        let weak: std::sync::Weak<Registry> = Arc::downgrade(self);
+        let departures: std::sync::Weak<dyn Departures> = weak;
+        let actor = PointsActor::new(key.clone(), generation, self.shared.clone(), departures);
         let addr = PointsActor::start_in_arbiter(arbiter, move |_| actor);
         map.insert(
             key,
@@ -124,5 +121,11 @@ impl Registry {
             a.do_send(StopActor);
         }
         addrs
+    }
+}
+
+impl Departures for Registry {
+    fn remove(&self, user: &str, generation: u64) {
+        Registry::remove(self, user, generation);
     }
 }
