@@ -82,6 +82,77 @@ fn transaction(app: &TestApp, order_no: &str, total: i64) -> Value {
     success_transaction(&cfg.appid, &cfg.mchid, order_no, total)
 }
 
+async fn order_of(app: &TestApp, shopper: &crate::identity::Session, order_no: &str) -> Value {
+    get_auth(
+        app,
+        &shopper.access_token,
+        &format!("/api/payments/{order_no}"),
+    )
+    .await
+    .json()
+    .await
+    .unwrap()
+}
+
+#[actix_web::test]
+async fn a_notification_in_another_currency_is_refused_and_changes_nothing() {
+    let app = app().await;
+    let (owner, merchant) = approved_merchant(&app, "m-currency").await;
+    let code = payment_code(&app, &owner, &merchant, None).await;
+    let shopper = login(&app, "shopper-currency").await;
+    let body = json!({"payment_code_id": code, "amount_fen": 5_000});
+    let order: Value = signed_request(&app, &shopper, "POST", "/api/payments", Some(&body))
+        .header("Idempotency-Key", "currency-key-01")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let order_no = order["order_no"].as_str().unwrap();
+    let mut usd = transaction(&app, order_no, 5_000);
+    usd["amount"]["currency"] = json!("USD");
+    let res = deliver(&app, usd).await;
+    assert_eq!(res.status(), 400, "5,000 cents are not 5,000 fen");
+    let o = order_of(&app, &shopper, order_no).await;
+    assert_eq!(o["status"], "paying", "nothing changed: {o}");
+    assert_eq!(balance(&app, &shopper).await, 0);
+    // The same payment in CNY settles it.
+    let res = deliver(&app, transaction(&app, order_no, 5_000)).await;
+    assert_eq!(res.status(), 204);
+}
+
+#[actix_web::test]
+async fn verified_notifications_that_cannot_apply_are_acknowledged_recorded_and_change_nothing() {
+    let app = app().await;
+    // An order this system never made: acknowledged (WeChat sending it again cannot help).
+    let res = deliver(
+        &app,
+        transaction(&app, "0000000000000000000000000unknown", 100),
+    )
+    .await;
+    assert_eq!(res.status(), 204);
+
+    // CLOSED for an order that is paid: acknowledged, and the order stays paid.
+    let (owner, merchant) = approved_merchant(&app, "m-closed-late").await;
+    let code = payment_code(&app, &owner, &merchant, None).await;
+    let shopper = login(&app, "shopper-closed-late").await;
+    let order_no = crate::payments::paid_order(&app, &shopper, &code, 10_000).await;
+    let mut closed = transaction(&app, &order_no, 10_000);
+    closed["trade_state"] = json!("CLOSED");
+    closed.as_object_mut().unwrap().remove("transaction_id");
+    let res = deliver(&app, closed).await;
+    assert_eq!(res.status(), 204);
+    let o = order_of(&app, &shopper, &order_no).await;
+    assert_eq!(o["status"], "paid", "{o}");
+
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains(r#"wechat_notifications_total{kind="pay",result="ignored"} 2"#),
+        "{metrics}"
+    );
+}
+
 #[actix_web::test]
 async fn a_notification_whose_amount_differs_is_refused_and_changes_nothing() {
     let app = app().await;

@@ -111,6 +111,14 @@ impl Payments {
                     },
                 )
             }
+            // Signed by WeChat, yet about an order or refund this system never made, or a
+            // report the order cannot take (CLOSED for a paid order). Sending it again
+            // cannot change that: it is recorded, alerted on, and acknowledged.
+            Err(e @ (PaymentError::OrderNotFound | PaymentError::Illegal(_))) => {
+                tracing::error!(category = "security", kind = kind.as_str(), error = %e, "verified notification that cannot apply; recorded and acknowledged");
+                log.error = Some(e.to_string().chars().take(250).collect());
+                ("ignored", NotifyAnswer::Accepted)
+            }
             Err(e @ PaymentError::Unavailable(_)) => {
                 log.error = Some(e.to_string());
                 (

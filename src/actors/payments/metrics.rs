@@ -82,7 +82,7 @@ impl PaymentMetrics {
             m.awards.with_label_values(&[r]);
         }
         for k in ["pay", "refund"] {
-            for r in ["ok", "duplicate", "rejected", "error"] {
+            for r in ["ok", "duplicate", "ignored", "rejected", "error"] {
                 m.notifications.with_label_values(&[k, r]);
             }
         }

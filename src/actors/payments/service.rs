@@ -314,6 +314,12 @@ impl PaymentCore {
             self.metrics.mismatches.inc();
             return Err(PaymentError::Mismatch("amount"));
         }
+        // Orders are priced in fen of CNY: the same number in another currency is not this
+        // payment.
+        if txn.amount.currency != "CNY" {
+            self.metrics.mismatches.inc();
+            return Err(PaymentError::Mismatch("currency"));
+        }
         match txn.trade_state {
             TradeState::Success => {}
             TradeState::Closed | TradeState::Revoked | TradeState::Payerror => {
