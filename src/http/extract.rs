@@ -358,8 +358,8 @@ impl Signed {
         };
         let sign_key = state.security.tokens.sign_key(&claims.sid);
         let now = chrono::Utc::now().timestamp();
-        match signing::verify(&sign_key, &parts, now) {
-            Ok(()) => {}
+        let keep_secs = match signing::verify(&sign_key, &parts, now) {
+            Ok(keep) => keep,
             Err(SignatureError::Expired) => {
                 state.security.event("expired_signature", &claims.sub);
                 return Err(ApiError::new(
@@ -372,11 +372,11 @@ impl Signed {
                 return Err(ApiError::new(ErrorCode::SignatureInvalid, why));
             }
             Err(SignatureError::Replayed) => return Err(replayed()),
-        }
+        };
         let fresh = state
             .security
             .nonces
-            .remember(&claims.sid, &nonce)
+            .remember(&claims.sid, &nonce, keep_secs)
             .await
             .map_err(|e| {
                 ApiError::new(ErrorCode::NonceStoreUnavailable, "retry shortly").with_cause(e)

@@ -13,8 +13,16 @@ use crate::cache::RedisPool;
 
 /// How far a request's timestamp may be from the server clock.
 pub const SIGNATURE_WINDOW_SECS: i64 = 300;
-/// Nonces are kept for twice the window: a request old enough to be forgotten is expired.
-pub const NONCE_TTL_SECS: u64 = 600;
+/// Each nonce is kept until its request's own window has passed (one second more), so a
+/// replay is either refused as seen or refused as expired; never accepted.
+pub fn nonce_keep_secs(timestamp: i64, now: i64) -> u64 {
+    timestamp
+        .checked_add(SIGNATURE_WINDOW_SECS + 1)
+        .and_then(|end| end.checked_sub(now))
+        .and_then(|left| u64::try_from(left).ok())
+        .unwrap_or(1)
+        .max(1)
+}
 
 /// The string that is signed.
 pub fn canonical_string(
@@ -58,8 +66,9 @@ pub struct SignedParts<'a> {
     pub signature: &'a str,
 }
 
-/// Checks headers and MAC (not the nonce). `now` is unix seconds.
-pub fn verify(sign_key: &str, parts: &SignedParts<'_>, now: i64) -> Result<(), SignatureError> {
+/// Checks headers and MAC (not the nonce). `now` is unix seconds. Answers how long the
+/// nonce must then be remembered ([`nonce_keep_secs`]).
+pub fn verify(sign_key: &str, parts: &SignedParts<'_>, now: i64) -> Result<u64, SignatureError> {
     let SignedParts {
         method,
         path_with_query,
@@ -80,12 +89,14 @@ pub fn verify(sign_key: &str, parts: &SignedParts<'_>, now: i64) -> Result<(), S
     let ts: i64 = timestamp
         .parse()
         .map_err(|_| SignatureError::Invalid("X-Timestamp must be unix seconds"))?;
-    if (now - ts).abs() > SIGNATURE_WINDOW_SECS {
+    // Checked: a timestamp near i64::MIN or MAX is far outside the window, not a wrap.
+    let skew = now.checked_sub(ts).and_then(i64::checked_abs);
+    if skew.is_none_or(|d| d > SIGNATURE_WINDOW_SECS) {
         return Err(SignatureError::Expired);
     }
     let canonical = canonical_string(method, path_with_query, timestamp, nonce, body);
     if verify_hmac_hex(sign_key.as_bytes(), canonical.as_bytes(), signature) {
-        Ok(())
+        Ok(nonce_keep_secs(ts, now))
     } else {
         Err(SignatureError::Invalid("signature does not match"))
     }
@@ -95,6 +106,7 @@ pub fn verify(sign_key: &str, parts: &SignedParts<'_>, now: i64) -> Result<(), S
 pub struct NonceStore {
     redis: Option<(RedisPool, String)>,
     breaker: crate::cache::Breaker,
+    /// Nonce -> until when it is remembered.
     memory: Mutex<HashMap<String, Instant>>,
 }
 
@@ -107,11 +119,13 @@ impl NonceStore {
         }
     }
 
-    /// True when the nonce is new (and is now remembered), false when seen before.
+    /// True when the nonce is new (and is now remembered for `keep_secs`), false when seen
+    /// before.
     pub async fn remember(
         &self,
         scope: &str,
         nonce: &str,
+        keep_secs: u64,
     ) -> Result<bool, crate::cache::CacheError> {
         let key = format!("nonce:{scope}:{nonce}");
         if let Some((pool, prefix)) = self.redis.as_ref().filter(|_| self.breaker.allow()) {
@@ -122,7 +136,7 @@ impl NonceStore {
                     .arg(1)
                     .arg("NX")
                     .arg("EX")
-                    .arg(NONCE_TTL_SECS)
+                    .arg(keep_secs.max(1))
                     .query_async(&mut *conn)
                     .await?;
                 Ok::<bool, crate::cache::CacheError>(set.is_some())
@@ -147,15 +161,15 @@ impl NonceStore {
             }
         }
         let now = Instant::now();
-        let ttl = Duration::from_secs(NONCE_TTL_SECS);
+        let until = now + Duration::from_secs(keep_secs.max(1));
         let mut map = self.memory.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() > 10_000 {
-            map.retain(|_, seen| now.duration_since(*seen) < ttl);
+            map.retain(|_, kept_until| *kept_until > now);
         }
         match map.get(&key) {
-            Some(seen) if now.duration_since(*seen) < ttl => Ok(false),
+            Some(kept_until) if *kept_until > now => Ok(false),
             _ => {
-                map.insert(key, now);
+                map.insert(key, until);
                 Ok(true)
             }
         }
@@ -184,8 +198,8 @@ mod tests {
             };
             verify(&key, &parts, now)
         };
-        assert_eq!(check(&sig, 1000, "n0123456789abcdef", body), Ok(()));
-        assert_eq!(check(&sig, 1300, "n0123456789abcdef", body), Ok(()));
+        assert_eq!(check(&sig, 1000, "n0123456789abcdef", body), Ok(301));
+        assert_eq!(check(&sig, 1300, "n0123456789abcdef", body), Ok(1));
         assert_eq!(
             check(&sig, 1301, "n0123456789abcdef", body),
             Err(SignatureError::Expired)
@@ -200,11 +214,43 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn timestamps_at_the_ends_of_i64_are_expired_not_a_wrap() {
+        let key = "k".repeat(64);
+        for ts in [i64::MIN, i64::MIN + 1, i64::MAX, 1000 - (1 << 62)] {
+            let ts_text = ts.to_string();
+            let canonical = canonical_string("POST", "/p", &ts_text, "n0123456789abcdef", b"");
+            let parts = SignedParts {
+                method: "POST",
+                path_with_query: "/p",
+                timestamp: &ts_text,
+                nonce: "n0123456789abcdef",
+                body: b"",
+                signature: &sign(&key, &canonical),
+            };
+            assert_eq!(
+                verify(&key, &parts, 1000),
+                Err(SignatureError::Expired),
+                "{ts}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_nonce_is_kept_until_its_own_window_has_passed() {
+        // Timestamped 300 s ahead: accepted now, and valid until now + 600; kept past that.
+        assert_eq!(nonce_keep_secs(1300, 1000), 601);
+        assert_eq!(nonce_keep_secs(1000, 1000), 301);
+        assert_eq!(nonce_keep_secs(700, 1000), 1);
+        assert_eq!(nonce_keep_secs(i64::MAX, 0), 1, "no overflow");
+        assert_eq!(nonce_keep_secs(0, i64::MIN), 1, "no overflow");
+    }
+
     #[tokio::test]
     async fn memory_nonce_store_refuses_a_second_use() {
         let store = NonceStore::new(None, "p");
-        assert!(store.remember("s", "nonce-1").await.unwrap());
-        assert!(!store.remember("s", "nonce-1").await.unwrap());
-        assert!(store.remember("other", "nonce-1").await.unwrap());
+        assert!(store.remember("s", "nonce-1", 600).await.unwrap());
+        assert!(!store.remember("s", "nonce-1", 600).await.unwrap());
+        assert!(store.remember("other", "nonce-1", 600).await.unwrap());
     }
 }

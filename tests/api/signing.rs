@@ -156,6 +156,29 @@ async fn forged_altered_and_expired_signatures_are_refused() {
             signature_headers(&s.sign_key, "PATCH", path, &bytes, now + 310, &nonce()),
             "SIGNATURE_EXPIRED",
         ),
+        // The skew is computed with checked arithmetic: no wrap into the window.
+        (
+            "the far end of the past",
+            signature_headers(&s.sign_key, "PATCH", path, &bytes, i64::MIN, &nonce()),
+            "SIGNATURE_EXPIRED",
+        ),
+        (
+            "now - 2^63",
+            signature_headers(
+                &s.sign_key,
+                "PATCH",
+                path,
+                &bytes,
+                now.wrapping_sub(i64::MAX).wrapping_sub(1),
+                &nonce(),
+            ),
+            "SIGNATURE_EXPIRED",
+        ),
+        (
+            "the far end of the future",
+            signature_headers(&s.sign_key, "PATCH", path, &bytes, i64::MAX, &nonce()),
+            "SIGNATURE_EXPIRED",
+        ),
     ];
     for (what, headers, code) in cases {
         let res = send_with(&app, &s, headers, &body).await;
