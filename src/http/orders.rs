@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::AppState;
 use super::admin::actor;
 use super::error::{ApiError, ErrorCode};
-use super::extract::{AdminUser, MerchantOwner, Signed};
+use super::extract::{AdminUser, ApprovedMerchant, MerchantOwner, Signed};
 use super::page::PageQuery;
 use super::payments::payment_error;
 use crate::actors::payments::RequestRefund;
@@ -64,11 +64,12 @@ pub async fn merchant_orders(
     Ok(HttpResponse::Ok().json(page))
 }
 
-/// `POST /api/merchants/{id}/orders/{order_no}/refund` (signed).
+/// `POST /api/merchants/{id}/orders/{order_no}/refund` (signed). Only an approved merchant
+/// moves money back: a pending or disabled one is refused (`403 MERCHANT_NOT_APPROVED`).
 pub async fn merchant_refund(
     req: HttpRequest,
     state: web::Data<AppState>,
-    owner: MerchantOwner,
+    ApprovedMerchant(owner): ApprovedMerchant,
     signed: Signed,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {

@@ -536,3 +536,27 @@ async fn admins_see_the_day_and_export_orders_as_csv() {
     let res = get_auth(&app, &shopper.access_token, "/api/admin/reports/orders.csv").await;
     assert!(res.status() == 401 || res.status() == 403);
 }
+
+#[actix_web::test]
+async fn a_disabled_merchant_cannot_refund() {
+    let app = app().await;
+    let (owner, merchant) = approved_merchant(&app, "m-disabled-refund").await;
+    let code = payment_code(&app, &owner, &merchant, None).await;
+    let shopper = login(&app, "shopper-disabled-refund").await;
+    let order_no = paid_order(&app, &shopper, &code, 10_000).await;
+    let admin = crate::identity::admin_token(&app).await;
+    let res = app
+        .client
+        .post(app.url(&format!("/api/admin/merchants/{merchant}/disable")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = refund(&app, &owner, &merchant, &order_no, 1_000).await;
+    assert_eq!(res.status(), 403);
+    assert_eq!(error_body(res).await["code"], "MERCHANT_NOT_APPROVED");
+    let o = wait_order(&app, &shopper, &order_no, |_| true).await;
+    assert_eq!(o["status"], "paid", "nothing refunded: {o}");
+    assert_eq!(o["refunded_fen"], 0);
+}
