@@ -8,6 +8,9 @@ use std::path::PathBuf;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+/// The shortest admin password production accepts.
+pub const MIN_ADMIN_PASSWORD_CHARS: usize = 12;
+
 /// The placeholder secrets of the embedded default. Production refuses to start on them.
 pub const DEFAULT_JWT_SECRET: &str = "dev-only-jwt-secret-change-me-in-production";
 pub const DEFAULT_FIELD_KEY: &str = "dev-only-field-key-change-me-in-production";
@@ -209,9 +212,35 @@ impl Settings {
         Ok(settings)
     }
 
-    /// Refuses unsafe production settings, naming the missing setting.
+    /// True when the server listens on loopback only.
+    fn loopback_only(&self) -> bool {
+        let host = self.host.trim_start_matches('[').trim_end_matches(']');
+        host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+
+    /// Refuses unsafe settings, naming the missing setting. Outside production the public
+    /// development secrets are fine on loopback only: a server others can reach on them
+    /// accepts tokens anyone can forge.
     fn check(&self) -> Result<(), ConfigError> {
         if self.env != Environment::Production {
+            let mut public = Vec::new();
+            if self.jwt_secret.expose_secret() == DEFAULT_JWT_SECRET {
+                public.push("APP_JWT_SECRET");
+            }
+            if self.field_key.expose_secret() == DEFAULT_FIELD_KEY {
+                public.push("APP_FIELD_KEY");
+            }
+            if !public.is_empty() && !self.loopback_only() {
+                return Err(ConfigError::Unsafe(format!(
+                    "APP_HOST={} is reachable beyond this machine: set {} (not the public \
+                     development defaults), or listen on 127.0.0.1",
+                    self.host,
+                    public.join(" and ")
+                )));
+            }
             return Ok(());
         }
         let mut missing = Vec::new();
@@ -231,8 +260,12 @@ impl Settings {
         if self.redis_url.is_none() {
             missing.push("REDIS_URL");
         }
-        if self.admin_password.is_none() {
-            missing.push("APP_ADMIN_PASSWORD");
+        match &self.admin_password {
+            None => missing.push("APP_ADMIN_PASSWORD"),
+            Some(p) if p.expose_secret().chars().count() < MIN_ADMIN_PASSWORD_CHARS => {
+                missing.push("APP_ADMIN_PASSWORD (at least 12 characters)")
+            }
+            Some(_) => {}
         }
         if self.wechat.is_sandbox() {
             missing.push("WECHAT_* (the sandbox is not for production)");
@@ -357,6 +390,8 @@ mod tests {
     fn environment_overrides_defaults() {
         let s = Settings::load_from(&vars(&[
             ("APP_HOST", "0.0.0.0"),
+            ("APP_JWT_SECRET", "0123456789abcdef0123456789abcdef-jwt"),
+            ("APP_FIELD_KEY", "0123456789abcdef0123456789abcdef-field"),
             ("APP_PORT", "9000"),
             ("APP_RATE_LIMIT_PAYMENTS_PER_MIN", "1000"),
             ("DATABASE_URL", "mysql://root:pw@127.0.0.1:3306/x"),
@@ -389,6 +424,29 @@ mod tests {
     }
 
     #[test]
+    fn development_secrets_are_refused_beyond_loopback() {
+        for host in ["0.0.0.0", "::", "[::]", "10.0.0.5"] {
+            let err = Settings::load_from(&vars(&[("APP_HOST", host)])).unwrap_err();
+            let msg = err.to_string();
+            assert!(msg.contains("APP_JWT_SECRET"), "{host}: {msg}");
+            assert!(msg.contains("APP_FIELD_KEY"), "{host}: {msg}");
+        }
+        // Only the JWT secret set: the field key is still named.
+        let err = Settings::load_from(&vars(&[
+            ("APP_HOST", "0.0.0.0"),
+            ("APP_JWT_SECRET", "0123456789abcdef0123456789abcdef-jwt"),
+        ]))
+        .unwrap_err();
+        assert!(!err.to_string().contains("APP_JWT_SECRET"), "{err}");
+        for host in ["127.0.0.1", "::1", "[::1]", "localhost"] {
+            assert!(
+                Settings::load_from(&vars(&[("APP_HOST", host)])).is_ok(),
+                "{host}"
+            );
+        }
+    }
+
+    #[test]
     fn production_starts_when_everything_is_set() {
         let s = Settings::load_from(&vars(&[
             ("APP_ENV", "production"),
@@ -402,6 +460,25 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(s.env, Environment::Production);
+    }
+
+    #[test]
+    fn production_refuses_a_weak_admin_password() {
+        let err = Settings::load_from(&vars(&[
+            ("APP_ENV", "production"),
+            ("APP_JWT_SECRET", "0123456789abcdef0123456789abcdef-jwt"),
+            ("APP_FIELD_KEY", "0123456789abcdef0123456789abcdef-field"),
+            ("APP_ADMIN_PASSWORD", "admin123"),
+            ("DATABASE_URL", "mysql://app:pw@db:3306/points"),
+            ("REDIS_URL", "redis://redis:6379"),
+            ("WECHAT_APPID", "wx123"),
+            ("WECHAT_MCHID", "1900000001"),
+        ]))
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("APP_ADMIN_PASSWORD (at least 12"),
+            "{err}"
+        );
     }
 
     #[test]
