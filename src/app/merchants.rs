@@ -349,10 +349,8 @@ impl Merchants {
         if code_id.len() > 64 {
             return Err(code_not_found());
         }
-        let code = store::find_code(&self.db, code_id)
-            .await?
-            .ok_or_else(code_not_found)?;
-        let merchant = store::find(&self.db, &code.merchant_id)
+        // One query: a scan is one of every shopper's calls.
+        let (code, merchant) = store::find_code_with_merchant(&self.db, code_id)
             .await?
             .ok_or_else(code_not_found)?;
         Ok(ScannedCode {

@@ -153,6 +153,23 @@ pub async fn find_code(db: &Db, id: &str) -> Result<Option<PaymentCodeRow>, Stor
     })?)
 }
 
+/// A payment code with its merchant, in one query (what a scan shows).
+pub async fn find_code_with_merchant(
+    db: &Db,
+    id: &str,
+) -> Result<Option<(PaymentCodeRow, MerchantRow)>, StorageError> {
+    let mut conn = db.conn().await?;
+    Ok(with_conn!(&mut conn, |c| {
+        payment_codes::table
+            .inner_join(merchants::table.on(merchants::id.eq(payment_codes::merchant_id)))
+            .filter(payment_codes::id.eq(id))
+            .select((PaymentCodeRow::as_select(), MerchantRow::as_select()))
+            .first(c)
+            .await
+            .optional()
+    })?)
+}
+
 pub async fn list_codes(
     db: &Db,
     merchant_id: &str,

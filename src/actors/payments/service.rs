@@ -47,6 +47,35 @@ pub struct PaymentCore {
     pub order_writer: OrderWriter,
     /// Tells shoppers about payments and refunds (subscribe messages); never fails a step.
     pub notifier: Option<Addr<Notifier>>,
+    /// The risk rules as last read (every create needs them; they change rarely).
+    pub risk_rules: RiskRuleCache,
+}
+
+/// How long the risk rules read from the database are used before they are read again: a
+/// change in `risk_rules` takes effect within this.
+pub const RISK_RULES_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Rules and when they were read.
+type ReadRules = (std::time::Instant, Arc<Vec<RiskRule>>);
+
+/// The risk rules, re-read at most every [`RISK_RULES_TTL`] (shared by the shards).
+#[derive(Clone, Default)]
+pub struct RiskRuleCache {
+    inner: Arc<parking_lot::Mutex<Option<ReadRules>>>,
+}
+
+impl RiskRuleCache {
+    fn fresh(&self) -> Option<Arc<Vec<RiskRule>>> {
+        let guard = self.inner.lock();
+        guard
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < RISK_RULES_TTL)
+            .map(|(_, rules)| rules.clone())
+    }
+
+    fn store(&self, rules: Arc<Vec<RiskRule>>) {
+        *self.inner.lock() = Some((std::time::Instant::now(), rules));
+    }
 }
 
 /// A validated request to pay.
@@ -154,12 +183,11 @@ impl PaymentCore {
         self.prepay(order, now).await
     }
 
-    /// Applies the risk rules (data in `risk_rules`); a block is logged and counted.
-    async fn check_risk(
-        &self,
-        req: &CreatePayment,
-        now: DateTime<Utc>,
-    ) -> Result<(), PaymentError> {
+    /// The risk rules, from the cache or read again once it is older than its TTL.
+    async fn risk_rules(&self) -> Result<Arc<Vec<RiskRule>>, PaymentError> {
+        if let Some(rules) = self.risk_rules.fresh() {
+            return Ok(rules);
+        }
         let rules: Vec<RiskRule> = shop::risk_rules(&self.db)
             .await?
             .into_iter()
@@ -171,6 +199,18 @@ impl PaymentCore {
                 rule
             })
             .collect();
+        let rules = Arc::new(rules);
+        self.risk_rules.store(rules.clone());
+        Ok(rules)
+    }
+
+    /// Applies the risk rules (data in `risk_rules`); a block is logged and counted.
+    async fn check_risk(
+        &self,
+        req: &CreatePayment,
+        now: DateTime<Utc>,
+    ) -> Result<(), PaymentError> {
+        let rules = self.risk_rules().await?;
         if rules.is_empty() {
             return Ok(());
         }
@@ -590,4 +630,22 @@ fn kill_self(order_no: &str) {
         "fault injection: SIGKILL after the paid commit"
     );
     let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn risk_rules_are_reused_within_their_ttl_and_read_again_after() {
+        let cache = RiskRuleCache::default();
+        assert!(cache.fresh().is_none(), "nothing read yet");
+        cache.store(Arc::new(Vec::new()));
+        assert!(cache.fresh().is_some(), "just read");
+        let old = std::time::Instant::now().checked_sub(RISK_RULES_TTL);
+        if let Some(old) = old {
+            *cache.inner.lock() = Some((old, Arc::new(Vec::new())));
+            assert!(cache.fresh().is_none(), "older than the TTL: read again");
+        }
+    }
 }
