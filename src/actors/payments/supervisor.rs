@@ -471,7 +471,19 @@ pub struct Payments {
     shards: Arc<[Addr<PaymentShard>]>,
     core: PaymentCore,
     verifier: NotificationVerifier,
-    _arbiters: Arc<[ArbiterHandle]>,
+    _arbiters: Arc<ShardThreads>,
+}
+
+/// The shards' arbiters: stopped when the last handle goes (the server stops, or a test's
+/// server is dropped), so no shard keeps polling a database nobody serves any more.
+struct ShardThreads(Vec<ArbiterHandle>);
+
+impl Drop for ShardThreads {
+    fn drop(&mut self) {
+        for arbiter in &self.0 {
+            arbiter.stop();
+        }
+    }
 }
 
 fn unavailable(e: MailboxError) -> PaymentError {
@@ -511,7 +523,7 @@ impl Payments {
             shards: addrs.into(),
             core,
             verifier,
-            _arbiters: arbiters.into(),
+            _arbiters: Arc::new(ShardThreads(arbiters)),
         }
     }
 
