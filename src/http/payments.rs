@@ -117,8 +117,6 @@ pub async fn create(
     let body: CreateBody = signed.json()?;
     extract::rate_limit(&state, &state.security.limits.payments, &user.user_id).await?;
     let payment = CreatePayment {
-        // Chosen by the supervisor (the order's number picks its shard).
-        order_id: uuid::Uuid::nil(),
         user_id: user.user_id,
         payment_code_id: body.payment_code_id,
         amount_fen: body.amount_fen,

@@ -81,9 +81,6 @@ impl RiskRuleCache {
 /// A validated request to pay.
 #[derive(Debug, Clone)]
 pub struct CreatePayment {
-    /// The new order's id (UUID v7; its simple form is the order number), chosen by the
-    /// sender so the request goes to the shard that will own the order.
-    pub order_id: uuid::Uuid,
     pub user_id: String,
     pub payment_code_id: String,
     pub amount_fen: i64,
@@ -111,9 +108,12 @@ fn request_hash(code: &str, amount: i64) -> String {
 
 impl PaymentCore {
     /// Creates the order (or finds the one this key already made) and gets WeChat's prepay.
+    /// `id` is the new order's id (UUID v7; its simple form is the order number), chosen by
+    /// the supervisor so the request runs on the shard that will own the order.
     pub async fn create(
         &self,
         req: CreatePayment,
+        id: uuid::Uuid,
         now: DateTime<Utc>,
     ) -> Result<CreatedPayment, PaymentError> {
         if req.amount_fen <= 0 || req.amount_fen > MAX_AMOUNT_FEN {
@@ -147,7 +147,6 @@ impl PaymentCore {
         if !retry {
             self.check_risk(&req, now).await?;
         }
-        let id = req.order_id;
         let naive = now.naive_utc();
         let request_hash = request_hash(&req.payment_code_id, req.amount_fen);
         let row = OrderRow {

@@ -326,7 +326,10 @@ fn reloaded(order: &OrderRow, status: OrderStatus) -> Watched {
 /// order's number.
 #[derive(Message)]
 #[rtype(result = "Result<CreatedPayment, PaymentError>")]
-struct Create(CreatePayment);
+struct Create {
+    req: CreatePayment,
+    order_id: uuid::Uuid,
+}
 
 impl Handler<Create> for PaymentShard {
     type Result = ResponseActFuture<Self, Result<CreatedPayment, PaymentError>>;
@@ -335,7 +338,7 @@ impl Handler<Create> for PaymentShard {
         let core = self.core.clone();
         let now = self.clock.now();
         Box::pin(
-            async move { core.create(msg.0, now).await }
+            async move { core.create(msg.req, msg.order_id, now).await }
                 .into_actor(self)
                 .map(|res, act, _| {
                     if let Ok(created) = &res
@@ -552,12 +555,12 @@ impl Payments {
 
     /// Creates the order (or finds the one this Idempotency-Key already made) and gets its
     /// prepay. The step finishes even if the caller goes away.
-    pub async fn create(&self, mut req: CreatePayment) -> Result<CreatedPayment, PaymentError> {
-        req.order_id = uuid::Uuid::now_v7();
-        let order_no = req.order_id.simple().to_string();
+    pub async fn create(&self, req: CreatePayment) -> Result<CreatedPayment, PaymentError> {
+        let order_id = uuid::Uuid::now_v7();
+        let order_no = order_id.simple().to_string();
         let created = self
             .shard(&order_no)
-            .send(Create(req))
+            .send(Create { req, order_id })
             .await
             .map_err(unavailable)??;
         if created.order_no != order_no {
@@ -570,7 +573,7 @@ impl Payments {
 
     /// Settles a verified payment notification.
     pub async fn settle(&self, txn: Transaction) -> Result<Settled, PaymentError> {
-        self.shard(&txn.out_trade_no.clone())
+        self.shard(&txn.out_trade_no)
             .send(Settle(txn))
             .await
             .map_err(unavailable)?
@@ -589,7 +592,7 @@ impl Payments {
 
     /// Books a verified refund notification.
     pub async fn refund_notified(&self, r: RefundResource) -> Result<Settled, PaymentError> {
-        self.shard(&r.out_trade_no.clone())
+        self.shard(&r.out_trade_no)
             .send(RefundNotified(r))
             .await
             .map_err(unavailable)?
@@ -597,7 +600,7 @@ impl Payments {
 
     /// Requests a refund at WeChat.
     pub async fn refund(&self, req: RequestRefund) -> Result<RefundView, PaymentError> {
-        self.shard(&req.order_no.clone())
+        self.shard(&req.order_no)
             .send(StartRefund(req))
             .await
             .map_err(unavailable)?
