@@ -1,19 +1,24 @@
 //! The wrapper every request passes through: trace id in and out, a span that every log line
-//! of the request carries, request metrics by route template, and JSON bodies for the errors
-//! actix answers itself (405).
+//! of the request carries, request metrics by route template, JSON bodies for the errors
+//! actix answers itself (405), and a JSON 500 instead of a dropped connection when a handler
+//! panics.
 
+use std::panic::AssertUnwindSafe;
 use std::time::Instant;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::error::InternalError;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, ResponseError, web};
+use futures_util::FutureExt;
+use prometheus::IntGauge;
 use tracing::Instrument;
 
 use super::error::ApiError;
-use crate::telemetry::{Metrics, TRACE_ID, accept_trace_id, new_trace_id};
+use crate::telemetry::{Metrics, TRACE_ID, accept_trace_id, new_trace_id, panic_message};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -42,21 +47,49 @@ pub async fn observe(
         user_id = tracing::field::Empty,
         merchant_id = tracing::field::Empty,
     );
-    if let Some(m) = &metrics {
-        m.http_requests_in_flight.inc();
-    }
+    // Counted down when this future ends in any way: answered, panicked, or dropped because
+    // the client went away.
+    let in_flight = metrics
+        .as_ref()
+        .map(|m| InFlight::enter(&m.http_requests_in_flight));
     let started = Instant::now();
-    let result = TRACE_ID
-        .scope(trace_id.clone(), next.call(req))
-        .instrument(span.clone())
-        .await;
+    let result = AssertUnwindSafe(
+        TRACE_ID
+            .scope(trace_id.clone(), next.call(req))
+            .instrument(span.clone()),
+    )
+    .catch_unwind()
+    .await;
     let elapsed = started.elapsed();
-    if let Some(m) = &metrics {
-        m.http_requests_in_flight.dec();
-    }
+    drop(in_flight);
     let mut res = match result {
-        Ok(res) => res.map_into_boxed_body(),
-        Err(err) => return Err(err),
+        Ok(Ok(res)) => res.map_into_boxed_body(),
+        Ok(Err(err)) => return Err(err),
+        Err(panic) => {
+            // The request went down with the handler, so the answer leaves as an error that
+            // carries its own response.
+            let what = panic_message(panic.as_ref());
+            span.in_scope(|| {
+                tracing::error!(category = "system", panic = %what, "handler panicked");
+            });
+            if let Some(m) = &metrics {
+                m.http_requests_total
+                    .with_label_values(&[method.as_str(), route.as_str(), "500"])
+                    .inc();
+                m.http_request_duration_seconds
+                    .with_label_values(&[method.as_str(), route.as_str()])
+                    .observe(elapsed.as_secs_f64());
+            }
+            let api = ApiError::new(
+                super::error::ErrorCode::Internal,
+                "internal error; quote the trace id when reporting it",
+            );
+            let mut answer = TRACE_ID.sync_scope(trace_id.clone(), || api.error_response());
+            if let Ok(value) = HeaderValue::from_str(&trace_id) {
+                answer.headers_mut().insert(REQUEST_ID, value);
+            }
+            return Err(InternalError::from_response(what, answer).into());
+        }
     };
     if res.status() == StatusCode::METHOD_NOT_ALLOWED && !res.headers().contains_key(CONTENT_TYPE) {
         let api = ApiError::new(
@@ -99,4 +132,66 @@ pub async fn observe(
         res.headers_mut().insert(REQUEST_ID, value);
     }
     Ok(res)
+}
+
+/// One request in `http_requests_in_flight` for as long as it lives.
+struct InFlight(IntGauge);
+
+impl InFlight {
+    fn enter(gauge: &IntGauge) -> Self {
+        gauge.inc();
+        InFlight(gauge.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::middleware::from_fn;
+    use actix_web::{App, HttpResponse, test, web};
+
+    use super::*;
+
+    async fn boom() -> HttpResponse {
+        panic!("a handler bug")
+    }
+
+    #[actix_web::test]
+    async fn a_panicking_handler_answers_json_500_and_leaves_the_in_flight_gauge() {
+        let metrics = Metrics::new().unwrap();
+        let app = test::init_service(
+            App::new()
+                .wrap(from_fn(observe))
+                .app_data(web::Data::new(metrics.clone()))
+                .route("/boom", web::get().to(boom))
+                .route("/ok", web::get().to(HttpResponse::Ok)),
+        )
+        .await;
+        for _ in 0..3 {
+            let res =
+                test::try_call_service(&app, test::TestRequest::get().uri("/boom").to_request())
+                    .await
+                    .map_or_else(|e| e.error_response(), |r| r.into_parts().1);
+            assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+            let trace = res.headers().get(&REQUEST_ID).cloned().unwrap();
+            let bytes = actix_web::body::to_bytes(res.into_body()).await.unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(body["code"], "INTERNAL", "{body}");
+            assert_eq!(body["trace_id"], trace.to_str().unwrap(), "{body}");
+        }
+        assert_eq!(metrics.http_requests_in_flight.get(), 0);
+        let served = metrics
+            .http_requests_total
+            .with_label_values(&["GET", "/boom", "500"])
+            .get();
+        assert_eq!(served, 3);
+        // The worker that ran the panicking handler still serves.
+        let res = test::call_service(&app, test::TestRequest::get().uri("/ok").to_request()).await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
 }

@@ -183,15 +183,28 @@ pub struct RangeQuery {
     pub to: Option<String>,
 }
 
-/// Parses an inclusive CST date range (default: the last 7 days), at most 92 days.
+/// The days a range may name: every day a database DATETIME holds, with room for the CST
+/// offset and the day after `to`, so no date arithmetic on a range can overflow.
+const FIRST_DAY: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("a valid date");
+const LAST_DAY: NaiveDate = NaiveDate::from_ymd_opt(9999, 12, 30).expect("a valid date");
+
+/// Parses an inclusive CST date range (default: the last 7 days), at most 92 days, between
+/// 1970-01-01 and 9999-12-30.
 pub fn date_range(q: &RangeQuery) -> Result<(NaiveDate, NaiveDate), ApiError> {
     let parse = |s: &str| {
-        NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
+        let day = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
             ApiError::new(
                 ErrorCode::InvalidQuery,
                 format!("'{s}' is not a YYYY-MM-DD date"),
             )
-        })
+        })?;
+        if !(FIRST_DAY..=LAST_DAY).contains(&day) {
+            return Err(ApiError::new(
+                ErrorCode::InvalidQuery,
+                format!("'{s}' is outside {FIRST_DAY}..{LAST_DAY}"),
+            ));
+        }
+        Ok(day)
     };
     let today = crate::domain::cst_day(Utc::now());
     let to = q.to.as_deref().map(parse).transpose()?.unwrap_or(today);

@@ -78,7 +78,39 @@ pub fn init_subscriber(format: &str) {
             .try_init()
     };
     // A second initialisation (several apps in one test process) keeps the first subscriber.
-    drop(result);
+    if result.is_ok() && json {
+        log_panics_as_json();
+    }
+}
+
+/// The text a panic was raised with, when it is text.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string())
+}
+
+/// A panic is one JSON log line (message, location, and a backtrace when `RUST_BACKTRACE`
+/// asks for one) instead of free text on stderr that log collectors cannot parse.
+fn log_panics_as_json() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = panic_message(info.payload());
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let backtrace = std::backtrace::Backtrace::capture();
+        tracing::error!(
+            category = "system",
+            panic = %message,
+            location = %location,
+            thread = std::thread::current().name().unwrap_or("unnamed"),
+            backtrace = %backtrace,
+            "panicked"
+        );
+    }));
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ mod payments_faults;
 mod payments_flow;
 mod points_http;
 mod ratelimit;
+mod security;
 mod shutdown;
 mod signing;
 mod users;
