@@ -202,7 +202,7 @@ pub async fn backlog(db: &Db) -> Result<(i64, Option<NaiveDateTime>), StorageErr
     Ok((count, oldest))
 }
 
-#[derive(Debug, Clone, Insertable)]
+#[derive(Debug, Clone, Insertable, Queryable, Selectable)]
 #[diesel(table_name = notification_log)]
 pub struct NotificationLogRow {
     pub id: String,
@@ -227,6 +227,44 @@ pub async fn log_notification(db: &Db, row: &NotificationLogRow) -> Result<(), S
             .await
     })?;
     Ok(())
+}
+
+/// The newest `limit` logged notifications, newest first.
+pub async fn recent_notifications(
+    db: &Db,
+    limit: i64,
+) -> Result<Vec<NotificationLogRow>, StorageError> {
+    let mut conn = db.conn().await?;
+    let rows = with_conn!(&mut conn, |c| {
+        notification_log::table
+            .order((
+                notification_log::received_at.desc(),
+                notification_log::id.desc(),
+            ))
+            .limit(limit)
+            .select(NotificationLogRow::as_select())
+            .load(c)
+            .await
+    })?;
+    Ok(rows)
+}
+
+/// Deletes refused notifications received before `before`; returns how many went.
+pub async fn prune_refused_notifications(
+    db: &Db,
+    before: NaiveDateTime,
+) -> Result<usize, StorageError> {
+    let mut conn = db.write_conn().await?;
+    let deleted = with_conn!(&mut conn, |c| {
+        diesel::delete(
+            notification_log::table
+                .filter(notification_log::result.eq("rejected"))
+                .filter(notification_log::received_at.lt(before)),
+        )
+        .execute(c)
+        .await
+    })?;
+    Ok(deleted)
 }
 
 #[cfg(test)]

@@ -73,3 +73,105 @@ async fn date_ranges_far_outside_the_calendar_are_refused_on_every_route() {
     let body: Value = res.json().await.unwrap();
     assert!(body["items"].is_array(), "{body}");
 }
+
+/// Anyone can post to the notification routes. Refusals used to store up to 60,000
+/// characters each, unthrottled: now a sample of 2 KiB, at most a burst of 20 then one a
+/// second per instance, kept 7 days; the rest are counted.
+#[actix_web::test]
+async fn refused_notifications_are_stored_bounded() {
+    use points_app::storage::outbox;
+
+    let app = spawn_identity_app().await;
+    let db = app.state.payments.core().db.clone();
+    const SENT: usize = 100;
+    let junk = "x".repeat(10_000);
+    let started = std::time::Instant::now();
+    let sends = (0..SENT).map(|i| {
+        let path = if i % 2 == 0 {
+            "/api/wechat/pay/notify"
+        } else {
+            "/api/wechat/refund/notify"
+        };
+        app.client
+            .post(app.url(path))
+            .header("Wechatpay-Serial", "forged")
+            .header(
+                "Wechatpay-Timestamp",
+                chrono::Utc::now().timestamp().to_string(),
+            )
+            .header("Wechatpay-Nonce", format!("n{i}"))
+            .header("Wechatpay-Signature", "AAAA")
+            .header("Content-Type", "application/json")
+            .body(format!("{{\"id\":\"{i}\",\"junk\":\"{junk}\"}}"))
+            .send()
+    });
+    for res in futures_util::future::join_all(sends).await {
+        let res = res.unwrap();
+        assert!(res.status().is_client_error(), "{}", res.status());
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["code"], "FAIL", "{body}");
+    }
+    let seconds = started.elapsed().as_secs();
+
+    // Log writes are group-committed: wait until the count settles.
+    let mut rows = Vec::new();
+    for _ in 0..50 {
+        rows = outbox::recent_notifications(&db, 1_000).await.unwrap();
+        if rows.len() >= 20 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let stored = rows.len();
+    assert!(rows.iter().all(|r| r.result == "rejected"));
+    assert!(rows.iter().all(|r| r.raw_body.chars().count() <= 2_048));
+    let most = 20 + seconds as usize + 1;
+    assert!(
+        (20..=most).contains(&stored),
+        "stored {stored} of {SENT} in {seconds} s"
+    );
+    let metrics = scrape(&app).await;
+    let unlogged = gauge(&metrics, "wechat_notifications_unlogged_total ");
+    assert_eq!(
+        unlogged as usize,
+        SENT - stored,
+        "every refusal is stored or counted"
+    );
+    let rejected: f64 = ["pay", "refund"]
+        .iter()
+        .map(|k| {
+            gauge(
+                &metrics,
+                &format!("wechat_notifications_total{{kind=\"{k}\",result=\"rejected\"}} "),
+            )
+        })
+        .sum();
+    assert_eq!(rejected as usize, SENT);
+
+    // Retention: refused rows older than 7 days go, and nothing else does.
+    let old = chrono::Utc::now().naive_utc() - chrono::Duration::days(8);
+    let row = |result: &str| outbox::NotificationLogRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        notification_id: String::new(),
+        event_type: String::new(),
+        out_trade_no: None,
+        out_refund_no: None,
+        serial: String::new(),
+        raw_body: "{}".into(),
+        result: result.into(),
+        error: None,
+        received_at: old,
+    };
+    let (old_ok, old_refused) = (row("ok"), row("rejected"));
+    outbox::log_notification(&db, &old_ok).await.unwrap();
+    outbox::log_notification(&db, &old_refused).await.unwrap();
+    let before = chrono::Utc::now().naive_utc() - chrono::Duration::days(7);
+    let deleted = outbox::prune_refused_notifications(&db, before)
+        .await
+        .unwrap();
+    assert_eq!(deleted, 1);
+    let left = outbox::recent_notifications(&db, 1_000).await.unwrap();
+    assert_eq!(left.len(), stored + 1);
+    assert!(left.iter().any(|r| r.id == old_ok.id));
+    assert!(!left.iter().any(|r| r.id == old_refused.id));
+}

@@ -2,6 +2,8 @@
 //! to the shard that owns the order, and logged (every one, accepted or refused) in the
 //! order writer's next group commit. The answer tells the HTTP layer what to send WeChat.
 
+use std::num::NonZeroU32;
+
 use chrono::Utc;
 
 use super::supervisor::Payments;
@@ -36,8 +38,18 @@ pub enum NotifyAnswer {
     Failed { status: u16, message: &'static str },
 }
 
-/// Longest raw body kept in the log.
+/// Longest raw body kept in the log for a verified notification (WeChat's own are a few
+/// hundred bytes).
 const MAX_LOGGED_BODY: usize = 60_000;
+/// Longest raw body kept for a refused one: anyone can send those, so only a sample is kept.
+pub const MAX_REFUSED_BODY: usize = 2_048;
+/// Refused notifications written to the log per instance: a steady 1 a second after a burst
+/// of 20; the rest are only counted (`wechat_notifications_unlogged_total`).
+pub const REFUSED_LOG_QUOTA: governor::Quota =
+    governor::Quota::per_second(NonZeroU32::MIN).allow_burst(NonZeroU32::new(20).expect("20 > 0"));
+/// How long refused notifications are kept: with the quota, at most about 86,400 rows of at
+/// most 2 KiB a day per instance, and 7 days of them.
+pub const REFUSED_LOG_RETENTION: chrono::Duration = chrono::Duration::days(7);
 
 impl Payments {
     /// Verifies, settles and logs one notification.
@@ -76,9 +88,14 @@ impl Payments {
             Err(e) => {
                 tracing::warn!(category = "security", kind = kind.as_str(), serial = %log.serial, error = %e, "notification refused");
                 count("rejected");
-                log.result = "rejected".into();
-                log.error = Some(e.to_string());
-                self.log(log).await;
+                if self.may_log_refusal() {
+                    log.result = "rejected".into();
+                    log.error = Some(e.to_string().chars().take(250).collect());
+                    log.raw_body = log.raw_body.chars().take(MAX_REFUSED_BODY).collect();
+                    self.log(log).await;
+                } else {
+                    core.metrics.notifications_unlogged.inc();
+                }
                 return NotifyAnswer::Failed {
                     status: e.http_status(),
                     message: "verification failed",

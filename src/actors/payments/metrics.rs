@@ -18,6 +18,7 @@ pub struct PaymentMetrics {
     pub awards: IntCounterVec,
     pub award_delay: Histogram,
     pub notifications: IntCounterVec,
+    pub notifications_unlogged: IntCounter,
     pub mismatches: IntCounter,
     pub illegal_transitions: IntCounter,
     pub risk_blocks: IntCounterVec,
@@ -51,6 +52,10 @@ impl PaymentMetrics {
                 ),
                 &["kind", "result"],
             )?,
+            notifications_unlogged: IntCounter::new(
+                "wechat_notifications_unlogged_total",
+                "Refused notifications counted but not written to the log (over its rate)",
+            )?,
             mismatches: IntCounter::new(
                 "payment_mismatches_total",
                 "Payments refused because amount, merchant or app did not match the order",
@@ -72,6 +77,7 @@ impl PaymentMetrics {
         metrics.register(Box::new(m.awards.clone()));
         metrics.register(Box::new(m.award_delay.clone()));
         metrics.register(Box::new(m.notifications.clone()));
+        metrics.register(Box::new(m.notifications_unlogged.clone()));
         metrics.register(Box::new(m.mismatches.clone()));
         metrics.register(Box::new(m.illegal_transitions.clone()));
         // Series exist from the start so rates and alerts see zeros, not gaps.

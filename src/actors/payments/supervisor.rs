@@ -33,6 +33,8 @@ use crate::wechat::{NotificationVerifier, RefundResource, Transaction};
 
 const TICK: Duration = Duration::from_secs(1);
 const RECOVERY_TICK: Duration = Duration::from_secs(2);
+/// How often shard 0 deletes refused notifications past their retention.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// An order paying this long without a notification is asked about at WeChat.
 const QUERY_AFTER_SECS: i64 = 60;
 /// At most this many WeChat calls per tick and shard, so a backlog cannot flood WeChat.
@@ -247,6 +249,24 @@ impl PaymentShard {
     }
 }
 
+impl PaymentShard {
+    /// Deletes refused notifications older than their retention, so an unauthenticated
+    /// sender can fill the log only up to rate x retention.
+    fn prune(&mut self, ctx: &mut Context<Self>) {
+        let db = self.core.db.clone();
+        let before = (self.clock.now() - super::inbox::REFUSED_LOG_RETENTION).naive_utc();
+        ctx.spawn(
+            async move { outbox::prune_refused_notifications(&db, before).await }
+                .into_actor(self)
+                .map(|res, _, _| match res {
+                    Ok(0) => {}
+                    Ok(deleted) => tracing::info!(category = "system", deleted, "pruned refused notifications"),
+                    Err(e) => tracing::warn!(category = "system", error = %e, "pruning refused notifications failed"),
+                }),
+        );
+    }
+}
+
 /// Performs one outbox row's effect again (idempotent: the points engine keys the award on
 /// the order and the clawback on the refund).
 async fn redrive(core: &PaymentCore, row: &outbox::PendingEffect) -> Result<(), PaymentError> {
@@ -309,6 +329,7 @@ impl Actor for PaymentShard {
         ctx.run_interval(TICK, |act, ctx| act.tick(ctx));
         if self.index == 0 {
             ctx.run_interval(RECOVERY_TICK, |act, ctx| act.recover(ctx));
+            ctx.run_interval(PRUNE_EVERY, |act, ctx| act.prune(ctx));
         }
     }
 }
@@ -474,6 +495,8 @@ pub struct Payments {
     shards: Arc<[Addr<PaymentShard>]>,
     core: PaymentCore,
     verifier: NotificationVerifier,
+    /// How many refused (unverified) notifications this instance writes to the log.
+    refused_log: Arc<governor::DefaultDirectRateLimiter>,
     _arbiters: Arc<ShardThreads>,
 }
 
@@ -526,6 +549,9 @@ impl Payments {
             shards: addrs.into(),
             core,
             verifier,
+            refused_log: Arc::new(governor::RateLimiter::direct(
+                super::inbox::REFUSED_LOG_QUOTA,
+            )),
             _arbiters: Arc::new(ShardThreads(arbiters)),
         }
     }
@@ -546,6 +572,11 @@ impl Payments {
     /// Checks WeChat's notification signatures and decrypts their resources.
     pub fn verifier(&self) -> &NotificationVerifier {
         &self.verifier
+    }
+
+    /// Whether one more refused notification may be written to the log now.
+    pub(super) fn may_log_refusal(&self) -> bool {
+        self.refused_log.check().is_ok()
     }
 
     /// How many shards own the orders.
