@@ -12,6 +12,7 @@ impl From<PointsError> for AppError {
             PointsError::Insufficient { .. } => ErrorCode::PointsInsufficient,
             PointsError::Invalid(_) => ErrorCode::ValidationFailed,
             PointsError::SourceConflict(_) => ErrorCode::IdempotencyConflict,
+            PointsError::KeyReused(_) => ErrorCode::IdempotencyKeyReused,
             PointsError::Busy(_) => ErrorCode::PointsBusy,
             PointsError::Unavailable(_) => ErrorCode::ServiceUnavailable,
             PointsError::Storage(_) => ErrorCode::Internal,

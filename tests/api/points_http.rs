@@ -40,6 +40,19 @@ async fn shoppers_see_and_spend_their_points_once_per_key() {
         .unwrap();
     assert_eq!(first["id"], again["id"], "the same key spends once");
     assert_eq!(balance(&app, &shopper).await, 30);
+    // The same key with another body is a client bug: refused, as payments refuse it.
+    let res = deduct(&app, &shopper, 21, Some("spend-key-0001")).await;
+    assert_eq!(res.status(), 422);
+    assert_eq!(error_body(res).await["code"], "IDEMPOTENCY_KEY_REUSED");
+    let body = json!({"points": 20, "reason": "tea"});
+    let res = signed_request(&app, &shopper, "POST", "/api/points/deduct", Some(&body))
+        .header("Idempotency-Key", "spend-key-0001")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    assert_eq!(error_body(res).await["code"], "IDEMPOTENCY_KEY_REUSED");
+    assert_eq!(balance(&app, &shopper).await, 30);
 
     let res = deduct(&app, &shopper, 31, Some("spend-key-0002")).await;
     assert_eq!(res.status(), 409);

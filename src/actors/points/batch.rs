@@ -110,6 +110,32 @@ pub fn balance_view(st: &UserPoints, now: DateTime<Utc>) -> BalanceView {
     }
 }
 
+/// Whether two commands with the same key ask for the same thing. A spend names its points
+/// and reason; the other keys (an order, a refund, an admin's request id) are the request.
+fn same_request(a: &Command, b: &Command) -> bool {
+    match (a, b) {
+        (Command::Deduct(x), Command::Deduct(y)) => x.points == y.points && x.reason == y.reason,
+        _ => true,
+    }
+}
+
+fn key_reused(cmd: &Command) -> PointsError {
+    PointsError::KeyReused(match cmd {
+        Command::Deduct(d) => d.idempotency_key.clone(),
+        _ => String::new(),
+    })
+}
+
+/// Whether a stored record is what `cmd` asks for (its key found it).
+fn matches_row(cmd: &Command, row: &RecordRow) -> bool {
+    match cmd {
+        Command::Deduct(d) => {
+            row.points_change.checked_neg() == Some(d.points.value()) && row.description == d.reason
+        }
+        _ => true,
+    }
+}
+
 fn insufficient(e: LedgerError) -> PointsError {
     match e {
         LedgerError::Insufficient {
@@ -144,6 +170,10 @@ pub fn decide(
         let source = cmd.source(user);
         if let Some(key) = &source {
             if let Some(&first) = seen.get(key) {
+                if commands.get(first).is_some_and(|f| !same_request(f, cmd)) {
+                    answers.push(Some(Err(key_reused(cmd))));
+                    continue;
+                }
                 let again = answers.get(first).cloned().flatten().map(|a| match a {
                     Ok(Reply::Change(mut c)) => {
                         c.duplicate = true;
@@ -157,12 +187,14 @@ pub fn decide(
             seen.insert(key.clone(), answers.len());
             if let Some(row) = known.get(&(key.0.to_string(), key.1.clone())) {
                 outbox_deletes.extend(cmd.outbox_id());
-                let answer = if row.user_id == **user {
+                let answer = if row.user_id != **user {
+                    Err(PointsError::SourceConflict(key.1.clone()))
+                } else if !matches_row(cmd, row) {
+                    Err(key_reused(cmd))
+                } else {
                     change_of_row(row)
                         .map(Reply::Change)
                         .ok_or_else(|| PointsError::Storage(format!("bad kind {}", row.kind)))
-                } else {
-                    Err(PointsError::SourceConflict(key.1.clone()))
                 };
                 answers.push(Some(answer));
                 continue;

@@ -131,3 +131,80 @@ fn refused_deduct_writes_nothing() {
         Some(Err(PointsError::Insufficient { .. }))
     ));
 }
+
+fn deduct_for(key: &str, p: i64, reason: &str) -> Command {
+    Command::Deduct(DeductPoints {
+        points: Points::parse(p).unwrap(),
+        idempotency_key: key.into(),
+        reason: reason.into(),
+    })
+}
+
+#[test]
+fn a_spend_key_reused_with_another_body_is_refused_in_a_batch_and_from_the_database() {
+    let user: Arc<str> = Arc::from("u");
+    let mut st = UserPoints::empty(now());
+    let cmds = vec![
+        award("o1", 1_000),
+        deduct_for("k", 3, "coffee"),
+        deduct_for("k", 4, "coffee"),
+        deduct_for("k", 3, "tea"),
+        deduct_for("k", 3, "coffee"),
+    ];
+    let d = decide(
+        &user,
+        &mut st,
+        &PointsRule::default(),
+        now(),
+        &cmds,
+        &HashMap::new(),
+    );
+    let first = change(&d.answers[1]);
+    for i in [2, 3] {
+        assert!(
+            matches!(&d.answers[i], Some(Err(PointsError::KeyReused(k))) if k == "k"),
+            "{:?}",
+            d.answers[i]
+        );
+    }
+    let again = change(&d.answers[4]);
+    assert_eq!((again.id, again.duplicate), (first.id.clone(), true));
+    let w = d.write.expect("a write");
+    assert_eq!(w.records.len(), 2, "the award and one spend");
+    assert_eq!(w.totals.available, 7);
+
+    // The spend is stored: a later batch compares with its row.
+    let stored = w.records.iter().find(|r| r.points_change == -3).unwrap();
+    let row = RecordRow {
+        id: first.id.clone(),
+        user_id: "u".into(),
+        points_change: -3,
+        balance_after: 7,
+        kind: stored.kind.clone(),
+        source_type: stored.source_type.clone(),
+        source_id: stored.source_id.clone(),
+        description: "coffee".into(),
+        remaining: None,
+        expires_at: None,
+        capped_points: 0,
+        shortfall: 0,
+        created_at: now().naive_utc(),
+    };
+    let known = HashMap::from([((row.source_type.clone(), row.source_id.clone()), row)]);
+    let cmds = vec![deduct_for("k", 3, "coffee"), deduct_for("k", 2, "coffee")];
+    let mut st = UserPoints::empty(now());
+    let d = decide(&user, &mut st, &PointsRule::default(), now(), &cmds, &known);
+    let c = change(&d.answers[0]);
+    assert_eq!((c.id, c.duplicate), (first.id, true));
+    assert!(matches!(
+        &d.answers[1],
+        Some(Err(PointsError::KeyReused(_)))
+    ));
+    let cmds = vec![deduct_for("k", 3, "tea")];
+    let d = decide(&user, &mut st, &PointsRule::default(), now(), &cmds, &known);
+    assert!(matches!(
+        &d.answers[0],
+        Some(Err(PointsError::KeyReused(_)))
+    ));
+    assert!(d.write.is_none());
+}

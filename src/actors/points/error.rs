@@ -10,6 +10,8 @@ pub enum PointsError {
     Invalid(String),
     #[error("source {0} was already used for another user")]
     SourceConflict(String),
+    #[error("Idempotency-Key {0} was already used for a different request")]
+    KeyReused(String),
     #[error("points engine busy: {0}")]
     Busy(String),
     #[error("points engine unavailable: {0}")]
@@ -25,6 +27,7 @@ impl PointsError {
             PointsError::Insufficient { .. } => "POINTS_INSUFFICIENT",
             PointsError::Invalid(_) => "VALIDATION_FAILED",
             PointsError::SourceConflict(_) => "IDEMPOTENCY_CONFLICT",
+            PointsError::KeyReused(_) => "IDEMPOTENCY_KEY_REUSED",
             PointsError::Busy(_) => "POINTS_BUSY",
             PointsError::Unavailable(_) => "SERVICE_UNAVAILABLE",
             PointsError::Storage(_) => "INTERNAL",
@@ -37,6 +40,7 @@ impl PointsError {
             PointsError::Insufficient { .. } => 409,
             PointsError::Invalid(_) => 400,
             PointsError::SourceConflict(_) => 409,
+            PointsError::KeyReused(_) => 422,
             PointsError::Busy(_) | PointsError::Unavailable(_) => 503,
             PointsError::Storage(_) => 500,
         }
