@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::extract::{ApprovedMerchant, AuthUser, MerchantOwner, Signed};
+use super::extract::{ApprovedMerchant, AuthUser, MerchantOwner, Signed, text_field};
 use super::page::PageQuery;
 use super::{AppState, error::ApiError, qr};
 use crate::app::merchants::{NewMerchant, PaymentCode};
@@ -70,16 +70,6 @@ pub struct PaymentCodeList {
     pub next_cursor: Option<String>,
 }
 
-fn text(name: &str, value: &str, max: usize) -> Result<String, ApiError> {
-    let v = value.trim();
-    if v.is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
-        return Err(ApiError::validation(format!(
-            "{name} must be 1-{max} characters"
-        )));
-    }
-    Ok(v.to_string())
-}
-
 fn license(value: &str) -> Result<String, ApiError> {
     let v = value.trim().to_ascii_uppercase();
     let ok = match v.len() {
@@ -107,12 +97,12 @@ pub async fn register(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let body: RegisterMerchant = signed.json()?;
-    let merchant_name = text("merchant_name", &body.merchant_name, 64)?;
-    let contact_name = text("contact_name", &body.contact_name, 32)?;
+    let merchant_name = text_field("merchant_name", &body.merchant_name, 64)?;
+    let contact_name = text_field("contact_name", &body.contact_name, 32)?;
     let phone = Phone::parse(&body.contact_phone)
         .map_err(|e| ApiError::validation(format!("contact_{e}")))?;
     let business_license = license(&body.business_license)?;
-    let address = text("address", &body.address, 255)?;
+    let address = text_field("address", &body.address, 255)?;
     let merchant = state
         .app
         .merchants
@@ -152,7 +142,7 @@ pub async fn create_code(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let body: CreatePaymentCode = signed.json()?;
-    let label = text("label", &body.label, 32)?;
+    let label = text_field("label", &body.label, 32)?;
     let code = state
         .app
         .merchants

@@ -25,8 +25,10 @@ pub struct RefundBody {
 
 async fn start_refund(
     state: &AppState,
-    req: RequestRefund,
+    mut req: RequestRefund,
 ) -> Result<crate::actors::payments::RefundView, ApiError> {
+    // WeChat keeps 80 characters of a refund's reason and shows it to the shopper.
+    req.reason = super::extract::text_field("reason", &req.reason, 80)?;
     let (order_no, requested_by) = (req.order_no.clone(), req.requested_by.clone());
     let merchant_id = req.merchant_id.clone().unwrap_or_default();
     let view = state.payments.refund(req).await.map_err(payment_error)?;

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::AppState;
 use super::admin::actor;
 use super::error::{ApiError, ErrorCode};
-use super::extract::{self, AdminUser, AuthUser, Signed};
+use super::extract::{self, AdminUser, AuthUser, Signed, text_field};
 use super::page::PageQuery;
 use crate::actors::points::{AdjustPoints, DeductPoints, PointsError};
 use crate::app::AppError;
@@ -85,10 +85,7 @@ pub async fn deduct(
         return Err(ApiError::validation("points must be a positive integer"));
     }
     let points = Points::parse(body.points).map_err(|e| ApiError::validation(e.to_string()))?;
-    let reason = body.reason.trim();
-    if reason.is_empty() || reason.chars().count() > 100 {
-        return Err(ApiError::validation("reason must be 1-100 characters"));
-    }
+    let reason = &text_field("reason", &body.reason, 100)?;
     let change = state
         .points
         .deduct(
@@ -123,12 +120,7 @@ pub async fn adjust(
     if body.points == 0 {
         return Err(ApiError::validation("points must be a non-zero integer"));
     }
-    let reason = body.reason.trim();
-    if reason.is_empty() || reason.chars().count() > 100 {
-        return Err(ApiError::validation(
-            "a reason of 1-100 characters is required",
-        ));
-    }
+    let reason = &text_field("reason", &body.reason, 100)?;
     if !state.app.points.active_user_exists(&user_id).await? {
         return Err(ApiError::new(
             ErrorCode::UserNotFound,

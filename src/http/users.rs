@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::extract::{AuthUser, Signed};
+use super::extract::{AuthUser, Signed, text_field};
 use super::{AppState, error::ApiError};
 use crate::security::Phone;
 
@@ -31,16 +31,6 @@ pub async fn get_me(user: AuthUser, state: web::Data<AppState>) -> Result<HttpRe
     Ok(HttpResponse::Ok().json(me))
 }
 
-fn check_text(name: &str, value: &str, max: usize) -> Result<String, ApiError> {
-    let v = value.trim();
-    if v.is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
-        return Err(ApiError::validation(format!(
-            "{name} must be 1-{max} characters without control characters"
-        )));
-    }
-    Ok(v.to_string())
-}
-
 #[utoipa::path(patch, path = "/api/users/me", tag = "users", request_body = UpdateMe, security(("bearer" = [])),
     params(("X-Timestamp" = String, Header), ("X-Nonce" = String, Header), ("X-Signature" = String, Header)),
     responses((status = 200, body = UserView), (status = 401, description = "SIGNATURE_INVALID / SIGNATURE_EXPIRED"),
@@ -54,7 +44,7 @@ pub async fn patch_me(
     let nickname = body
         .nickname
         .as_deref()
-        .map(|n| check_text("nickname", n, 32))
+        .map(|n| text_field("nickname", n, 32))
         .transpose()?;
     let avatar = match body.avatar.as_deref().map(str::trim) {
         Some(a)
