@@ -52,6 +52,7 @@ pub enum ErrorCode {
     UserDisabled,
     UserNotFound,
     InvalidCredentials,
+    AccountLocked,
     RefreshTokenInvalid,
     RefreshTokenReused,
     RefreshTokenExpired,
@@ -124,6 +125,7 @@ impl ErrorCode {
             E::UserDisabled => "USER_DISABLED",
             E::UserNotFound => "USER_NOT_FOUND",
             E::InvalidCredentials => "INVALID_CREDENTIALS",
+            E::AccountLocked => "ACCOUNT_LOCKED",
             E::RefreshTokenInvalid => "REFRESH_TOKEN_INVALID",
             E::RefreshTokenReused => "REFRESH_TOKEN_REUSED",
             E::RefreshTokenExpired => "REFRESH_TOKEN_EXPIRED",
@@ -206,7 +208,7 @@ impl ErrorCode {
             | E::AmountInvalid
             | E::IdempotencyKeyReused
             | E::RefundExceedsPaid => 422,
-            E::RateLimited | E::WechatRateLimited => 429,
+            E::RateLimited | E::WechatRateLimited | E::AccountLocked => 429,
             E::Internal => 500,
             E::DatabaseUnavailable
             | E::NotReady

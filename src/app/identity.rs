@@ -14,11 +14,12 @@ use crate::security::tokens::{REFRESH_TTL_SECS, Role, hash_refresh_token, new_re
 use crate::security::{LoginError, SecurityState, passwords};
 use crate::storage::Db;
 use crate::storage::admins;
-use crate::storage::users::{self as user_store, RefreshTokenRow, TOKEN_ACTIVE, UserRow, now};
+use crate::storage::users::{
+    self as user_store, RefreshTokenRow, SUBJECT_USER, TOKEN_ACTIVE, TOKEN_REVOKED, UserRow, now,
+};
 
 pub use crate::storage::admins::ADMIN_ACTIVE;
 
-const SUBJECT_USER: &str = "user";
 const SUBJECT_ADMIN: &str = "admin";
 
 /// A session's credentials.
@@ -52,6 +53,51 @@ pub struct Identity {
 
 fn user_disabled() -> AppError {
     AppError::new(ErrorCode::UserDisabled, "this account is disabled")
+}
+
+fn session_ended() -> AppError {
+    AppError::new(
+        ErrorCode::SessionRevoked,
+        "this session was signed out or revoked; sign in again",
+    )
+}
+
+/// Consecutive failed admin sign-ins before the account locks.
+pub const ADMIN_LOCK_AFTER: i32 = 5;
+/// The first lock's length; each further failure doubles it, up to [`ADMIN_LOCK_MAX_SECS`].
+pub const ADMIN_LOCK_FIRST_SECS: i64 = 30;
+pub const ADMIN_LOCK_MAX_SECS: i64 = 900;
+
+/// How long an admin account locks after its `failures`-th consecutive failed sign-in:
+/// nothing before the fifth, then 30 s, 60 s, 120 s, ... up to 15 minutes.
+pub fn admin_lock_for(failures: i32) -> Option<Duration> {
+    let over = failures.checked_sub(ADMIN_LOCK_AFTER)?;
+    let over = u32::try_from(over).ok()?;
+    let secs = 2_i64
+        .checked_pow(over)
+        .and_then(|f| f.checked_mul(ADMIN_LOCK_FIRST_SECS))
+        .map_or(ADMIN_LOCK_MAX_SECS, |s| s.min(ADMIN_LOCK_MAX_SECS));
+    Some(Duration::seconds(secs))
+}
+
+/// What a failed sign-in's log line says about the typed username: people type passwords
+/// there, so never the text itself, only a short digest that lets repeats be grouped.
+fn typed_name_digest(username: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(username.as_bytes());
+    format!("typed-username-sha256:{}", hex::encode(&digest[..6]))
+}
+
+fn wrong_credentials() -> AppError {
+    AppError::new(ErrorCode::InvalidCredentials, "wrong username or password")
+}
+
+fn account_locked(retry_after_secs: i64) -> AppError {
+    AppError::new(
+        ErrorCode::AccountLocked,
+        format!("too many failed sign-ins for this account; it is locked for {retry_after_secs} s"),
+    )
+    .with_retry_after(u64::try_from(retry_after_secs).unwrap_or(1))
 }
 
 fn admin_disabled() -> AppError {
@@ -204,6 +250,13 @@ impl Identity {
         let row = user_store::find_refresh_token(&self.db, &hash_refresh_token(token))
             .await?
             .ok_or_else(invalid)?;
+        if row.status == TOKEN_REVOKED {
+            // Disabling a user ends their sessions: say why.
+            if row.subject_type == SUBJECT_USER && !self.user_active(&row.subject_id).await? {
+                return Err(user_disabled());
+            }
+            return Err(session_ended());
+        }
         if row.status != TOKEN_ACTIVE || !user_store::use_refresh_token(&self.db, &row.id).await? {
             user_store::revoke_family(&self.db, &row.family_id).await?;
             self.security
@@ -225,10 +278,7 @@ impl Identity {
         }
         match row.subject_type.as_str() {
             SUBJECT_USER => {
-                let status = user_store::find(&self.db, &row.subject_id)
-                    .await?
-                    .map(|u| u.status);
-                if status.as_deref() != Some(USER_ACTIVE) {
+                if !self.user_active(&row.subject_id).await? {
                     return Err(user_disabled());
                 }
                 self.issue(
@@ -256,13 +306,27 @@ impl Identity {
     }
 
     /// Signs an admin in with a password. An unknown username costs the same hash check as
-    /// a wrong password, so the answer's timing does not tell which names exist.
+    /// a wrong password, so the answer's timing does not tell which names exist. After
+    /// [`ADMIN_LOCK_AFTER`] consecutive failures the account refuses sign-in for a while
+    /// ([`admin_lock_for`]), whatever the password, on every instance (the lock is a column).
     pub async fn admin_login(
         &self,
         username: &str,
         password: String,
     ) -> Result<TokenPair, AppError> {
         let admin = admins::find_by_username(&self.db, username).await?;
+        let t = now();
+        if let Some(until) = admin
+            .as_ref()
+            .and_then(|a| a.locked_until)
+            .filter(|u| *u > t)
+        {
+            let wait = (until - t).num_seconds().max(1);
+            if let Some(a) = &admin {
+                self.security.event("admin_login_locked", &a.id);
+            }
+            return Err(account_locked(wait));
+        }
         let hash = admin
             .as_ref()
             .map(|a| a.password_hash.clone())
@@ -273,12 +337,20 @@ impl Identity {
             .map_err(AppError::internal)?;
         let admin = match admin {
             Some(a) if ok => a,
-            _ => {
-                self.security.event("admin_login_failed", username);
-                return Err(AppError::new(
-                    ErrorCode::InvalidCredentials,
-                    "wrong username or password",
-                ));
+            Some(a) => {
+                self.security.event("admin_login_failed", &a.id);
+                let (_, locked) =
+                    admins::record_failed_login(&self.db, &a.id, admin_lock_for).await?;
+                if let Some(until) = locked {
+                    self.security.event("admin_locked", &a.id);
+                    return Err(account_locked((until - t).num_seconds().max(1)));
+                }
+                return Err(wrong_credentials());
+            }
+            None => {
+                self.security
+                    .event("admin_login_failed", &typed_name_digest(username));
+                return Err(wrong_credentials());
             }
         };
         if admin.status != ADMIN_ACTIVE {
@@ -291,6 +363,21 @@ impl Identity {
             .await
     }
 
+    /// Signs out: the session (its refresh family) is revoked, so its access token and every
+    /// refresh token of it stop working here and, through the cache invalidation, on every
+    /// instance.
+    pub async fn logout(&self, sid: &str) -> Result<(), AppError> {
+        user_store::revoke_family(&self.db, sid).await?;
+        self.security.session_revoked.invalidate(sid).await;
+        self.security.session_revoked.put(sid, true);
+        Ok(())
+    }
+
+    async fn user_active(&self, user_id: &str) -> Result<bool, AppError> {
+        let status = user_store::find(&self.db, user_id).await?.map(|u| u.status);
+        Ok(status.as_deref() == Some(USER_ACTIVE))
+    }
+
     /// An admin's status (`None` when there is no such admin), for authorization.
     pub async fn admin_status(&self, admin_id: &str) -> Result<Option<String>, AppError> {
         Ok(admins::find(&self.db, admin_id).await?.map(|a| a.status))
@@ -299,5 +386,33 @@ impl Identity {
     /// True when the session (refresh-token family) was revoked.
     pub async fn session_revoked(&self, sid: &str) -> Result<bool, AppError> {
         Ok(user_store::family_revoked(&self.db, sid).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_locks_after_five_failures_with_doubling_up_to_fifteen_minutes() {
+        let secs = |n| admin_lock_for(n).map(|d| d.num_seconds());
+        for n in [i32::MIN, -1, 0, 1, 4] {
+            assert_eq!(secs(n), None, "{n}");
+        }
+        assert_eq!(secs(5), Some(30));
+        assert_eq!(secs(6), Some(60));
+        assert_eq!(secs(7), Some(120));
+        assert_eq!(secs(9), Some(480));
+        assert_eq!(secs(10), Some(900));
+        assert_eq!(secs(70), Some(900));
+        assert_eq!(secs(i32::MAX), Some(900));
+    }
+
+    #[test]
+    fn a_typed_username_is_never_logged_as_typed() {
+        let d = typed_name_digest("hunter2-my-password");
+        assert!(!d.contains("hunter2"));
+        assert_eq!(d, typed_name_digest("hunter2-my-password"));
+        assert_ne!(d, typed_name_digest("admin"));
     }
 }

@@ -199,7 +199,8 @@ impl Users {
     }
 
     /// Enables or disables a user (`active` / `disabled`); the change and its audit record
-    /// commit together. Authorization sees it within its cache's lifetime on every
+    /// commit together. Disabling also ends every session of the user, so enabling them
+    /// again needs a new sign-in. Authorization sees it within its cache's lifetime on every
     /// instance, at once on this one.
     pub async fn set_status(
         &self,
@@ -212,16 +213,22 @@ impl Users {
         }
         let action = "user.set_status";
         let target = ("user", user_id);
-        let after = store::set_status_audited(
+        let changed = store::set_status_audited(
             &self.db,
             user_id,
             status,
+            status == USER_DISABLED,
             Audit::row(actor, action, target),
             status_audit_json,
         )
         .await?
         .ok_or_else(user_not_found)?;
         self.security.user_status.invalidate(user_id).await;
+        for sid in &changed.ended_sessions {
+            self.security.session_revoked.invalidate(sid).await;
+            self.security.session_revoked.put(sid, true);
+        }
+        let after = changed.user;
         audit::logged(actor, action, target);
         Ok(UserSummary::from(after))
     }

@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::extract::{client_ip, rate_limit};
+use super::extract::{SessionOf, client_ip, rate_limit};
 use super::{AppState, error::ApiError};
 
 pub use crate::app::identity::{Login as LoginResponse, TokenPair};
@@ -42,7 +42,7 @@ pub async fn wechat_login(
         return Err(ApiError::validation("code must be 1-128 characters"));
     }
     let login = state.app.identity.wechat_login(code, &ip).await?;
-    Ok(HttpResponse::Ok().json(login))
+    Ok(no_store().json(login))
 }
 
 #[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body = RefreshRequest,
@@ -52,7 +52,7 @@ pub async fn refresh(
     body: web::Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let tokens = state.app.identity.refresh(&body.refresh_token).await?;
-    Ok(HttpResponse::Ok().json(tokens))
+    Ok(no_store().json(tokens))
 }
 
 #[utoipa::path(post, path = "/api/admin/login", tag = "admin", request_body = AdminLoginRequest,
@@ -74,5 +74,24 @@ pub async fn admin_login(
         .identity
         .admin_login(body.username.trim(), body.password.clone())
         .await?;
-    Ok(HttpResponse::Ok().json(tokens))
+    Ok(no_store().json(tokens))
+}
+
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth",
+    responses((status = 204, description = "Signed out: the session's access and refresh tokens no longer work (answered again for a session already ended)"),
+        (status = 401, description = "UNAUTHORIZED / TOKEN_INVALID / TOKEN_EXPIRED")),
+    security(("bearer" = [])))]
+pub async fn logout(
+    state: web::Data<AppState>,
+    session: SessionOf,
+) -> Result<HttpResponse, ApiError> {
+    state.app.identity.logout(&session.sid).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// A 200 whose body carries credentials: no cache or proxy may keep it.
+fn no_store() -> actix_web::HttpResponseBuilder {
+    let mut res = HttpResponse::Ok();
+    res.insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"));
+    res
 }

@@ -150,9 +150,11 @@ impl AuthUser {
         if claims.role != Role::User {
             return Err(ApiError::forbidden("this route is for users"));
         }
-        check_session(&state, &claims.sid).await?;
+        // The account's status first: a disabled user (whose sessions ended with the
+        // disable) is told so, not just that the session ended.
         match user_status(&state, &claims.sub).await?.as_deref() {
             Some(USER_ACTIVE) => {
+                check_session(&state, &claims.sid).await?;
                 // Every later log line of the request carries the user (span field).
                 tracing::Span::current().record("user_id", claims.sub.as_str());
                 Ok(AuthUser {
@@ -175,6 +177,24 @@ impl FromRequest for AuthUser {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         Box::pin(AuthUser::extract(req.clone()))
+    }
+}
+
+/// The session of a valid access token (user or admin), revoked or not: what signing out
+/// needs, and nothing more.
+#[derive(Debug, Clone)]
+pub struct SessionOf {
+    pub sid: String,
+}
+
+impl FromRequest for SessionOf {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(
+            state(req).and_then(|state| claims(req, &state).map(|c| SessionOf { sid: c.sid })),
+        )
     }
 }
 
@@ -435,4 +455,16 @@ pub async fn rate_limit(
         )
         .with_retry_after(limited.retry_after_secs)
     })
+}
+
+/// A display text field of a request body (a name, a label, a reason): trimmed, 1..=`max`
+/// characters, no control or bidirectional formatting characters (422 otherwise).
+pub fn text_field(name: &str, value: &str, max: usize) -> Result<String, ApiError> {
+    crate::domain::text::display_text(value, max)
+        .map(str::to_string)
+        .ok_or_else(|| {
+            ApiError::validation(format!(
+                "{name} must be 1-{max} characters without control or bidirectional formatting characters"
+            ))
+        })
 }

@@ -10,7 +10,7 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::InternalError;
 use actix_web::http::StatusCode;
-use actix_web::http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use actix_web::http::header::{CONTENT_TYPE, HeaderName, HeaderValue, X_CONTENT_TYPE_OPTIONS};
 use actix_web::middleware::Next;
 use actix_web::{Error, ResponseError, web};
 use futures_util::FutureExt;
@@ -21,6 +21,8 @@ use super::error::ApiError;
 use crate::telemetry::{Metrics, TRACE_ID, accept_trace_id, new_trace_id, panic_message};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// Browsers take a response for what its Content-Type says, never for what it looks like.
+const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
 
 pub async fn observe(
     req: ServiceRequest,
@@ -88,6 +90,7 @@ pub async fn observe(
             if let Ok(value) = HeaderValue::from_str(&trace_id) {
                 answer.headers_mut().insert(REQUEST_ID, value);
             }
+            answer.headers_mut().insert(X_CONTENT_TYPE_OPTIONS, NOSNIFF);
             return Err(InternalError::from_response(what, answer).into());
         }
     };
@@ -131,6 +134,7 @@ pub async fn observe(
     if let Ok(value) = HeaderValue::from_str(&trace_id) {
         res.headers_mut().insert(REQUEST_ID, value);
     }
+    res.headers_mut().insert(X_CONTENT_TYPE_OPTIONS, NOSNIFF);
     Ok(res)
 }
 

@@ -73,6 +73,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     // Auth
     .service(web::resource("/api/auth/wechat-login").route(web::post().to(auth::wechat_login)))
     .service(web::resource("/api/auth/refresh").route(web::post().to(auth::refresh)))
+    .service(web::resource("/api/auth/logout").route(web::post().to(auth::logout)))
     .service(web::resource("/api/admin/login").route(web::post().to(auth::admin_login)))
     // Users
     .service(

@@ -57,7 +57,7 @@ impl Modify for BearerAuth {
     modifiers(&BearerAuth),
     paths(
         healthz_doc, readyz_doc, metrics_doc, openapi_json, docs_page,
-        auth::wechat_login, auth::refresh, auth::admin_login,
+        auth::wechat_login, auth::refresh, auth::logout, auth::admin_login,
         users::get_me, users::patch_me, users::put_phone,
         merchants::register, merchants::my_merchants, merchants::create_code, merchants::list_codes,
         merchants::disable_code, merchants::get_code, merchants::code_qr,

@@ -45,6 +45,8 @@ pub const SECURITY_EVENTS: &[&str] = &[
     "disabled_admin_login_refused",
     "login_refused",
     "admin_login_failed",
+    "admin_locked",
+    "admin_login_locked",
     "refresh_token_reused",
     "rate_limited",
 ];

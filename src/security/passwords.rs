@@ -56,6 +56,8 @@ pub async fn bootstrap_admin(
         status: ADMIN_ACTIVE.into(),
         created_at: crate::storage::users::now(),
         last_login_at: None,
+        failed_logins: 0,
+        locked_until: None,
     };
     let created = admins::insert_if_absent(db, &row)
         .await

@@ -2,7 +2,7 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::schema::{admin_users, audit_log};
 use super::users::now;
@@ -21,6 +21,10 @@ pub struct AdminRow {
     pub status: String,
     pub created_at: NaiveDateTime,
     pub last_login_at: Option<NaiveDateTime>,
+    /// Consecutive failed sign-ins since the last success.
+    pub failed_logins: i32,
+    /// Sign-in is refused until then.
+    pub locked_until: Option<NaiveDateTime>,
 }
 
 pub async fn find_by_username(db: &Db, username: &str) -> Result<Option<AdminRow>, StorageError> {
@@ -64,16 +68,55 @@ pub async fn insert_if_absent(db: &Db, row: &AdminRow) -> Result<bool, StorageEr
     }
 }
 
+/// A successful sign-in: notes the time and clears the failure count and any lock.
 pub async fn touch_login(db: &Db, id: &str) -> Result<(), StorageError> {
     let mut conn = db.write_conn().await?;
     let t = now();
     with_conn!(&mut conn, |c| {
         diesel::update(admin_users::table.find(id))
-            .set(admin_users::last_login_at.eq(Some(t)))
+            .set((
+                admin_users::last_login_at.eq(Some(t)),
+                admin_users::failed_logins.eq(0),
+                admin_users::locked_until.eq(None::<NaiveDateTime>),
+            ))
             .execute(c)
             .await
     })?;
     Ok(())
+}
+
+/// A failed sign-in: counts it and, when `lock_for(failures)` says so, locks the account
+/// from now for that long. Concurrent failures each count (the row is locked while
+/// counting). Returns the new count and the lock.
+pub async fn record_failed_login(
+    db: &Db,
+    id: &str,
+    lock_for: fn(i32) -> Option<chrono::Duration>,
+) -> Result<(i32, Option<NaiveDateTime>), StorageError> {
+    let mut conn = db.write_conn().await?;
+    let t = now();
+    Ok(with_conn!(&mut conn, |c| {
+        c.transaction::<_, diesel::result::Error, _>(async |c| {
+            diesel::update(admin_users::table.find(id))
+                .set(admin_users::failed_logins.eq(admin_users::failed_logins + 1))
+                .execute(c)
+                .await?;
+            let failures: i32 = admin_users::table
+                .find(id)
+                .select(admin_users::failed_logins)
+                .first(c)
+                .await?;
+            let until = lock_for(failures).map(|d| t + d);
+            if until.is_some() {
+                diesel::update(admin_users::table.find(id))
+                    .set(admin_users::locked_until.eq(until))
+                    .execute(c)
+                    .await?;
+            }
+            Ok((failures, until))
+        })
+        .await
+    })?)
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize)]

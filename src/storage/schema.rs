@@ -205,6 +205,8 @@ diesel::table! {
         status -> Text,
         created_at -> Timestamp,
         last_login_at -> Nullable<Timestamp>,
+        failed_logins -> Integer,
+        locked_until -> Nullable<Timestamp>,
     }
 }
 

@@ -163,13 +163,24 @@ pub async fn set_phone(
 
 /// Sets a user's status and writes `audit` in the same transaction (before/after JSON from
 /// `describe`), so the change and its record commit together. `None`: no such user.
+/// A user's status change, and the sessions it ended.
+pub struct StatusChanged {
+    pub user: UserRow,
+    /// Refresh families revoked because the user was disabled.
+    pub ended_sessions: Vec<String>,
+}
+
+/// Sets a user's status with its audit row in one transaction. With `end_sessions`, every
+/// live session of the user (refresh family) is revoked in the same transaction, so enabling
+/// the user again does not bring old tokens back.
 pub async fn set_status_audited(
     db: &Db,
     id: &str,
     status: &str,
+    end_sessions: bool,
     mut audit: super::admins::AuditRow,
     describe: fn(&UserRow) -> String,
-) -> Result<Option<UserRow>, StorageError> {
+) -> Result<Option<StatusChanged>, StorageError> {
     use super::schema::audit_log;
     let mut conn = db.write_conn().await?;
     let t = now();
@@ -199,13 +210,33 @@ pub async fn set_status_audited(
                 .select(UserRow::as_select())
                 .first(c)
                 .await?;
+            let mut ended_sessions = Vec::new();
+            if end_sessions {
+                let live = refresh_tokens::table
+                    .filter(refresh_tokens::subject_type.eq(SUBJECT_USER))
+                    .filter(refresh_tokens::subject_id.eq(id))
+                    .filter(refresh_tokens::status.ne(TOKEN_REVOKED))
+                    .filter(refresh_tokens::expires_at.gt(t));
+                ended_sessions = live
+                    .select(refresh_tokens::family_id)
+                    .distinct()
+                    .load::<String>(c)
+                    .await?;
+                diesel::update(live)
+                    .set(refresh_tokens::status.eq(TOKEN_REVOKED))
+                    .execute(c)
+                    .await?;
+            }
             audit.before_json = Some(describe(&before));
             audit.after_json = Some(describe(&after));
             diesel::insert_into(audit_log::table)
                 .values(&audit)
                 .execute(c)
                 .await?;
-            Ok(Some(after))
+            Ok(Some(StatusChanged {
+                user: after,
+                ended_sessions,
+            }))
         })
         .await
     })?)
@@ -294,6 +325,8 @@ pub struct RefreshTokenRow {
     pub used_at: Option<NaiveDateTime>,
 }
 
+/// `refresh_tokens.subject_type` of a user's session.
+pub const SUBJECT_USER: &str = "user";
 pub const TOKEN_ACTIVE: &str = "active";
 pub const TOKEN_USED: &str = "used";
 pub const TOKEN_REVOKED: &str = "revoked";
@@ -358,6 +391,7 @@ pub async fn family_revoked(db: &Db, family_id: &str) -> Result<bool, StorageErr
     Ok(n > 0)
 }
 
+/// Ends one session: every refresh token of the family is revoked.
 pub async fn revoke_family(db: &Db, family_id: &str) -> Result<usize, StorageError> {
     let mut conn = db.write_conn().await?;
     Ok(with_conn!(&mut conn, |c| {

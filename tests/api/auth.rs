@@ -146,7 +146,7 @@ async fn refresh_rotates_and_a_reused_token_revokes_the_session() {
     )
     .await;
     assert_eq!(res.status(), 401);
-    assert_eq!(error_body(res).await["code"], "REFRESH_TOKEN_REUSED");
+    assert_eq!(error_body(res).await["code"], "SESSION_REVOKED");
     // The session's access tokens stop working too.
     let res = get_auth(&app, token, "/api/users/me").await;
     assert_eq!(res.status(), 401);

@@ -62,11 +62,19 @@ async fn log_lines_never_carry_an_unmasked_phone() {
     )
     .await;
     assert_eq!(res.status(), 422);
-    // A phone as an admin username: the failed login is a security event naming it.
+    // A phone as an admin username: the failed login is a security event.
     let res = post_json(
         &app,
         "/api/admin/login",
         json!({"username": "13987654321", "password": "x"}),
+    )
+    .await;
+    assert_eq!(res.status(), 401);
+    // A password typed into the username field.
+    let res = post_json(
+        &app,
+        "/api/admin/login",
+        json!({"username": "correct horse battery staple", "password": "admin"}),
     )
     .await;
     assert_eq!(res.status(), 401);
@@ -91,10 +99,13 @@ async fn log_lines_never_carry_an_unmasked_phone() {
         text.contains("138****5678"),
         "the refusal was logged, masked"
     );
+    // A typed admin username is never logged, not even masked: people type passwords there.
+    assert!(!text.contains("139****4321"), "typed username in logs");
     assert!(
-        text.contains("139****4321"),
-        "the failed admin login was logged, masked"
+        !text.contains("correct horse battery"),
+        "typed username in logs"
     );
+    assert!(text.contains("typed-username-sha256:"), "{text}");
     let security: Vec<&str> = text
         .lines()
         .filter(|l| l.contains(r#""category":"security""#))

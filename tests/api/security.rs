@@ -175,3 +175,325 @@ async fn refused_notifications_are_stored_bounded() {
     assert!(left.iter().any(|r| r.id == old_ok.id));
     assert!(!left.iter().any(|r| r.id == old_refused.id));
 }
+
+async fn post_bearer(app: &crate::helpers::TestApp, token: &str, path: &str) -> reqwest::Response {
+    app.client
+        .post(app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn refresh(app: &crate::helpers::TestApp, token: &str) -> reqwest::Response {
+    crate::identity::post_json(
+        app,
+        "/api/auth/refresh",
+        serde_json::json!({"refresh_token": token}),
+    )
+    .await
+}
+
+fn no_store(res: &reqwest::Response) -> bool {
+    res.headers()
+        .get("cache-control")
+        .and_then(|v| v.to_str().ok())
+        == Some("no-store")
+}
+
+#[actix_web::test]
+async fn logout_ends_the_session_and_only_that_session() {
+    use crate::identity::login;
+
+    let app = spawn_identity_app().await;
+    let kept = login(&app, "leaver").await;
+    let gone = login(&app, "leaver").await;
+    assert_eq!(
+        get_auth(&app, &gone.access_token, "/api/users/me")
+            .await
+            .status(),
+        200
+    );
+
+    // Twice: signing out of an ended session answers the same.
+    for _ in 0..2 {
+        let res = post_bearer(&app, &gone.access_token, "/api/auth/logout").await;
+        assert_eq!(res.status(), 204);
+    }
+    let res = get_auth(&app, &gone.access_token, "/api/users/me").await;
+    assert_eq!(res.status(), 401);
+    assert_eq!(error_body(res).await["code"], "SESSION_REVOKED");
+    let res = refresh(&app, &gone.refresh_token).await;
+    assert_eq!(res.status(), 401);
+    assert_eq!(error_body(res).await["code"], "SESSION_REVOKED");
+
+    // The same user's other session is untouched, and rotates with no-store answers.
+    assert_eq!(
+        get_auth(&app, &kept.access_token, "/api/users/me")
+            .await
+            .status(),
+        200
+    );
+    let res = refresh(&app, &kept.refresh_token).await;
+    assert_eq!(res.status(), 200);
+    assert!(no_store(&res));
+
+    // Without a valid token there is nothing to sign out of.
+    let res = app
+        .client
+        .post(app.url("/api/auth/logout"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    error_body(res).await;
+    let res = post_bearer(&app, "not-a-token", "/api/auth/logout").await;
+    assert_eq!(res.status(), 401);
+    error_body(res).await;
+
+    // Admins too.
+    let admin = admin_token(&app).await;
+    assert_eq!(
+        get_auth(&app, &admin, "/api/admin/users").await.status(),
+        200
+    );
+    assert_eq!(
+        post_bearer(&app, &admin, "/api/auth/logout").await.status(),
+        204
+    );
+    let res = get_auth(&app, &admin, "/api/admin/users").await;
+    assert_eq!(res.status(), 401);
+    assert_eq!(error_body(res).await["code"], "SESSION_REVOKED");
+}
+
+#[actix_web::test]
+async fn token_answers_are_never_cached() {
+    use crate::identity::{ADMIN_PASSWORD, code_for, post_json};
+
+    let app = spawn_identity_app().await;
+    let res = post_json(
+        &app,
+        "/api/auth/wechat-login",
+        serde_json::json!({"code": code_for("cachy")}),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert!(no_store(&res));
+    let body: Value = res.json().await.unwrap();
+    let res = refresh(&app, body["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(res.status(), 200);
+    assert!(no_store(&res));
+    let res = post_json(
+        &app,
+        "/api/admin/login",
+        serde_json::json!({"username": "admin", "password": ADMIN_PASSWORD}),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert!(no_store(&res));
+}
+
+#[actix_web::test]
+async fn enabling_a_disabled_user_again_does_not_revive_old_sessions() {
+    use crate::identity::login;
+
+    let app = spawn_identity_app().await;
+    let old = login(&app, "comeback").await;
+    let admin = admin_token(&app).await;
+    let path = format!("/api/admin/users/{}/status", old.user_id);
+    let set = |status: &'static str| {
+        app.client
+            .put(app.url(&path))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({ "status": status }))
+            .send()
+    };
+    assert_eq!(set("disabled").await.unwrap().status(), 200);
+    let res = get_auth(&app, &old.access_token, "/api/users/me").await;
+    assert_eq!(res.status(), 403);
+    assert_eq!(set("active").await.unwrap().status(), 200);
+
+    let res = get_auth(&app, &old.access_token, "/api/users/me").await;
+    assert_eq!(res.status(), 401);
+    assert_eq!(error_body(res).await["code"], "SESSION_REVOKED");
+    let res = refresh(&app, &old.refresh_token).await;
+    assert_eq!(res.status(), 401);
+    assert_eq!(error_body(res).await["code"], "SESSION_REVOKED");
+
+    // Signing in again works, as the same user.
+    let new = login(&app, "comeback").await;
+    assert_eq!(new.user_id, old.user_id);
+    assert_eq!(
+        get_auth(&app, &new.access_token, "/api/users/me")
+            .await
+            .status(),
+        200
+    );
+}
+
+async fn admin_login(
+    app: &impl crate::helpers::Server,
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
+    app.client()
+        .post(app.url("/api/admin/login"))
+        .json(&serde_json::json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn admin_sign_in_locks_per_account_after_five_failures_on_every_instance() {
+    use crate::identity::{ADMIN_PASSWORD, spawn_other_instance};
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use points_app::storage::schema::admin_users;
+
+    let app = spawn_identity_app().await;
+    let other = spawn_other_instance(&app, |_| {}).await;
+    for attempt in 1..=4 {
+        let res = admin_login(&app, "admin", "wrong password").await;
+        assert_eq!(res.status(), 401, "attempt {attempt}");
+        assert_eq!(error_body(res).await["code"], "INVALID_CREDENTIALS");
+    }
+    // An unknown name never locks (nor does it lock the real account).
+    for _ in 0..6 {
+        let res = admin_login(&app, "no-such-admin", "wrong password").await;
+        assert_eq!(res.status(), 401);
+    }
+    let res = admin_login(&app, "admin", "wrong password").await;
+    assert_eq!(res.status(), 429, "the fifth failure locks");
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=30).contains(&retry), "{retry}");
+    assert_eq!(error_body(res).await["code"], "ACCOUNT_LOCKED");
+    // Locked: the right password is refused too, here and on the other instance.
+    let res = admin_login(&app, "admin", ADMIN_PASSWORD).await;
+    assert_eq!(res.status(), 429);
+    let res = app
+        .client
+        .post(other.url("/api/admin/login"))
+        .json(&serde_json::json!({"username": "admin", "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429);
+    assert_eq!(error_body(res).await["code"], "ACCOUNT_LOCKED");
+
+    // The lock runs out (moved into the past rather than waited for).
+    let db = app.state.app.db().clone();
+    let mut conn = db.write_conn().await.unwrap();
+    let past = chrono::Utc::now().naive_utc() - chrono::Duration::seconds(1);
+    points_app::with_conn!(&mut conn, |c| {
+        diesel::update(admin_users::table)
+            .set(admin_users::locked_until.eq(Some(past)))
+            .execute(c)
+            .await
+    })
+    .unwrap();
+    drop(conn);
+    // Still five failures behind it: one more wrong password locks again, for longer.
+    let res = admin_login(&app, "admin", "wrong again").await;
+    assert_eq!(res.status(), 429);
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((31..=60).contains(&retry), "{retry}");
+
+    let mut conn = db.write_conn().await.unwrap();
+    points_app::with_conn!(&mut conn, |c| {
+        diesel::update(admin_users::table)
+            .set(admin_users::locked_until.eq(Some(past)))
+            .execute(c)
+            .await
+    })
+    .unwrap();
+    drop(conn);
+    // A success clears the count: the next failure is a plain 401 again.
+    assert_eq!(
+        admin_login(&app, "admin", ADMIN_PASSWORD).await.status(),
+        200
+    );
+    assert_eq!(admin_login(&app, "admin", "wrong").await.status(), 401);
+}
+
+#[actix_web::test]
+async fn every_answer_says_nosniff() {
+    let app = spawn_identity_app().await;
+    let answers = [
+        app.get("/healthz").await,
+        app.get("/api/nope").await,
+        app.get("/api/users/me").await,
+        app.client.delete(app.url("/healthz")).send().await.unwrap(),
+        app.get("/metrics").await,
+    ];
+    for res in answers {
+        assert_eq!(
+            res.headers()
+                .get("x-content-type-options")
+                .map(|v| v.to_str().unwrap()),
+            Some("nosniff"),
+            "{} {}",
+            res.url(),
+            res.status()
+        );
+    }
+}
+
+/// Bidirectional controls in a name make it display as something else (a merchant called
+/// "Shop\u{202E}gnp.exe" reads "Shopexe.png"): refused wherever people type display text.
+#[actix_web::test]
+async fn display_texts_refuse_bidirectional_controls_and_change_nothing() {
+    use crate::identity::{login, merchant_body, signed};
+
+    let app = spawn_identity_app().await;
+    let s = login(&app, "bidi").await;
+    let admin = admin_token(&app).await;
+    for c in ['\u{202A}', '\u{202E}', '\u{2066}', '\u{2069}'] {
+        let mut body = merchant_body("ignored");
+        body["merchant_name"] = Value::from(format!("Shop{c}gnp.exe"));
+        let res = signed(&app, &s, "POST", "/api/merchants", Some(body)).await;
+        assert_eq!(res.status(), 422, "U+{:04X}", c as u32);
+        assert_eq!(error_body(res).await["code"], "VALIDATION_FAILED");
+
+        let res = signed(
+            &app,
+            &s,
+            "PATCH",
+            "/api/users/me",
+            Some(serde_json::json!({ "nickname": format!("a{c}b") })),
+        )
+        .await;
+        assert_eq!(res.status(), 422);
+        error_body(res).await;
+    }
+    let me: Value = get_auth(&app, &s.access_token, "/api/users/me")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(me["nickname"].is_null(), "{me}");
+    let pending: Value = get_auth(&app, &admin, "/api/admin/merchants?status=pending")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        pending["items"].as_array().map(Vec::len),
+        Some(0),
+        "{pending}"
+    );
+
+    // The same names without the controls are fine, Chinese included.
+    let mut body = merchant_body("ignored");
+    body["merchant_name"] = Value::from("验收咖啡 Shop");
+    let res = signed(&app, &s, "POST", "/api/merchants", Some(body)).await;
+    assert_eq!(res.status(), 201);
+}

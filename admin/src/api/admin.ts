@@ -163,6 +163,9 @@ export const adminApi = {
   refresh: (refresh_token: string) =>
     request<LoginResponse>('POST', '/api/auth/refresh', { body: { refresh_token }, anonymous: true }),
 
+  /** Ends the session on the server: its access and refresh tokens stop working. */
+  logout: () => request<void>('POST', '/api/auth/logout'),
+
   overview: async (from: string, to: string): Promise<DailyOverview[]> => {
     const data = await http.get<OverviewAnswer>('/api/admin/stats/overview', { from, to })
     if (Array.isArray(data)) return data

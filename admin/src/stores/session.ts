@@ -77,7 +77,11 @@ export const useSessionStore = defineStore('session', () => {
     sessionStorage.removeItem(KEY)
   }
 
-  function logout() {
+  /** Ends the session on the server as well; the local session goes whatever it answers. */
+  async function logout() {
+    if (accessToken.value !== null) {
+      await adminApi.logout().catch(() => undefined)
+    }
     clear()
     expiredNotice.value = false
   }

@@ -22,7 +22,16 @@ function createApi(client, session) {
         return tokens;
       },
       refresh: () => client.refresh(),
-      logout: () => session.clear(),
+      /** Ends the session on the server too (its tokens stop working); the local session goes whatever it answers. */
+      async logout() {
+        try {
+          if (session.get && session.get()) await request({ method: 'POST', path: '/api/auth/logout' });
+        } catch (e) {
+          // Signed out locally all the same.
+        } finally {
+          session.clear();
+        }
+      },
     },
     users: {
       me: () => request({ path: '/api/users/me' }),
