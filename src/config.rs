@@ -74,6 +74,9 @@ pub struct Settings {
     pub rate_limit_login_per_min_per_ip: u32,
     /// Graceful shutdown: how long in-flight requests get to finish.
     pub shutdown_timeout_secs: u64,
+    /// How long a request body may take to arrive in full (a slow or stalled body is
+    /// answered 408 and the connection closed).
+    pub body_timeout_secs: u64,
     /// How long an unpaid order lives before it is closed (WeChat's `time_expire`).
     pub order_ttl_secs: u64,
     /// Subscribe-message template for "payment succeeded" (`off`: no message; empty: the
@@ -171,6 +174,7 @@ impl Settings {
             .set_default("rate_limit_points_queries_per_min", 100)?
             .set_default("rate_limit_login_per_min_per_ip", 60)?
             .set_default("shutdown_timeout_secs", 30)?
+            .set_default("body_timeout_secs", 10)?
             .set_default("order_ttl_secs", 900)?
             .set_default("sandbox_time_scale", 1.0)?
             .set_default("admin_dir", "admin/dist")?;

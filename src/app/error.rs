@@ -24,6 +24,7 @@ pub enum ErrorCode {
     MethodNotAllowed,
     UnsupportedMediaType,
     PayloadTooLarge,
+    RequestTimeout,
     MalformedJson,
     BadBody,
     InvalidQuery,
@@ -99,6 +100,7 @@ impl ErrorCode {
             E::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             E::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             E::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            E::RequestTimeout => "REQUEST_TIMEOUT",
             E::MalformedJson => "MALFORMED_JSON",
             E::BadBody => "BAD_BODY",
             E::InvalidQuery => "INVALID_QUERY",
@@ -202,6 +204,7 @@ impl ErrorCode {
             | E::OrderNotRefundable
             | E::PointsInsufficient
             | E::IdempotencyConflict => 409,
+            E::RequestTimeout => 408,
             E::PayloadTooLarge => 413,
             E::UnsupportedMediaType => 415,
             E::ValidationFailed

@@ -3,14 +3,18 @@
 //! actix answers itself (405), and a JSON 500 instead of a dropped connection when a handler
 //! panics.
 
+use std::cell::Cell;
 use std::panic::AssertUnwindSafe;
-use std::time::Instant;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::InternalError;
-use actix_web::http::StatusCode;
-use actix_web::http::header::{CONTENT_TYPE, HeaderName, HeaderValue, X_CONTENT_TYPE_OPTIONS};
+use actix_web::http::header::{
+    CONNECTION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue,
+    TRANSFER_ENCODING, X_CONTENT_TYPE_OPTIONS,
+};
 use actix_web::middleware::Next;
 use actix_web::{Error, ResponseError, web};
 use futures_util::FutureExt;
@@ -25,7 +29,7 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
 
 pub async fn observe(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let trace_id = req
@@ -55,6 +59,12 @@ pub async fn observe(
         .as_ref()
         .map(|m| InFlight::enter(&m.http_requests_in_flight));
     let started = Instant::now();
+    let timeout = req
+        .app_data::<web::Data<super::AppState>>()
+        .map_or(DEFAULT_BODY_TIMEOUT, |s| {
+            Duration::from_secs(s.settings.body_timeout_secs.max(1))
+        });
+    let body_timed_out = limit_body_time(&mut req, timeout);
     let result = AssertUnwindSafe(
         TRACE_ID
             .scope(trace_id.clone(), next.call(req))
@@ -94,13 +104,22 @@ pub async fn observe(
             return Err(InternalError::from_response(what, answer).into());
         }
     };
-    if res.status() == StatusCode::METHOD_NOT_ALLOWED && !res.headers().contains_key(CONTENT_TYPE) {
+    if body_timed_out.is_some_and(|t| t.get()) {
         let api = ApiError::new(
-            super::error::ErrorCode::MethodNotAllowed,
-            "this method is not allowed on this path",
+            super::error::ErrorCode::RequestTimeout,
+            format!(
+                "the request body did not arrive within {} s",
+                timeout.as_secs()
+            ),
         );
-        let body = TRACE_ID.sync_scope(trace_id.clone(), || api.error_response());
-        res = res.into_response(body);
+        let mut answer = TRACE_ID.sync_scope(trace_id.clone(), || api.error_response());
+        // The rest of a stalled body is never read: the connection cannot be reused.
+        answer
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+        res = res.into_response(answer);
+    } else if needs_json_body(&res) {
+        res = json_error_for(res, &trace_id);
     }
     let status = res.status();
     if let Some(m) = &metrics {
@@ -138,6 +157,106 @@ pub async fn observe(
     Ok(res)
 }
 
+/// How long a body may take when no settings are at hand (`APP_BODY_TIMEOUT_SECS`).
+const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Makes a request's body fail once `timeout` has passed since the request started (a
+/// client that sends the head and then trickles or stalls the body would otherwise hold
+/// its worker's slot forever). Returns the flag that says it did, for requests with a body.
+fn limit_body_time(req: &mut ServiceRequest, timeout: Duration) -> Option<Rc<Cell<bool>>> {
+    use actix_web::HttpMessage;
+    use actix_web::dev::Payload;
+    use actix_web::error::PayloadError;
+    use futures_util::StreamExt;
+
+    let has_body = req.headers().contains_key(TRANSFER_ENCODING)
+        || req
+            .headers()
+            .get(CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
+    if !has_body {
+        return None;
+    }
+    let timed_out = Rc::new(Cell::new(false));
+    let flag = timed_out.clone();
+    let deadline = tokio::time::Instant::now() + timeout;
+    let body = req.take_payload();
+    let limited = futures_util::stream::unfold(Some(body), move |body| {
+        let flag = flag.clone();
+        async move {
+            let mut body = body?;
+            match tokio::time::timeout_at(deadline, body.next()).await {
+                Ok(Some(chunk)) => Some((chunk, Some(body))),
+                Ok(None) => None,
+                Err(_) => {
+                    flag.set(true);
+                    let late = std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the request body did not arrive in time",
+                    );
+                    Some((Err(PayloadError::Io(late)), None))
+                }
+            }
+        }
+    });
+    req.set_payload(Payload::from(limited.boxed_local()));
+    Some(timed_out)
+}
+
+/// An error answer that is not JSON (actix's own: 404 and 405 before routing, 413 of a body
+/// extractor, 400 of the static files): every error leaves as `{code, message, trace_id}`.
+fn needs_json_body(res: &ServiceResponse<BoxBody>) -> bool {
+    let status = res.status();
+    (status.is_client_error() || status.is_server_error())
+        && !res
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"))
+}
+
+fn json_error_for(res: ServiceResponse<BoxBody>, trace_id: &str) -> ServiceResponse<BoxBody> {
+    use super::error::ErrorCode as E;
+    let status = res.status();
+    let (code, message) = match status.as_u16() {
+        400 => (E::BadBody, "the request could not be read"),
+        401 => (E::Unauthorized, "sign in first"),
+        403 => (E::Forbidden, "not allowed"),
+        404 => (E::NotFound, "nothing here"),
+        405 => (
+            E::MethodNotAllowed,
+            "this method is not allowed on this path",
+        ),
+        408 => (E::RequestTimeout, "the request did not arrive in time"),
+        413 => (E::PayloadTooLarge, "the body is too large"),
+        415 => (E::UnsupportedMediaType, "this content type is not accepted"),
+        429 => (E::RateLimited, "too many requests"),
+        500..=599 => (
+            E::Internal,
+            "internal error; quote the trace id when reporting it",
+        ),
+        _ => (E::BadBody, "the request could not be served"),
+    };
+    let api = ApiError::new(code, message);
+    let mut answer = TRACE_ID.sync_scope(trace_id.to_string(), || api.error_response());
+    // The status stays what it was (a 412 or 416 of the static files is not a 400), and so
+    // do headers such as `Allow` or `Retry-After`.
+    *answer.status_mut() = status;
+    for (name, value) in res.headers() {
+        if ![
+            CONTENT_TYPE,
+            CONTENT_LENGTH,
+            CONTENT_ENCODING,
+            TRANSFER_ENCODING,
+        ]
+        .contains(name)
+        {
+            answer.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    res.into_response(answer)
+}
+
 /// One request in `http_requests_in_flight` for as long as it lives.
 struct InFlight(IntGauge);
 
@@ -156,6 +275,7 @@ impl Drop for InFlight {
 
 #[cfg(test)]
 mod tests {
+    use actix_web::http::StatusCode;
     use actix_web::middleware::from_fn;
     use actix_web::{App, HttpResponse, test, web};
 

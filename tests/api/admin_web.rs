@@ -78,3 +78,29 @@ async fn an_unbuilt_console_says_how_to_build_it() {
     assert_eq!(res.status(), 503);
     assert_eq!(error_body(res).await["code"], "ADMIN_NOT_BUILT");
 }
+
+/// Errors of the static files (a path that tries to climb out, a hidden file) are the same
+/// JSON as every other error, not actix's plain text.
+#[actix_web::test]
+async fn console_errors_are_json_too() {
+    let dist = tempfile::tempdir().unwrap();
+    std::fs::write(dist.path().join("index.html"), "<!doctype html>").unwrap();
+    let (url, _db, _data) = serve(Some(dist.path())).await;
+    let client = reqwest::Client::new();
+    let mut seen = Vec::new();
+    for path in [
+        "/admin/%2E%2E/Cargo.toml",
+        "/admin/a/%2e%2e/%2e%2e/x",
+        "/admin/.env",
+        "/admin/%00",
+    ] {
+        let res = client.get(format!("{url}{path}")).send().await.unwrap();
+        let status = res.status();
+        seen.push((path, status.as_u16()));
+        if status.is_client_error() {
+            let body = error_body(res).await;
+            assert!(body["code"].is_string(), "{path}: {body}");
+        }
+    }
+    assert!(seen.iter().any(|(_, s)| *s == 400), "{seen:?}");
+}

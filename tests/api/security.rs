@@ -497,3 +497,80 @@ async fn display_texts_refuse_bidirectional_controls_and_change_nothing() {
     let res = signed(&app, &s, "POST", "/api/merchants", Some(body)).await;
     assert_eq!(res.status(), 201);
 }
+
+/// Sends raw bytes and reads the answer until the server closes or `limit` passes.
+async fn raw_exchange(port: u16, head_and_part: &str, limit: std::time::Duration) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    stream.write_all(head_and_part.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Err(_) => break,
+            Ok(Ok(n)) => {
+                answer.extend_from_slice(&buf[..n]);
+                if answer.windows(4).any(|w| w == b"\r\n\r\n") && answer.ends_with(b"}") {
+                    break;
+                }
+            }
+            Ok(Err(_)) => break,
+        }
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// A client that sends the head and then stalls the body used to hold its request open
+/// for as long as it liked.
+#[actix_web::test]
+async fn a_stalled_body_is_answered_408_json() {
+    let app = crate::identity::spawn_identity_app_with(|s| s.body_timeout_secs = 1).await;
+    for path in ["/api/auth/refresh", "/api/wechat/pay/notify"] {
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+             Content-Length: 100\r\n\r\n{{\"refresh_token\":"
+        );
+        let answer = raw_exchange(app.port, &head, std::time::Duration::from_secs(20)).await;
+        assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
+        assert!(
+            answer.contains("\"code\":\"REQUEST_TIMEOUT\""),
+            "{path}: {answer}"
+        );
+        assert!(
+            answer.to_ascii_lowercase().contains("x-request-id:"),
+            "{answer}"
+        );
+    }
+    // A body that does arrive in time is served as ever.
+    let res = crate::identity::post_json(
+        &app,
+        "/api/auth/refresh",
+        serde_json::json!({"refresh_token": "x"}),
+    )
+    .await;
+    assert_eq!(res.status(), 401);
+    // Nothing is left in flight but the scrape.
+    assert_eq!(gauge(&scrape(&app).await, "http_requests_in_flight "), 1.0);
+}
+
+#[actix_web::test]
+async fn an_oversized_notification_is_a_json_413() {
+    let app = spawn_identity_app().await;
+    let res = app
+        .client
+        .post(app.url("/api/wechat/pay/notify"))
+        .header("Content-Type", "application/json")
+        .body(vec![b'x'; 300 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
+    assert_eq!(error_body(res).await["code"], "PAYLOAD_TOO_LARGE");
+    let rows = points_app::storage::outbox::recent_notifications(&app.state.payments.core().db, 10)
+        .await
+        .unwrap();
+    assert!(rows.is_empty(), "nothing stored for a body never read");
+}
