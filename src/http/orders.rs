@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::AppState;
 use super::admin::actor;
 use super::error::{ApiError, ErrorCode};
-use super::extract::{AdminUser, ApprovedMerchant, MerchantOwner, Signed};
+use super::extract::{AdminUser, ApprovedMerchant, Signed};
 use super::page::PageQuery;
 use super::payments::payment_error;
 use crate::actors::payments::RequestRefund;
@@ -52,10 +52,10 @@ fn optional_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     }
 }
 
-/// `GET /api/merchants/{id}/orders`
+/// `GET /api/merchants/{id}/orders`: the merchant role, so an approved merchant only.
 pub async fn merchant_orders(
     state: web::Data<AppState>,
-    owner: MerchantOwner,
+    ApprovedMerchant(owner): ApprovedMerchant,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let filter = OrderFilter {
@@ -228,10 +228,11 @@ pub fn date_range(q: &RangeQuery) -> Result<(NaiveDate, NaiveDate), ApiError> {
     Ok((from, to))
 }
 
-/// `GET /api/merchants/{id}/stats?from=YYYY-MM-DD&to=YYYY-MM-DD` (CST days, inclusive).
+/// `GET /api/merchants/{id}/stats?from=YYYY-MM-DD&to=YYYY-MM-DD` (CST days, inclusive): the
+/// merchant role, so an approved merchant only.
 pub async fn merchant_stats(
     state: web::Data<AppState>,
-    owner: MerchantOwner,
+    ApprovedMerchant(owner): ApprovedMerchant,
     query: web::Query<RangeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (from, to) = date_range(&query)?;

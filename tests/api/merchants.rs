@@ -249,6 +249,15 @@ async fn a_disabled_merchant_stops_acting_at_once() {
     .await;
     assert_eq!(res.status(), 403);
     assert_eq!(error_body(res).await["code"], "MERCHANT_NOT_APPROVED");
+    // The merchant role is an approved merchant's: its takings and orders are closed too.
+    for path in [
+        format!("/api/merchants/{id}/stats"),
+        format!("/api/merchants/{id}/orders"),
+    ] {
+        let res = get_auth(&app, &s.access_token, &path).await;
+        assert_eq!(res.status(), 403, "{path}");
+        assert_eq!(error_body(res).await["code"], "MERCHANT_NOT_APPROVED");
+    }
     let seen: Value = app
         .get(&format!("/api/payment-codes/{code_id}"))
         .await
