@@ -111,6 +111,7 @@ impl Application {
             kill_after_paid: settings.fault_kill_at
                 == Some(crate::config::FaultPoint::AfterPaidCommit),
             risk_rules: Default::default(),
+            changes: Default::default(),
         };
         let shards = std::thread::available_parallelism().map_or(2, |n| n.get());
         let payments = Payments::start(payment_core, notifications.clone(), shards);

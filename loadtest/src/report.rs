@@ -213,7 +213,7 @@ fn markdown(r: &Report) -> String {
     let _ = writeln!(md, "Command: `{}`\n", r.command);
     let _ = writeln!(
         md,
-        "Audit: **{}**. Requests {} ({} errors) in {:.1} s: **{:.0} req/s**; all requests p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms.\n",
+        "Audit: **{}**. Requests {} ({} errors) in {:.1} s: **{:.0} req/s**; all requests (long-poll waits, steps ending in `_wait`, excluded) p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms.\n",
         if r.audit_ok { "PASS" } else { "FAIL" },
         s.requests,
         s.errors,

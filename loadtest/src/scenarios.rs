@@ -189,7 +189,10 @@ async fn create_order(
         .ok_or(CallError::Transport)
 }
 
-/// Polls the order until `done` holds or `timeout` passes.
+/// Waits for the order until `done` holds or `timeout` passes, as the mini-program does:
+/// `GET /api/payments/{order_no}?wait_ms=…` answers when the order settles, so one request
+/// usually does; an answer that came back at once without `done` is followed by a 100 ms
+/// pause before the next.
 async fn wait_order(
     api: &Api,
     s: &Session,
@@ -199,14 +202,21 @@ async fn wait_order(
     done: impl Fn(&Value) -> bool,
 ) -> Option<Value> {
     let until = Instant::now() + timeout;
-    let path = format!("/api/payments/{order_no}");
     while Instant::now() < until {
+        let wait_ms = until
+            .saturating_duration_since(Instant::now())
+            .as_millis()
+            .min(8_000);
+        let path = format!("/api/payments/{order_no}?wait_ms={wait_ms}");
+        let asked = Instant::now();
         match api.send(step, api.get(s, &path), &[]).await {
             Ok(o) if done(&o) => return Some(o),
             Err(CallError::Stopped) => return None,
             _ => {}
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        if asked.elapsed() < Duration::from_millis(50) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
     None
 }
@@ -287,7 +297,7 @@ pub async fn full_vu(
             &s,
             &order_no,
             opts.award_timeout,
-            "order_status",
+            "order_settle_wait",
             |o| o["status"] == "paid" && o["points_awarded"].as_i64().unwrap_or(0) > 0,
         )
         .await;
@@ -535,7 +545,7 @@ pub async fn setup_reader(
     let amount = rnd(100..=50_000);
     let no = create_order(api, &s, m, amount).await.ok()?;
     api.sandbox_pay(&no, "").await.ok()?;
-    let o = wait_order(api, &s, &no, opts.award_timeout, "order_status", |o| {
+    let o = wait_order(api, &s, &no, opts.award_timeout, "order_settle_wait", |o| {
         o["points_awarded"].as_i64().unwrap_or(0) > 0
     })
     .await?;

@@ -113,6 +113,27 @@ impl Reports {
             .map(|(order, name, points)| view(order, name, points)))
     }
 
+    /// The caller's order, and whether it is still moving: not yet paid or closed, or paid
+    /// with its points not booked yet.
+    pub async fn order_of_user_moving(
+        &self,
+        user_id: &str,
+        order_no: &str,
+    ) -> Result<Option<(OrderView, bool)>, AppError> {
+        let Some(view) = self.order_of_user(user_id, order_no).await? else {
+            return Ok(None);
+        };
+        use crate::domain::order::OrderStatus as S;
+        let moving = match S::parse(&view.status) {
+            Some(S::Created | S::Paying) => true,
+            Some(S::Paid) if view.points_awarded == 0 => {
+                crate::storage::outbox::award_pending(&self.db, order_no).await?
+            }
+            _ => false,
+        };
+        Ok(Some((view, moving)))
+    }
+
     /// Orders newest first, one page.
     pub async fn orders(
         &self,

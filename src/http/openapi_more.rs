@@ -46,7 +46,7 @@ doc_op!(
     get,
     "/api/payments/{order_no}",
     "payments",
-    "One of the caller's orders",
+    "One of the caller's orders. With ?wait_ms=N (0..=10000), an order still moving (created, paying, or paid before its points are booked) is answered when it settles or after N ms",
     "order_no"
 );
 doc_op!(

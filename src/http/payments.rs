@@ -131,19 +131,63 @@ pub async fn create(
     Ok(HttpResponse::Ok().json(created))
 }
 
-/// `GET /api/payments/{order_no}`: the caller's own order only.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderQuery {
+    /// Milliseconds (at most 10,000) to wait for an order still moving to settle.
+    pub wait_ms: Option<u64>,
+}
+
+/// Longest `wait_ms` a caller may ask for.
+const MAX_WAIT_MS: u64 = 10_000;
+/// A waiter reads its order again at least this often: a change committed by another
+/// instance wakes nobody here.
+const REREAD_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// `GET /api/payments/{order_no}[?wait_ms=N]`: the caller's own order only. With `wait_ms`,
+/// an order still moving (not yet paid or closed, or paid with its points not booked yet) is
+/// answered when it settles or when `wait_ms` has passed, whichever comes first: one request
+/// instead of polling.
 pub async fn get(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<String>,
+    query: web::Query<OrderQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let order = state
-        .app
-        .reports
-        .order_of_user(&user.user_id, &path)
-        .await?
-        .ok_or_else(|| payment_error(PaymentError::OrderNotFound))?;
-    Ok(HttpResponse::Ok().json(order))
+    let not_found = || payment_error(PaymentError::OrderNotFound);
+    let wait_ms = query.wait_ms.unwrap_or(0);
+    if wait_ms > MAX_WAIT_MS {
+        return Err(ApiError::new(
+            ErrorCode::InvalidQuery,
+            format!("wait_ms is at most {MAX_WAIT_MS}"),
+        ));
+    }
+    if wait_ms == 0 {
+        let order = state
+            .app
+            .reports
+            .order_of_user(&user.user_id, &path)
+            .await?
+            .ok_or_else(not_found)?;
+        return Ok(HttpResponse::Ok().json(order));
+    }
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(wait_ms);
+    let watch = state.payments.watch(&path);
+    loop {
+        // Before the read, so a commit between the read and the wait still wakes us.
+        let next = watch.next_change();
+        let (order, moving) = state
+            .app
+            .reports
+            .order_of_user_moving(&user.user_id, &path)
+            .await?
+            .ok_or_else(not_found)?;
+        let now = tokio::time::Instant::now();
+        if !moving || now >= deadline {
+            return Ok(HttpResponse::Ok().json(order));
+        }
+        let _ = tokio::time::timeout_at(deadline.min(now + REREAD_EVERY), next).await;
+    }
 }
 
 /// `GET /api/payments`: the caller's orders, newest first.

@@ -229,6 +229,21 @@ pub async fn log_notification(db: &Db, row: &NotificationLogRow) -> Result<(), S
     Ok(())
 }
 
+/// True while a paid order's points award is still to be done (its outbox row is there:
+/// the award deletes it in the same commit as the ledger row).
+pub async fn award_pending(db: &Db, order_no: &str) -> Result<bool, StorageError> {
+    let mut conn = db.conn().await?;
+    let n: i64 = with_conn!(&mut conn, |c| {
+        outbox::table
+            .filter(outbox::kind.eq(AWARD_POINTS))
+            .filter(outbox::aggregate_id.eq(order_no))
+            .count()
+            .get_result(c)
+            .await
+    })?;
+    Ok(n > 0)
+}
+
 /// The newest `limit` logged notifications, newest first.
 pub async fn recent_notifications(
     db: &Db,

@@ -560,3 +560,67 @@ async fn a_disabled_merchant_cannot_refund() {
     assert_eq!(o["status"], "paid", "nothing refunded: {o}");
     assert_eq!(o["refunded_fen"], 0);
 }
+
+/// `?wait_ms=` answers when the order settles: one request sees it paid with its points,
+/// where polling took several. A settled order is answered as it is, and the wait is bounded.
+#[actix_web::test]
+async fn one_waiting_request_sees_the_order_paid_with_its_points() {
+    let app = app().await;
+    let (owner, merchant) = approved_merchant(&app, "m-wait").await;
+    let code = payment_code(&app, &owner, &merchant, None).await;
+    let shopper = login(&app, "shopper-wait").await;
+    let order = created(&app, &shopper, &code, 2_500, "wait-key-0001").await;
+    let order_no = order["order_no"].as_str().unwrap().to_string();
+
+    let path = format!("/api/payments/{order_no}?wait_ms=10000");
+    let waiting = {
+        let (client, url, token) = (
+            app.client.clone(),
+            app.url(&path),
+            shopper.access_token.clone(),
+        );
+        tokio::spawn(async move { client.get(url).bearer_auth(token).send().await.unwrap() })
+    };
+    // The waiter is registered before the shopper pays.
+    for _ in 0..100 {
+        if app.state.payments.core().changes.watched() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(app.state.payments.core().changes.watched(), 1);
+    pay(&app, &order_no, "").await;
+    let res = waiting.await.unwrap();
+    assert_eq!(res.status(), 200);
+    let seen: Value = res.json().await.unwrap();
+    assert_eq!(seen["status"], "paid", "{seen}");
+    assert_eq!(seen["points_awarded"], 25, "{seen}");
+    assert_eq!(
+        app.state.payments.core().changes.watched(),
+        0,
+        "the watch is gone"
+    );
+
+    // Settled: answered as it is.
+    let again: Value = get_auth(&app, &shopper.access_token, &path)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again, seen);
+    // Someone else's order is not found, waiting or not.
+    let other = login(&app, "someone-else").await;
+    let res = get_auth(&app, &other.access_token, &path).await;
+    assert_eq!(res.status(), 404);
+    error_body(res).await;
+    for bad in ["wait_ms=10001", "wait_ms=-1", "wait_ms=soon", "wait=5"] {
+        let res = get_auth(
+            &app,
+            &shopper.access_token,
+            &format!("/api/payments/{order_no}?{bad}"),
+        )
+        .await;
+        assert_eq!(res.status(), 400, "{bad}");
+        assert_eq!(error_body(res).await["code"], "INVALID_QUERY", "{bad}");
+    }
+}

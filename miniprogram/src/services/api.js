@@ -46,7 +46,9 @@ function createApi(client, session) {
       /** The key must be the same for every try of one payment: the server answers a repeat with the same order. */
       create: ({ payment_code_id, amount_fen }, idempotencyKey) =>
         request({ method: 'POST', path: '/api/payments', data: { payment_code_id, amount_fen }, idempotencyKey }),
-      get: (orderNo) => request({ path: `/api/payments/${enc(orderNo)}` }),
+      /** With waitMs, an order still moving is answered when it settles (or after waitMs): one request, not polling. */
+      get: (orderNo, { waitMs } = {}) =>
+        request({ path: `/api/payments/${enc(orderNo)}`, query: waitMs > 0 ? { wait_ms: Math.min(waitMs, 10000) } : undefined }),
       list: async (p) => listOf(await request({ path: '/api/payments', query: page(p) })),
       cancel: (orderNo) => request({ method: 'POST', path: `/api/payments/${enc(orderNo)}/cancel` }),
     },

@@ -27,17 +27,19 @@ function requestPayment(wxApi, payParams) {
 }
 
 /**
- * Polls GET /api/payments/{order_no} until the order is final. WeChat's "success" only means the
- * shopper paid; the order is paid once the server has the notification. Once paid, it waits a
- * little for points_awarded, which the points side fills in right after.
+ * Waits for the order to be final with GET /api/payments/{order_no}?wait_ms=…: the server
+ * answers when the order settles (paid with its points booked, or closed), so one request
+ * usually does. WeChat's "success" only means the shopper paid; the order is paid once the
+ * server has the notification. Between answers that are not final yet it pauses intervalMs.
  */
-async function pollOrder(api, orderNo, { intervalMs = 1500, timeoutMs = 30000, pointsWaitTries = 3, sleep, now = () => Date.now() } = {}) {
+async function pollOrder(api, orderNo, { intervalMs = 1500, timeoutMs = 30000, waitMs = 8000, pointsWaitTries = 3, sleep, now = () => Date.now() } = {}) {
   const wait = sleep || ((ms) => new Promise((r) => setTimeout(r, ms)));
   const deadline = now() + timeoutMs;
+  const waitFor = () => Math.max(0, Math.min(waitMs, deadline - now()));
   let order;
   for (;;) {
     try {
-      order = await api.payments.get(orderNo);
+      order = await api.payments.get(orderNo, { waitMs: waitFor() });
     } catch (e) {
       if (e.code !== 'NETWORK_ERROR' && e.code !== 'TIMEOUT') throw e;
     }
@@ -47,7 +49,7 @@ async function pollOrder(api, orderNo, { intervalMs = 1500, timeoutMs = 30000, p
   }
   for (let i = 0; i < pointsWaitTries && order.status === 'paid' && !order.points_awarded; i += 1) {
     await wait(intervalMs);
-    order = await api.payments.get(orderNo);
+    order = await api.payments.get(orderNo, { waitMs: waitFor() });
   }
   return order;
 }

@@ -20,6 +20,24 @@ test('pollOrder waits through paying, then for the points', async () => {
   const order = await payflow.pollOrder(api, 'P1', { sleep: noSleep });
   expect(order).toEqual({ status: 'paid', points_awarded: 12 });
   expect(api.payments.get).toHaveBeenCalledTimes(3);
+  // Each ask lets the server hold the answer until the order settles, within the deadline.
+  for (const call of api.payments.get.mock.calls) {
+    expect(call[0]).toBe('P1');
+    expect(call[1].waitMs).toBeGreaterThan(0);
+    expect(call[1].waitMs).toBeLessThanOrEqual(8000);
+  }
+});
+
+test('pollOrder never asks the server to wait past its own deadline', async () => {
+  let t = 0;
+  const asked = [];
+  const api = { payments: { get: async (no, o) => { asked.push(o.waitMs); t += o.waitMs; return { status: 'paying' }; } } };
+  await expect(
+    payflow.pollOrder(api, 'P1', { sleep: async (ms) => { t += ms; }, now: () => t, timeoutMs: 10000, intervalMs: 1000 }),
+  ).rejects.toMatchObject({ code: 'PAYMENT_PENDING' });
+  expect(asked[0]).toBe(8000);
+  expect(asked.every((w) => w <= 8000)).toBe(true);
+  expect(asked.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(10000);
 });
 
 test('pollOrder rides over a network blip and stops on closed', async () => {

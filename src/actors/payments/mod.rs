@@ -2,6 +2,7 @@
 //! idempotent steps it drives, and the outbox recovery that makes "paid" always end in
 //! "points awarded".
 
+pub mod changes;
 pub mod inbox;
 pub mod metrics;
 pub mod order_writer;
@@ -14,6 +15,7 @@ use crate::domain::order::{IllegalTransition, OrderStatus};
 use crate::storage::StorageError;
 use crate::wechat::WechatError;
 
+pub use changes::{OrderChanges, OrderWatch};
 pub use inbox::{NotifyAnswer, NotifyKind};
 pub use refunds::{RefundView, RequestRefund};
 pub use service::{CreatePayment, CreatedPayment, PaymentCore, Settled};

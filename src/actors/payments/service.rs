@@ -10,6 +10,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::PaymentError;
+use super::changes::OrderChanges;
 use super::metrics::PaymentMetrics;
 use super::order_writer::{OrderWriter, PaidWrite, PrepaidWrite};
 use crate::actors::notifier::{Notifier, Notify, ShopperEvent};
@@ -49,6 +50,8 @@ pub struct PaymentCore {
     pub notifier: Option<Addr<Notifier>>,
     /// The risk rules as last read (every create needs them; they change rarely).
     pub risk_rules: RiskRuleCache,
+    /// Shoppers waiting for their order to settle; told after each commit that moves one.
+    pub changes: OrderChanges,
 }
 
 /// How long the risk rules read from the database are used before they are read again: a
@@ -417,6 +420,8 @@ impl PaymentCore {
                 kill_self(&order.order_no);
             }
             self.metrics.record_paid(&order, now);
+            // Waiters are told once the points are booked (`award`): a paid order is
+            // still moving until then.
             self.perform(&order, decision.effects, Some(award_id), paid_at);
             return Ok(Settled::Paid);
         }
@@ -478,6 +483,7 @@ impl PaymentCore {
             .await;
         match result {
             Ok(change) => {
+                self.changes.publish(order_no);
                 self.metrics.record_award(true, paid_at, change.duplicate);
                 if notify && !change.duplicate {
                     self.notify(
@@ -573,6 +579,7 @@ impl PaymentCore {
             return Err(PaymentError::Raced);
         }
         self.metrics.completed.with_label_values(&["closed"]).inc();
+        self.changes.publish(&order.order_no);
         Ok(Settled::Closed)
     }
 

@@ -574,6 +574,11 @@ impl Payments {
         &self.verifier
     }
 
+    /// Starts watching an order for its next change (see [`super::changes`]).
+    pub fn watch(&self, order_no: &str) -> super::OrderWatch {
+        self.core.changes.watch(order_no)
+    }
+
     /// Whether one more refused notification may be written to the log now.
     pub(super) fn may_log_refusal(&self) -> bool {
         self.refused_log.check().is_ok()
