@@ -32,10 +32,32 @@ pub fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
 }
 
 /// The peer address. Proxies' `X-Forwarded-For` is not trusted (it is the caller's to forge).
+/// The client's address: the socket peer, or behind a trusted proxy (`APP_TRUSTED_PROXIES`)
+/// the address it forwarded for. What rate limits, risk rules, audit rows and access logs use.
 pub fn client_ip(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|| "unknown".into())
+    let Some(peer) = req.peer_addr().map(|a| a.ip()) else {
+        return "unknown".into();
+    };
+    let Some(trusted) = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| &s.security.trusted_proxies)
+        .filter(|t| !t.is_empty())
+    else {
+        return crate::security::proxies::TrustedProxies::default()
+            .client_ip(peer, None, None)
+            .to_string();
+    };
+    let headers = req.headers();
+    // Several X-Forwarded-For headers are one list, in order.
+    let forwarded: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let forwarded = (!forwarded.is_empty()).then(|| forwarded.join(","));
+    let real_ip = headers.get("x-real-ip").and_then(|v| v.to_str().ok());
+    trusted
+        .client_ip(peer, forwarded.as_deref(), real_ip)
+        .to_string()
 }
 
 /// The verified claims of the bearer token, verified once per request.

@@ -43,6 +43,7 @@ pub async fn observe(
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_string());
     let method = req.method().to_string();
+    let client_ip = super::extract::client_ip(req.request());
     // `user_id` and `merchant_id` are filled in by the extractors once known (AuthUser,
     // MerchantOwner), so every later line of the request names them.
     let span = tracing::info_span!(
@@ -50,6 +51,7 @@ pub async fn observe(
         trace_id = %trace_id,
         method = %method,
         route = %route,
+        client_ip = %client_ip,
         user_id = tracing::field::Empty,
         merchant_id = tracing::field::Empty,
     );

@@ -6,6 +6,7 @@
 pub mod crypto;
 pub mod mask;
 pub mod passwords;
+pub mod proxies;
 pub mod ratelimit;
 pub mod signing;
 pub mod tokens;
@@ -78,6 +79,8 @@ pub struct SecurityState {
     /// Sessions (refresh families) known to be revoked or not, so a revoked session's access
     /// tokens stop working too.
     pub session_revoked: TtlCache<bool>,
+    /// Whose `X-Forwarded-For` names the client (`APP_TRUSTED_PROXIES`).
+    pub trusted_proxies: proxies::TrustedProxies,
     pub metrics: SecurityMetrics,
 }
 
@@ -120,6 +123,8 @@ impl SecurityState {
             admin_status: cache.l1(Kind::Session),
             merchant_access: cache.l1(Kind::Merchant),
             session_revoked: cache.l1(Kind::Session),
+            trusted_proxies: proxies::TrustedProxies::parse(&settings.trusted_proxies)
+                .map_err(|e| anyhow::anyhow!("APP_TRUSTED_PROXIES: {e}"))?,
             metrics: SecurityMetrics {
                 security_events_total,
                 rate_limited_total,

@@ -574,3 +574,98 @@ async fn an_oversized_notification_is_a_json_413() {
         .unwrap();
     assert!(rows.is_empty(), "nothing stored for a body never read");
 }
+
+async fn login_via(
+    app: &crate::helpers::TestApp,
+    forwarded_for: &str,
+    name: &str,
+) -> reqwest::Response {
+    app.client
+        .post(app.url("/api/auth/wechat-login"))
+        .header("X-Forwarded-For", forwarded_for)
+        .json(&serde_json::json!({"code": crate::identity::code_for(name)}))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Behind a trusted proxy the client is the right-most forwarded address the proxies did not
+/// add themselves; from anyone else `X-Forwarded-For` is ignored, so it cannot be used to
+/// dodge the per-IP limit or to write someone else's address into the audit log.
+#[actix_web::test]
+async fn the_client_address_comes_from_trusted_proxies_only() {
+    use crate::identity::spawn_identity_app_with;
+
+    // Here the test client is "the proxy": loopback is trusted.
+    let app = spawn_identity_app_with(|s| {
+        s.trusted_proxies = "127.0.0.1, ::1".into();
+        s.rate_limit_login_per_min_per_ip = 2;
+    })
+    .await;
+    // A forged left part does not matter: 198.51.100.7 is the client.
+    for i in 0..2 {
+        let res = login_via(&app, "6.6.6.6, 198.51.100.7", &format!("behind-{i}")).await;
+        assert_eq!(res.status(), 200);
+    }
+    let res = login_via(&app, "1.2.3.4, 198.51.100.7", "behind-x").await;
+    assert_eq!(res.status(), 429);
+    assert_eq!(error_body(res).await["code"], "RATE_LIMITED");
+    // Another client behind the same proxy has its own count.
+    assert_eq!(
+        login_via(&app, "198.51.100.8", "behind-y").await.status(),
+        200
+    );
+
+    // The audit log records the client, not the proxy.
+    let s = crate::identity::login(&app, "audited").await;
+    let admin = admin_token(&app).await;
+    let res = app
+        .client
+        .put(app.url(&format!("/api/admin/users/{}/status", s.user_id)))
+        .bearer_auth(&admin)
+        .header("X-Forwarded-For", "203.0.113.5")
+        .json(&serde_json::json!({"status": "disabled"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let log: Value = get_auth(&app, &admin, "/api/admin/audit-log")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(log["items"][0]["action"], "user.set_status", "{log}");
+    assert_eq!(log["items"][0]["ip"], "203.0.113.5", "{log}");
+
+    // Without trusted proxies the header changes nothing: everyone here is 127.0.0.1.
+    let plain = spawn_identity_app_with(|s| s.rate_limit_login_per_min_per_ip = 2).await;
+    for (i, xff) in ["198.51.100.7", "198.51.100.8"].iter().enumerate() {
+        assert_eq!(
+            login_via(&plain, xff, &format!("plain-{i}")).await.status(),
+            200
+        );
+    }
+    let res = login_via(&plain, "198.51.100.9", "plain-x").await;
+    assert_eq!(
+        res.status(),
+        429,
+        "a forged X-Forwarded-For does not buy a new count"
+    );
+}
+
+#[actix_web::test]
+async fn a_bad_trusted_proxy_list_stops_the_start_with_its_name() {
+    let db = crate::helpers::TestDatabase::create();
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = crate::helpers::test_settings(&db, dir.path());
+    settings.trusted_proxies = "10.0.0.0/8, proxy.internal".into();
+    let err = points_app::startup::Application::build(settings)
+        .await
+        .err()
+        .expect("refused");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("APP_TRUSTED_PROXIES") && text.contains("proxy.internal"),
+        "{text}"
+    );
+}
