@@ -575,7 +575,7 @@ pub async fn run(
     Ok(checks)
 }
 
-/// Turns off the `payment_velocity` risk rule (more than 10 payments a minute per user is
+/// Turns off the `payment_velocity` risk rule (20 payments an hour per user is
 /// blocked): a virtual user pays far faster than a shopper. Data, as an admin would change it.
 pub async fn disable_velocity_rule(db: &Db) -> anyhow::Result<()> {
     let mut conn = db.write_conn().await?;

@@ -152,7 +152,7 @@ struct RunArgs {
     /// Free text describing the set-up (instances, database, faults) for the report.
     #[arg(long, default_value = "{}")]
     setup: String,
-    /// Keep the `payment_velocity` risk rule (10 payments a minute per user) switched on.
+    /// Keep the `payment_velocity` risk rule (20 payments an hour per user) switched on.
     #[arg(long)]
     keep_risk_rules: bool,
     /// Also write the CPU-per-paid-order lines to this file (run.sh prints them at its end).

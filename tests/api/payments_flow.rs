@@ -176,12 +176,12 @@ async fn the_supervisor_closes_an_order_at_its_expiry() {
 }
 
 #[actix_web::test]
-async fn the_eleventh_payment_in_a_minute_is_blocked_and_changes_nothing() {
+async fn the_twenty_first_payment_in_an_hour_is_blocked_and_changes_nothing() {
     let app = app().await;
     let (owner, merchant) = approved_merchant(&app, "m-velocity").await;
     let code = payment_code(&app, &owner, &merchant, None).await;
     let shopper = login(&app, "shopper-velocity").await;
-    for i in 0..10 {
+    for i in 0..20 {
         created(
             &app,
             &shopper,
@@ -191,13 +191,13 @@ async fn the_eleventh_payment_in_a_minute_is_blocked_and_changes_nothing() {
         )
         .await;
     }
-    let res = create(&app, &shopper, &code, 500, "velocity-key-0010").await;
+    let res = create(&app, &shopper, &code, 500, "velocity-key-0020").await;
     assert_eq!(res.status(), 403);
     let body = error_body(res).await;
     assert_eq!(body["code"], "RISK_BLOCKED", "{body}");
     assert_eq!(
         orders_of(&app, &shopper).await.len(),
-        10,
+        20,
         "no order for the blocked request"
     );
     // A retry of an earlier request is not a new payment.
@@ -208,6 +208,40 @@ async fn the_eleventh_payment_in_a_minute_is_blocked_and_changes_nothing() {
         metrics.contains(r#"risk_blocks_total{rule="payment_velocity"} 1"#),
         "{metrics}"
     );
+}
+
+/// The rule's threshold and window are its data: set to 3 payments an hour, it fires at the
+/// default payment rate limit (5 a minute), before the limit does.
+#[actix_web::test]
+async fn a_velocity_rule_fires_under_the_default_rate_limit() {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use points_app::storage::schema::risk_rules;
+
+    let app = crate::identity::spawn_identity_app().await;
+    assert_eq!(app.state.settings.rate_limit_payments_per_min, 5);
+    let mut conn = app.state.app.db().write_conn().await.unwrap();
+    points_app::with_conn!(&mut conn, |c| {
+        diesel::update(risk_rules::table.filter(risk_rules::name.eq("payment_velocity")))
+            .set(
+                risk_rules::condition_json
+                    .eq(r#"{"type":"payments_in_window","max":3,"window_secs":3600}"#),
+            )
+            .execute(c)
+            .await
+    })
+    .unwrap();
+    drop(conn);
+    let (owner, merchant) = approved_merchant(&app, "m-velocity-3").await;
+    let code = payment_code(&app, &owner, &merchant, None).await;
+    let shopper = login(&app, "shopper-velocity-3").await;
+    for i in 0..3 {
+        created(&app, &shopper, &code, 100 + i, &format!("v3-key-{i:04}")).await;
+    }
+    let res = create(&app, &shopper, &code, 500, "v3-key-0003").await;
+    assert_eq!(res.status(), 403);
+    assert_eq!(error_body(res).await["code"], "RISK_BLOCKED");
+    assert_eq!(orders_of(&app, &shopper).await.len(), 3);
 }
 
 #[actix_web::test]

@@ -80,3 +80,101 @@ async fn per_user_limits_hold_across_instances_with_redis() {
     assert_eq!(refused.limit, "points_queries");
     assert!(here.check("user-2").await.is_ok());
 }
+
+/// The limits as shipped, over HTTP: 60 sign-ins a minute per IP, 5 payments and 100 points
+/// queries a minute per user; with Redis, the payment limit holds across two instances.
+#[actix_web::test]
+async fn the_limits_hold_at_their_default_values() {
+    use crate::payments::{create, payment_code};
+
+    let logins = spawn_identity_app().await;
+    let s = &logins.state.settings;
+    assert_eq!(
+        (
+            s.rate_limit_login_per_min_per_ip,
+            s.rate_limit_payments_per_min,
+            s.rate_limit_points_queries_per_min
+        ),
+        (60, 5, 100),
+        "the defaults"
+    );
+    for i in 0..60 {
+        let res = post_json(
+            &logins,
+            "/api/auth/wechat-login",
+            json!({"code": code_for(&format!("ip-{i}"))}),
+        )
+        .await;
+        assert_eq!(res.status(), 200, "sign-in {i}");
+    }
+    let res = post_json(
+        &logins,
+        "/api/auth/wechat-login",
+        json!({"code": code_for("ip-60")}),
+    )
+    .await;
+    assert_eq!(res.status(), 429);
+    assert_eq!(error_body(res).await["code"], "RATE_LIMITED");
+
+    let app = spawn_identity_app().await;
+    let (owner, merchant) = approved_merchant(&app, "m-default-limits").await;
+    let code = payment_code(&app, &owner, &merchant, None).await;
+    let shopper = login(&app, "shopper-default-limits").await;
+    let other = match app.state.redis {
+        Some(_) => Some(spawn_other_instance(&app, |_| {}).await),
+        None => None,
+    };
+    for i in 0..5 {
+        let res = match (&other, i % 2) {
+            // Alternating instances: the count is shared through Redis.
+            (Some(o), 1) => {
+                create_on(&app.client, &o.url("/api/payments"), &shopper, &code, i).await
+            }
+            _ => create(&app, &shopper, &code, 100 + i, &format!("limit-key-{i:04}")).await,
+        };
+        assert_eq!(res.status(), 200, "payment {i}: {:?}", res.text().await);
+    }
+    let res = create(&app, &shopper, &code, 200, "limit-key-0005").await;
+    assert_eq!(res.status(), 429);
+    assert_eq!(error_body(res).await["code"], "RATE_LIMITED");
+    if let Some(o) = &other {
+        let res = create_on(&app.client, &o.url("/api/payments"), &shopper, &code, 6).await;
+        assert_eq!(res.status(), 429, "the other instance counts the same five");
+    }
+    for i in 0..100 {
+        let res = get_auth(&app, &shopper.access_token, "/api/points/balance").await;
+        assert_eq!(res.status(), 200, "query {i}");
+    }
+    let res = get_auth(&app, &shopper.access_token, "/api/points/balance").await;
+    assert_eq!(res.status(), 429);
+    assert_eq!(error_body(res).await["code"], "RATE_LIMITED");
+}
+
+/// A payment sent to another instance (its own URL), signed for its path.
+async fn create_on(
+    client: &reqwest::Client,
+    url: &str,
+    s: &crate::identity::Session,
+    code: &str,
+    i: i64,
+) -> reqwest::Response {
+    let body = serde_json::json!({"payment_code_id": code, "amount_fen": 100 + i});
+    let bytes = serde_json::to_vec(&body).unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let mut req = client
+        .post(url)
+        .bearer_auth(&s.access_token)
+        .header("Idempotency-Key", format!("limit-key-{i:04}"))
+        .header("Content-Type", "application/json");
+    for (k, v) in crate::identity::signature_headers(
+        &s.sign_key,
+        "POST",
+        "/api/payments",
+        &bytes,
+        now,
+        &crate::identity::nonce(),
+    ) {
+        req = req.header(k, v);
+    }
+    req.body(bytes).send().await.unwrap()
+}

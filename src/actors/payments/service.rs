@@ -17,7 +17,7 @@ use crate::actors::notifier::{Notifier, Notify, ShopperEvent};
 use crate::actors::points::{AwardPoints, PointsService};
 use crate::domain::Fen;
 use crate::domain::order::{Decision, Effect, OrderEvent, OrderStatus, decide};
-use crate::domain::risk::{RiskAction, RiskContext, RiskRule, evaluate};
+use crate::domain::risk::{RiskAction, RiskContext, RiskRule, evaluate, velocity_windows};
 use crate::storage::orders::{self, Inserted, OrderRow, OutboxRow};
 use crate::storage::{Db, outbox, shop};
 use crate::wechat::types::TradeState;
@@ -216,10 +216,14 @@ impl PaymentCore {
         if rules.is_empty() {
             return Ok(());
         }
-        let since = (now - Duration::seconds(60)).naive_utc();
-        let recent = shop::payments_since(&self.db, &req.user_id, since).await?;
+        let mut payments = Vec::new();
+        for window in velocity_windows(&rules) {
+            let since = (now - Duration::seconds(i64::from(window))).naive_utc();
+            let recent = shop::payments_since(&self.db, &req.user_id, since).await?;
+            payments.push((window, u32::try_from(recent).unwrap_or(u32::MAX)));
+        }
         let ctx = RiskContext {
-            payments_last_minute: u32::try_from(recent).unwrap_or(u32::MAX),
+            payments,
             ip_known: shop::ip_known(&self.db, &req.user_id, &req.client_ip).await?,
         };
         let Some(rule) = evaluate(&rules, &ctx) else {
