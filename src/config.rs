@@ -74,6 +74,9 @@ pub struct Settings {
     pub rate_limit_login_per_min_per_ip: u32,
     /// Graceful shutdown: how long in-flight requests get to finish.
     pub shutdown_timeout_secs: u64,
+    /// Origins (comma-separated, e.g. `https://console.example.com`) whose pages may call the
+    /// API from a browser; empty: none (cross-origin reads are refused by browsers).
+    pub cors_origins: String,
     /// Reverse proxies (comma-separated addresses and CIDR blocks) whose `X-Forwarded-For`
     /// names the client; empty: the socket peer is the client.
     pub trusted_proxies: String,
@@ -179,6 +182,7 @@ impl Settings {
             .set_default("shutdown_timeout_secs", 30)?
             .set_default("body_timeout_secs", 10)?
             .set_default("trusted_proxies", "")?
+            .set_default("cors_origins", "")?
             .set_default("order_ttl_secs", 900)?
             .set_default("sandbox_time_scale", 1.0)?
             .set_default("admin_dir", "admin/dist")?;

@@ -133,8 +133,10 @@ impl Application {
         let server = {
             let state = state.clone();
             let admin_dir = settings.admin_dir.clone();
+            let cors_origins = http::middleware::cors_origins(&settings.cors_origins)?;
             HttpServer::new(move || {
                 App::new()
+                    .wrap(http::middleware::cors(&cors_origins))
                     .wrap(from_fn(http::middleware::observe))
                     .app_data(web::Data::new(state.clone()))
                     .app_data(web::Data::new(state.metrics.clone()))

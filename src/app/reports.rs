@@ -39,6 +39,16 @@ pub struct OrderFilter {
     pub created_days: Option<(NaiveDate, NaiveDate)>,
 }
 
+/// A CSV cell a spreadsheet will not run: a cell starting with `=`, `+`, `-`, `@`, a tab or
+/// a carriage return is a formula to Excel and LibreOffice (a merchant could name itself
+/// `=HYPERLINK(...)`), so it gets a leading `'`, which they show as text (OWASP's advice).
+pub fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
+}
+
 /// The UTC instant a CST (UTC+8) day starts.
 pub fn cst_midnight_utc(day: NaiveDate) -> NaiveDateTime {
     day.and_time(chrono::NaiveTime::MIN) - Duration::hours(8)
@@ -212,7 +222,8 @@ impl Reports {
             "refunded_fen",
         ];
         let write = |out: &mut csv::Writer<Vec<u8>>, rec: &[String]| {
-            out.write_record(rec).map_err(AppError::internal)
+            out.write_record(rec.iter().map(|cell| spreadsheet_safe(cell).into_owned()))
+                .map_err(AppError::internal)
         };
         write(&mut out, &header.map(str::to_string))?;
         for r in rows {
@@ -233,5 +244,28 @@ impl Reports {
         }
         out.into_inner()
             .map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_cells_are_neutralised_and_others_kept() {
+        for bad in [
+            "=1+2",
+            "+1",
+            "-1+1",
+            "@SUM(A1)",
+            "\tx",
+            "\rx",
+            "=HYPERLINK(\"http://x\")",
+        ] {
+            assert_eq!(spreadsheet_safe(bad), format!("'{bad}"), "{bad:?}");
+        }
+        for ok in ["", "验收咖啡", "Shop = best", "1500", "0195a2b3", "'quoted"] {
+            assert_eq!(spreadsheet_safe(ok), ok);
+        }
     }
 }

@@ -33,7 +33,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, dir: &Path) {
                 DefaultHeaders::new()
                     .add((header::CONTENT_SECURITY_POLICY, CSP))
                     .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-                    .add((header::REFERRER_POLICY, "same-origin")),
+                    .add((header::REFERRER_POLICY, "same-origin"))
+                    // For browsers older than CSP's frame-ancestors: never inside a frame.
+                    .add((header::X_FRAME_OPTIONS, "DENY")),
             )
             .wrap(actix_web::middleware::from_fn(cache_headers))
             .service(

@@ -159,6 +159,55 @@ pub async fn observe(
     Ok(res)
 }
 
+/// Parses `APP_CORS_ORIGINS`: each entry an origin (`scheme://host[:port]`, no path).
+pub fn cors_origins(list: &str) -> std::io::Result<Vec<String>> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|o| {
+            let ok = (o.starts_with("https://") || o.starts_with("http://"))
+                && !o.ends_with('/')
+                && o.split("://")
+                    .nth(1)
+                    .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'))
+                && HeaderValue::from_str(o).is_ok();
+            ok.then(|| o.to_string()).ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!(
+                        "APP_CORS_ORIGINS: '{o}' is not an origin like https://console.example.com"
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
+/// CORS: closed unless origins are named. A named origin's pages may call the API with the
+/// headers the clients send; a request from any other origin is served without CORS
+/// headers (so a browser does not let that page read it), never refused outright, so the
+/// console served from here keeps working.
+pub fn cors(origins: &[String]) -> actix_web::middleware::Condition<actix_cors::Cors> {
+    let mut cors = actix_cors::Cors::default()
+        .block_on_origin_mismatch(false)
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_headers([
+            "authorization",
+            "content-type",
+            "idempotency-key",
+            "x-timestamp",
+            "x-nonce",
+            "x-signature",
+            "x-request-id",
+        ])
+        .expose_headers(["x-request-id", "retry-after"])
+        .max_age(3600);
+    for origin in origins {
+        cors = cors.allowed_origin(origin);
+    }
+    actix_web::middleware::Condition::new(!origins.is_empty(), cors)
+}
+
 /// How long a body may take when no settings are at hand (`APP_BODY_TIMEOUT_SECS`).
 const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -68,7 +68,7 @@ pub fn mask_middle(s: &str, head: usize, tail: usize) -> String {
 }
 
 /// Masks phone numbers (11 digits starting with 1, optionally `86`-prefixed), id card numbers
-/// (15 digits, or 17 digits and a digit or X) and bank card numbers (16-19 digits) found as
+/// (15 digits, or 17 digits and a digit or X; the first 6 and last 4 kept) and bank card numbers (16-19 digits) found as
 /// standalone digit runs in `text`. Runs glued to letters or other digits (hex ids) are left.
 pub fn mask_pii(text: &str) -> String {
     let bytes = text.as_bytes();
@@ -99,7 +99,8 @@ pub fn mask_pii(text: &str) -> String {
         let masked = match end - start {
             11 if run.starts_with('1') => Some(mask_middle(run, 3, 4)),
             13 if run.starts_with("861") => Some(format!("86{}", mask_middle(&run[2..], 3, 4))),
-            15 | 18 => Some(mask_middle(run, 3, 4)),
+            // An id card keeps its region code (6) and last 4, as the source design masks it.
+            15 | 18 => Some(mask_middle(run, 6, 4)),
             16 | 17 | 19 => Some(mask_middle(run, 4, 4)),
             _ => None,
         };
@@ -189,7 +190,11 @@ mod tests {
                     intl +8613912345678 trace 0195a2b3c4d5e6f71381234567890abc amount=1500";
         let m = mask_pii(text);
         assert!(m.contains("phone=138****5678"), "{m}");
-        assert!(m.contains("110***********002X"), "{m}");
+        assert!(m.contains(" 110105********002X "), "{m}");
+        assert!(
+            mask_pii("old id 110105491231002").contains("110105*****1002"),
+            "15-digit id"
+        );
         assert!(m.contains("6222***********0123"), "{m}");
         assert!(m.contains("+86139****5678"), "{m}");
         assert!(m.contains("0195a2b3c4d5e6f71381234567890abc"), "{m}");

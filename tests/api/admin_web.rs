@@ -46,6 +46,8 @@ async fn the_built_console_is_served_with_cache_headers_and_csp() {
         csp.contains("script-src 'self'") && !csp.contains("unsafe"),
         "{csp}"
     );
+    assert_eq!(index.headers()["x-frame-options"], "DENY");
+    assert_eq!(index.headers()["referrer-policy"], "same-origin");
     assert!(index.text().await.unwrap().contains("id=app"));
 
     let asset = client

@@ -498,6 +498,26 @@ async fn admins_see_the_day_and_export_orders_as_csv() {
     assert_eq!(today["payment_success_rate"], 1.0);
     assert!(today["new_users"].as_i64().unwrap() >= 2);
 
+    // A merchant named like a spreadsheet formula.
+    let evil_owner = login(&app, "formula-owner").await;
+    let mut body = crate::identity::merchant_body("x");
+    body["merchant_name"] = json!("=HYPERLINK(\"http://evil\",\"x\")");
+    let res = signed(&app, &evil_owner, "POST", "/api/merchants", Some(body)).await;
+    assert_eq!(res.status(), 201);
+    let evil: String = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .into();
+    let res = app
+        .client
+        .post(app.url(&format!("/api/admin/merchants/{evil}/approve")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let evil_code = payment_code(&app, &evil_owner, &evil, None).await;
+    paid_order(&app, &shopper, &evil_code, 100).await;
     let res = get_auth(&app, &admin, "/api/admin/reports/orders.csv").await;
     assert_eq!(res.status(), 200);
     assert!(
@@ -516,13 +536,19 @@ async fn admins_see_the_day_and_export_orders_as_csv() {
         text.contains(&order_no) && text.contains("m-report shop"),
         "{text}"
     );
+    // The formula is text to a spreadsheet: a leading apostrophe, inside the quoted cell.
+    assert!(text.contains("\"'=HYPERLINK(\"\"http://evil"), "{text}");
+    assert!(
+        !text.contains(",=HYPERLINK") && !text.contains(",\"=HYPERLINK"),
+        "{text}"
+    );
 
     let filtered: Value = get_auth(&app, &admin, "/api/admin/orders?status=paid")
         .await
         .json()
         .await
         .unwrap();
-    assert_eq!(filtered["items"].as_array().unwrap().len(), 1);
+    assert_eq!(filtered["items"].as_array().unwrap().len(), 2);
     let none: Value = get_auth(&app, &admin, "/api/admin/orders?status=closed")
         .await
         .json()

@@ -669,3 +669,102 @@ async fn a_bad_trusted_proxy_list_stops_the_start_with_its_name() {
         "{text}"
     );
 }
+
+fn allow_origin(res: &reqwest::Response) -> Option<String> {
+    res.headers()
+        .get("access-control-allow-origin")
+        .map(|v| v.to_str().unwrap().to_string())
+}
+
+async fn preflight(app: &crate::helpers::TestApp, origin: &str) -> reqwest::Response {
+    app.client
+        .request(reqwest::Method::OPTIONS, app.url("/api/payments"))
+        .header("Origin", origin)
+        .header("Access-Control-Request-Method", "POST")
+        .header(
+            "Access-Control-Request-Headers",
+            "authorization, content-type, x-signature",
+        )
+        .send()
+        .await
+        .unwrap()
+}
+
+/// CORS is closed unless origins are named; a named origin may call with the clients'
+/// headers; any other origin is served without CORS headers (a browser keeps the answer
+/// from that page) but never refused, so the console served from here keeps working.
+#[actix_web::test]
+async fn cors_is_closed_unless_origins_are_named() {
+    use crate::identity::spawn_identity_app_with;
+
+    let closed = spawn_identity_app().await;
+    let res = preflight(&closed, "https://console.example.com").await;
+    assert_eq!(allow_origin(&res), None);
+    let res = closed
+        .client
+        .get(closed.url("/healthz"))
+        .header("Origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((res.status().as_u16(), allow_origin(&res)), (200, None));
+
+    let open = spawn_identity_app_with(|s| {
+        s.cors_origins = "https://console.example.com, http://localhost:5173".into();
+    })
+    .await;
+    let res = preflight(&open, "https://console.example.com").await;
+    assert!(res.status().is_success(), "{}", res.status());
+    assert_eq!(
+        allow_origin(&res).as_deref(),
+        Some("https://console.example.com")
+    );
+    let allowed = res.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        allowed.contains("x-signature") && allowed.contains("authorization"),
+        "{allowed}"
+    );
+    let res = preflight(&open, "https://evil.example").await;
+    assert_eq!(allow_origin(&res), None);
+    // A request from another origin is answered as ever, without CORS headers.
+    let res = open
+        .client
+        .post(open.url("/api/auth/refresh"))
+        .header("Origin", "https://evil.example")
+        .json(&serde_json::json!({"refresh_token": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(allow_origin(&res), None);
+    error_body(res).await;
+    let res = open
+        .client
+        .get(open.url("/healthz"))
+        .header("Origin", "http://localhost:5173")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allow_origin(&res).as_deref(), Some("http://localhost:5173"));
+    assert!(
+        res.headers()["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .to_ascii_lowercase()
+            .contains("x-request-id")
+    );
+
+    // A list that is not origins stops the start.
+    let db = crate::helpers::TestDatabase::create();
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = crate::helpers::test_settings(&db, dir.path());
+    settings.cors_origins = "https://console.example.com/admin/".into();
+    let err = points_app::startup::Application::build(settings)
+        .await
+        .err()
+        .expect("refused");
+    assert!(format!("{err:#}").contains("APP_CORS_ORIGINS"), "{err:#}");
+}
