@@ -9,8 +9,10 @@ use super::extract::{AdminUser, client_ip};
 use super::merchants::{MerchantList, MerchantView};
 use super::page::PageQuery;
 use super::{AppState, error::ApiError};
+use crate::actors::payments::Replayed;
 use crate::app::audit::Actor;
 use crate::app::merchants::{MERCHANT_APPROVED, MERCHANT_DISABLED, MERCHANT_PENDING, Review};
+use crate::app::ops::{NotificationDetail, NotificationEntry, Ops};
 use crate::app::users::UserSearch;
 use crate::security::Phone;
 
@@ -199,4 +201,97 @@ pub async fn audit_log(
         items: entries.items,
         next_cursor: entries.next_cursor,
     }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationQuery {
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+    /// `ok`, `duplicate`, `ignored`, `rejected` or `error`.
+    pub result: Option<String>,
+    /// The order a payment notification was about.
+    pub order_no: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct NotificationList {
+    pub items: Vec<NotificationEntry>,
+    pub next_cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/admin/notifications", tag = "admin", security(("bearer" = [])), params(NotificationQuery),
+    responses((status = 200, body = NotificationList), (status = 400, description = "INVALID_QUERY / INVALID_CURSOR"), (status = 401), (status = 403)))]
+pub async fn notifications(
+    _admin: AdminUser,
+    query: web::Query<NotificationQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let page = PageQuery {
+        cursor: q.cursor,
+        limit: q.limit,
+    }
+    .page()?;
+    let found = state
+        .app
+        .ops
+        .notifications(q.result.as_deref(), q.order_no.as_deref(), &page)
+        .await?;
+    Ok(HttpResponse::Ok().json(NotificationList {
+        items: found.items,
+        next_cursor: found.next_cursor,
+    }))
+}
+
+fn notification_not_found() -> ApiError {
+    ApiError::new(super::error::ErrorCode::NotFound, "no such notification")
+}
+
+#[utoipa::path(get, path = "/api/admin/notifications/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = NotificationDetail), (status = 401), (status = 403), (status = 404)))]
+pub async fn notification(
+    _admin: AdminUser,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let row = state
+        .app
+        .ops
+        .notification_row(&path)
+        .await?
+        .ok_or_else(notification_not_found)?;
+    Ok(HttpResponse::Ok().json(Ops::notification_detail(&row)))
+}
+
+#[utoipa::path(post, path = "/api/admin/notifications/{id}/replay", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = Replayed, description = "The notification ran through the verified path again: `result` as for a delivery (`duplicate` when it was applied already), `log_id` the new log row"),
+        (status = 401), (status = 403), (status = 404)))]
+pub async fn replay_notification(
+    req: HttpRequest,
+    admin: AdminUser,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let row = state
+        .app
+        .ops
+        .notification_row(&path)
+        .await?
+        .ok_or_else(notification_not_found)?;
+    let replayed = state.payments.replay_notification(&row).await;
+    state
+        .app
+        .audit
+        .record(
+            &actor(&req, &admin),
+            "notification.replay",
+            ("notification", &row.id),
+            serde_json::json!({"result": row.result}),
+            serde_json::json!({"result": replayed.result, "log_id": replayed.log_id}),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(replayed))
 }

@@ -116,6 +116,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/api/admin/users/{id}/status").route(web::put().to(admin::set_user_status)),
     )
     .service(web::resource("/api/admin/audit-log").route(web::get().to(admin::audit_log)))
+    .service(web::resource("/api/admin/notifications").route(web::get().to(admin::notifications)))
+    .service(
+        web::resource("/api/admin/notifications/{id}").route(web::get().to(admin::notification)),
+    )
+    .service(
+        web::resource("/api/admin/notifications/{id}/replay")
+            .route(web::post().to(admin::replay_notification)),
+    )
     .service(web::resource("/api/admin/orders").route(web::get().to(orders::admin_orders)))
     .service(
         web::resource("/api/admin/stats/overview").route(web::get().to(orders::admin_overview)),

@@ -215,6 +215,10 @@ pub struct NotificationLogRow {
     pub result: String,
     pub error: Option<String>,
     pub received_at: NaiveDateTime,
+    /// The route it came in on: `pay` or `refund`.
+    pub kind: String,
+    /// WeChat's `Wechatpay-*` headers as received (a JSON object), for a replay.
+    pub headers: Option<String>,
 }
 
 /// Every notification received, verified or not, with what became of it.
@@ -262,6 +266,57 @@ pub async fn recent_notifications(
             .await
     })?;
     Ok(rows)
+}
+
+/// Which logged notifications a listing shows.
+#[derive(Debug, Default)]
+pub struct NotificationFilter<'a> {
+    pub result: Option<&'a str>,
+    pub order_no: Option<&'a str>,
+}
+
+/// Logged notifications, newest first (ids are time-ordered), before the cursor `before_id`.
+pub async fn list_notifications(
+    db: &Db,
+    filter: &NotificationFilter<'_>,
+    before_id: Option<&str>,
+    limit: i64,
+) -> Result<Vec<NotificationLogRow>, StorageError> {
+    let mut conn = db.conn().await?;
+    let rows = with_conn!(&mut conn, |c| {
+        let mut q = notification_log::table
+            .select(NotificationLogRow::as_select())
+            .into_boxed();
+        if let Some(r) = filter.result {
+            q = q.filter(notification_log::result.eq(r.to_string()));
+        }
+        if let Some(o) = filter.order_no {
+            q = q.filter(notification_log::out_trade_no.eq(o.to_string()));
+        }
+        if let Some(cur) = before_id {
+            q = q.filter(notification_log::id.lt(cur.to_string()));
+        }
+        q.order(notification_log::id.desc())
+            .limit(limit)
+            .load(c)
+            .await
+    })?;
+    Ok(rows)
+}
+
+pub async fn find_notification(
+    db: &Db,
+    id: &str,
+) -> Result<Option<NotificationLogRow>, StorageError> {
+    let mut conn = db.conn().await?;
+    Ok(with_conn!(&mut conn, |c| {
+        notification_log::table
+            .find(id.to_string())
+            .select(NotificationLogRow::as_select())
+            .first(c)
+            .await
+            .optional()
+    })?)
 }
 
 /// Deletes refused notifications received before `before`; returns how many went.

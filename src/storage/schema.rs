@@ -181,6 +181,8 @@ diesel::table! {
         result -> Text,
         error -> Nullable<Text>,
         received_at -> Timestamp,
+        kind -> Text,
+        headers -> Nullable<Text>,
     }
 }
 

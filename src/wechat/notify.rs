@@ -144,6 +144,14 @@ impl NotificationVerifier {
         }
     }
 
+    /// The same checks as of `unix` (see [`PlatformVerifier::as_of`]).
+    pub fn as_of(&self, unix: i64) -> NotificationVerifier {
+        NotificationVerifier {
+            platform: self.platform.as_of(unix),
+            ..self.clone()
+        }
+    }
+
     /// Counts refusals in `wechat_notifications_refused_total`.
     pub fn with_metrics(mut self, metrics: WechatMetrics) -> Self {
         self.metrics = Some(metrics);

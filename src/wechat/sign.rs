@@ -270,6 +270,15 @@ impl PlatformVerifier {
         &self.clock
     }
 
+    /// The same keys with the clock stopped at `unix`: verifies a stored notification as it
+    /// would have been verified when it arrived (a replay).
+    pub fn as_of(&self, unix: i64) -> PlatformVerifier {
+        PlatformVerifier {
+            keys: self.keys.clone(),
+            clock: Arc::new(FixedClock(unix)),
+        }
+    }
+
     /// Checks the signature headers over the raw body bytes (never re-serialized JSON).
     pub fn verify(&self, signed: &SignedHeaders<'_>, body: &[u8]) -> Result<(), VerifyError> {
         if signed.signature.starts_with(SIGNTEST_PREFIX) {

@@ -28,13 +28,12 @@ async fn deliver(app: &TestApp, transaction: Value) -> reqwest::Response {
     .unwrap()
 }
 
-/// Posts a `TRANSACTION.SUCCESS` notification for `transaction` to `url`, as WeChat would.
-pub async fn deliver_signed(
-    client: &reqwest::Client,
-    url: &str,
+/// A `TRANSACTION.SUCCESS` notification for `transaction`, signed and encrypted as WeChat
+/// would send it now: the body and the `Wechatpay-*` headers.
+pub fn signed_notification(
     keys: &SandboxKeys,
     transaction: &Value,
-) -> reqwest::Result<reqwest::Response> {
+) -> (Vec<u8>, Vec<(String, String)>) {
     let nonce = "abcdefghijkl";
     let plaintext = serde_json::to_vec(transaction).unwrap();
     let ciphertext = keys
@@ -56,12 +55,26 @@ pub async fn deliver_signed(
         },
     })
     .unwrap();
-    let mut req = client.post(url).header("Content-Type", "application/json");
-    for (k, v) in keys
+    let headers = keys
         .platform()
         .headers(Utc::now().timestamp(), &body)
         .unwrap()
-    {
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    (body, headers)
+}
+
+/// Posts a `TRANSACTION.SUCCESS` notification for `transaction` to `url`, as WeChat would.
+pub async fn deliver_signed(
+    client: &reqwest::Client,
+    url: &str,
+    keys: &SandboxKeys,
+    transaction: &Value,
+) -> reqwest::Result<reqwest::Response> {
+    let (body, headers) = signed_notification(keys, transaction);
+    let mut req = client.post(url).header("Content-Type", "application/json");
+    for (k, v) in headers {
         req = req.header(k, v);
     }
     req.body(body).send().await
@@ -373,4 +386,197 @@ async fn a_clawback_whose_figures_were_not_booked_is_finished_by_recovery() {
         "row removed"
     );
     assert_eq!(balance(&app, &shopper).await, 60, "taken once");
+}
+
+async fn admin_post(app: &TestApp, admin: &str, path: &str) -> reqwest::Response {
+    app.client
+        .post(app.url(path))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Every notification is stored as received (body, WeChat's signature headers, route,
+/// outcome, order) and listed for admins; a replay runs the verified path again: an applied
+/// one changes nothing, and one that failed for a transient reason is applied, once.
+#[actix_web::test]
+async fn notifications_are_logged_listed_and_replayed_once() {
+    let app = app().await;
+    let admin = crate::identity::admin_token(&app).await;
+    let (owner, merchant) = approved_merchant(&app, "m-replay").await;
+    let code = payment_code(&app, &owner, &merchant, None).await;
+    let shopper = login(&app, "shopper-replay").await;
+
+    // Accepted: the sandbox delivers it.
+    let paid = crate::payments::paid_order(&app, &shopper, &code, 3_000).await;
+    let list: Value = get_auth(
+        &app,
+        &admin,
+        &format!("/api/admin/notifications?order_no={paid}"),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{list}");
+    let accepted = &items[0];
+    assert_eq!(
+        (
+            &accepted["result"],
+            &accepted["kind"],
+            &accepted["event_type"]
+        ),
+        (&json!("ok"), &json!("pay"), &json!("TRANSACTION.SUCCESS")),
+        "{accepted}"
+    );
+    let id = accepted["id"].as_str().unwrap().to_string();
+    let detail: Value = get_auth(&app, &admin, &format!("/api/admin/notifications/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        detail["headers"]["Wechatpay-Signature"].is_string(),
+        "{detail}"
+    );
+    assert!(
+        detail["raw_body"].as_str().unwrap().contains("ciphertext"),
+        "{detail}"
+    );
+    // Refused: stored too.
+    let res = app
+        .client
+        .post(app.url("/api/wechat/refund/notify"))
+        .header("Wechatpay-Serial", "forged")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let refused: Value = get_auth(&app, &admin, "/api/admin/notifications?result=rejected")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(refused["items"][0]["kind"], "refund", "{refused}");
+
+    // Replaying the applied one changes nothing.
+    let points = balance(&app, &shopper).await;
+    assert_eq!(points, 30);
+    let res = admin_post(
+        &app,
+        &admin,
+        &format!("/api/admin/notifications/{id}/replay"),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let replayed: Value = res.json().await.unwrap();
+    assert_eq!(replayed["result"], "duplicate", "{replayed}");
+    assert_eq!(balance(&app, &shopper).await, points);
+
+    // One that failed for a transient reason (as if the database had been away): the
+    // shopper paid, the notification is in the log as an error, the order still paying.
+    let body = json!({"payment_code_id": code, "amount_fen": 7_000});
+    let order: Value = signed_request(&app, &shopper, "POST", "/api/payments", Some(&body))
+        .header("Idempotency-Key", "replay-key-01")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let order_no = order["order_no"].as_str().unwrap().to_string();
+    let keys = SandboxKeys::load_or_generate(&app.state.settings.sandbox_keys_dir()).unwrap();
+    let (raw, headers) =
+        crate::payments_faults::signed_notification(&keys, &transaction(&app, &order_no, 7_000));
+    let failed = outbox::NotificationLogRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        notification_id: "n-failed".into(),
+        event_type: "TRANSACTION.SUCCESS".into(),
+        out_trade_no: Some(order_no.clone()),
+        out_refund_no: None,
+        serial: String::new(),
+        raw_body: String::from_utf8(raw).unwrap(),
+        result: "error".into(),
+        error: Some("database unavailable".into()),
+        received_at: Utc::now().naive_utc(),
+        kind: "pay".into(),
+        headers: Some(
+            serde_json::to_string(
+                &headers
+                    .into_iter()
+                    .collect::<std::collections::HashMap<_, _>>(),
+            )
+            .unwrap(),
+        ),
+    };
+    outbox::log_notification(&app.state.payments.core().db, &failed)
+        .await
+        .unwrap();
+    assert_eq!(
+        order_of(&app, &shopper, &order_no).await["status"],
+        "paying"
+    );
+    let path = format!("/api/admin/notifications/{}/replay", failed.id);
+    let first: Value = admin_post(&app, &admin, &path).await.json().await.unwrap();
+    assert_eq!(first["result"], "ok", "{first}");
+    let settled = crate::payments::wait_order(&app, &shopper, &order_no, |o| {
+        o["points_awarded"].as_i64().unwrap_or(0) > 0
+    })
+    .await;
+    assert_eq!(settled["status"], "paid");
+    assert_eq!(balance(&app, &shopper).await, points + 70);
+    let again: Value = admin_post(&app, &admin, &path).await.json().await.unwrap();
+    assert_eq!(again["result"], "duplicate", "{again}");
+    assert_eq!(balance(&app, &shopper).await, points + 70, "applied once");
+
+    // Replays are audited; the list pages; bad requests change nothing.
+    let log: Value = get_auth(&app, &admin, "/api/admin/audit-log")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let replays = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "notification.replay")
+        .count();
+    assert_eq!(replays, 3, "{log}");
+    let page: Value = get_auth(&app, &admin, "/api/admin/notifications?limit=2")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
+    let cursor = page["next_cursor"].as_str().expect("more pages");
+    let next: Value = get_auth(
+        &app,
+        &admin,
+        &format!("/api/admin/notifications?limit=2&cursor={cursor}"),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_ne!(next["items"][0]["id"], page["items"][0]["id"]);
+    let res = get_auth(&app, &admin, "/api/admin/notifications?result=maybe").await;
+    assert_eq!(res.status(), 400);
+    crate::helpers::error_body(res).await;
+    let res = admin_post(&app, &admin, "/api/admin/notifications/nope/replay").await;
+    assert_eq!(res.status(), 404);
+    crate::helpers::error_body(res).await;
+    let res = get_auth(&app, &shopper.access_token, "/api/admin/notifications").await;
+    assert!(res.status() == 401 || res.status() == 403);
+    let res = app
+        .client
+        .post(app.url(&path))
+        .bearer_auth(&shopper.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status() == 401 || res.status() == 403);
+    assert_eq!(balance(&app, &shopper).await, points + 70);
 }

@@ -161,6 +161,8 @@ async fn refused_notifications_are_stored_bounded() {
         result: result.into(),
         error: None,
         received_at: old,
+        kind: "pay".into(),
+        headers: None,
     };
     let (old_ok, old_refused) = (row("ok"), row("rejected"));
     outbox::log_notification(&db, &old_ok).await.unwrap();

@@ -51,6 +51,48 @@ pub const REFUSED_LOG_QUOTA: governor::Quota =
 /// most 2 KiB a day per instance, and 7 days of them.
 pub const REFUSED_LOG_RETENTION: chrono::Duration = chrono::Duration::days(7);
 
+/// The headers a notification's signature needs, kept for a replay.
+const SIGNATURE_HEADERS: [&str; 5] = [
+    "Wechatpay-Serial",
+    "Wechatpay-Timestamp",
+    "Wechatpay-Nonce",
+    "Wechatpay-Signature",
+    "Wechatpay-Signature-Type",
+];
+
+/// WeChat's signature headers as a JSON object, each at most 1,024 characters.
+fn signature_headers<H: HeaderSource + ?Sized>(headers: &H) -> String {
+    let kept: serde_json::Map<String, serde_json::Value> = SIGNATURE_HEADERS
+        .iter()
+        .filter_map(|name| {
+            let v: String = headers.header(name)?.chars().take(1_024).collect();
+            Some((name.to_string(), serde_json::Value::String(v)))
+        })
+        .collect();
+    serde_json::Value::Object(kept).to_string()
+}
+
+/// Stored headers, readable by the verifier again.
+struct StoredHeaders(std::collections::HashMap<String, String>);
+
+impl HeaderSource for StoredHeaders {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What a replay did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Replayed {
+    /// `ok`, `duplicate`, `ignored`, `rejected` or `error`, as for a delivery.
+    pub result: String,
+    /// The log row the replay wrote.
+    pub log_id: String,
+}
+
 impl Payments {
     /// Verifies, settles and logs one notification.
     pub async fn receive_notification<H: HeaderSource + ?Sized>(
@@ -59,6 +101,46 @@ impl Payments {
         headers: &H,
         body: &[u8],
     ) -> NotifyAnswer {
+        self.receive(kind, headers, body, None).await.0
+    }
+
+    /// Runs a logged notification through the same path again: verified as of the time it
+    /// arrived (its signature, key and decryption; the freshness window as it was then),
+    /// then settled. Idempotent as every delivery is: an applied one answers `duplicate` and
+    /// changes nothing.
+    pub async fn replay_notification(&self, row: &NotificationLogRow) -> Replayed {
+        let kind = match row.kind.as_str() {
+            "refund" => NotifyKind::Refund,
+            "pay" => NotifyKind::Pay,
+            _ if row.event_type.starts_with("REFUND") => NotifyKind::Refund,
+            _ => NotifyKind::Pay,
+        };
+        let headers: std::collections::HashMap<String, String> = row
+            .headers
+            .as_deref()
+            .and_then(|h| serde_json::from_str(h).ok())
+            .unwrap_or_default();
+        let at = row.received_at.and_utc().timestamp();
+        let (_, result, log_id) = self
+            .receive(
+                kind,
+                &StoredHeaders(headers),
+                row.raw_body.as_bytes(),
+                Some(at),
+            )
+            .await;
+        Replayed { result, log_id }
+    }
+
+    /// One notification: verified (as of `as_of` for a replay, else now), settled, logged.
+    /// Returns the answer, the result and the log row's id.
+    async fn receive<H: HeaderSource + ?Sized>(
+        &self,
+        kind: NotifyKind,
+        headers: &H,
+        body: &[u8],
+        as_of: Option<i64>,
+    ) -> (NotifyAnswer, String, String) {
         let core = self.core();
         let now = Utc::now();
         let serial = headers.header("Wechatpay-Serial").unwrap_or("").to_string();
@@ -76,19 +158,28 @@ impl Payments {
             result: String::new(),
             error: None,
             received_at: now.naive_utc(),
+            kind: kind.as_str().to_string(),
+            headers: Some(signature_headers(headers)),
         };
+        let log_id = log.id.clone();
         let count = |result: &str| {
             core.metrics
                 .notifications
                 .with_label_values(&[kind.as_str(), result])
                 .inc();
         };
-        let verified = match self.verifier().verify_and_decrypt(headers, body) {
+        let verifier = as_of.map(|t| self.verifier().as_of(t));
+        let verified = match verifier
+            .as_ref()
+            .unwrap_or(self.verifier())
+            .verify_and_decrypt(headers, body)
+        {
             Ok(v) => v,
             Err(e) => {
                 tracing::warn!(category = "security", kind = kind.as_str(), serial = %log.serial, error = %e, "notification refused");
                 count("rejected");
-                if self.may_log_refusal() {
+                // A replay is an operator's, not anyone's: always logged.
+                if as_of.is_some() || self.may_log_refusal() {
                     log.result = "rejected".into();
                     log.error = Some(e.to_string().chars().take(250).collect());
                     log.raw_body = log.raw_body.chars().take(MAX_REFUSED_BODY).collect();
@@ -96,10 +187,14 @@ impl Payments {
                 } else {
                     core.metrics.notifications_unlogged.inc();
                 }
-                return NotifyAnswer::Failed {
-                    status: e.http_status(),
-                    message: "verification failed",
-                };
+                return (
+                    NotifyAnswer::Failed {
+                        status: e.http_status(),
+                        message: "verification failed",
+                    },
+                    "rejected".into(),
+                    log_id,
+                );
             }
         };
         log.notification_id = verified.id.chars().take(64).collect();
@@ -161,7 +256,7 @@ impl Payments {
         count(result);
         log.result = result.into();
         self.log(log).await;
-        answer
+        (answer, result.to_string(), log_id)
     }
 
     async fn log(&self, row: NotificationLogRow) {

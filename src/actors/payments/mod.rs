@@ -16,7 +16,7 @@ use crate::storage::StorageError;
 use crate::wechat::WechatError;
 
 pub use changes::{OrderChanges, OrderWatch};
-pub use inbox::{NotifyAnswer, NotifyKind};
+pub use inbox::{NotifyAnswer, NotifyKind, Replayed};
 pub use refunds::{RefundView, RequestRefund};
 pub use service::{CreatePayment, CreatedPayment, PaymentCore, Settled};
 pub use supervisor::{PaymentShard, Payments};
