@@ -180,6 +180,35 @@ impl Api {
             .ok_or(CallError::Transport)
     }
 
+    /// Switches a risk rule off through the admin API, as an operator would.
+    pub async fn disable_risk_rule(&self, admin: &str, name: &str) -> Result<(), CallError> {
+        let list = self
+            .send(
+                "admin_risk_rules",
+                self.http
+                    .get(self.url("/api/admin/risk-rules"))
+                    .bearer_auth(admin),
+                &[],
+            )
+            .await?;
+        let id = list["items"]
+            .as_array()
+            .and_then(|rules| rules.iter().find(|r| r["name"] == name))
+            .and_then(|r| r["id"].as_str())
+            .map(str::to_string)
+            .ok_or(CallError::Transport)?;
+        self.send(
+            "admin_risk_rules",
+            self.http
+                .patch(self.url(&format!("/api/admin/risk-rules/{id}")))
+                .bearer_auth(admin)
+                .json(&json!({"enabled": false})),
+            &[],
+        )
+        .await?;
+        Ok(())
+    }
+
     /// The sandbox's control call: the shopper pays at WeChat.
     pub async fn sandbox_pay(&self, order_no: &str, query: &str) -> Result<Value, CallError> {
         let url = format!("{}/sandbox/orders/{order_no}/pay{query}", self.sandbox);

@@ -575,15 +575,3 @@ pub async fn run(
     Ok(checks)
 }
 
-/// Turns off the `payment_velocity` risk rule (20 payments an hour per user is
-/// blocked): a virtual user pays far faster than a shopper. Data, as an admin would change it.
-pub async fn disable_velocity_rule(db: &Db) -> anyhow::Result<()> {
-    let mut conn = db.write_conn().await?;
-    with_conn!(&mut conn, |c| diesel::sql_query(
-        "UPDATE risk_rules SET enabled = FALSE WHERE name = 'payment_velocity'"
-    )
-    .execute(c)
-    .await)
-    .map_err(|e| anyhow::anyhow!("disabling the payment_velocity rule: {e}"))?;
-    Ok(())
-}

@@ -314,7 +314,15 @@ async fn run(a: RunArgs) -> anyhow::Result<bool> {
     )?;
     let db = audit::connect(&a.database_url).await?;
     if !a.keep_risk_rules {
-        audit::disable_velocity_rule(&db).await?;
+        // A virtual user pays far faster than a shopper: the velocity rule is switched off
+        // through the admin API, as an operator would.
+        let admin = api
+            .admin_login(&opts.admin_password)
+            .await
+            .map_err(|e| anyhow::anyhow!("admin login: {e:?}"))?;
+        api.disable_risk_rule(&admin, "payment_velocity")
+            .await
+            .map_err(|e| anyhow::anyhow!("switching the payment_velocity rule off: {e:?}"))?;
     }
     let scenario_name = format!("{:?}", a.scenario).to_lowercase();
     eprintln!(

@@ -14,6 +14,7 @@ pub mod ops;
 pub mod page;
 pub mod points;
 pub mod reports;
+pub mod risk;
 pub mod users;
 
 use std::sync::Arc;
@@ -36,6 +37,7 @@ pub struct App {
     pub reports: reports::Reports,
     pub points: points::PointsDirectory,
     pub ops: ops::Ops,
+    pub risk: risk::RiskRules,
 }
 
 impl App {
@@ -47,6 +49,7 @@ impl App {
             reports: reports::Reports::new(db.clone(), cache),
             points: points::PointsDirectory::new(db.clone()),
             ops: ops::Ops::new(db.clone()),
+            risk: risk::RiskRules::new(db.clone()),
             users,
             audit: audit::Audit::new(db.clone()),
             db,

@@ -13,6 +13,7 @@ use crate::actors::payments::Replayed;
 use crate::app::audit::Actor;
 use crate::app::merchants::{MERCHANT_APPROVED, MERCHANT_DISABLED, MERCHANT_PENDING, Review};
 use crate::app::ops::{NotificationDetail, NotificationEntry, Ops};
+use crate::app::risk::{RiskRulePatch, RiskRuleView};
 use crate::app::users::UserSearch;
 use crate::security::Phone;
 
@@ -294,4 +295,39 @@ pub async fn replay_notification(
         )
         .await?;
     Ok(HttpResponse::Ok().json(replayed))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RiskRuleList {
+    pub items: Vec<RiskRuleView>,
+}
+
+#[utoipa::path(get, path = "/api/admin/risk-rules", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = RiskRuleList), (status = 401), (status = 403)))]
+pub async fn risk_rules(
+    _admin: AdminUser,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let items = state.app.risk.list().await?;
+    Ok(HttpResponse::Ok().json(RiskRuleList { items }))
+}
+
+#[utoipa::path(patch, path = "/api/admin/risk-rules/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = RiskRulePatch,
+    responses((status = 200, body = RiskRuleView, description = "Changed and audited: in force at once on this instance, within 5 s on the others"),
+        (status = 401), (status = 403), (status = 404), (status = 422, description = "VALIDATION_FAILED: a condition or action the engine would not run")))]
+pub async fn change_risk_rule(
+    req: HttpRequest,
+    admin: AdminUser,
+    path: web::Path<String>,
+    body: web::Json<RiskRulePatch>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let rule = state
+        .app
+        .risk
+        .change(&actor(&req, &admin), &path, &body)
+        .await?;
+    state.payments.core().risk_rules.forget();
+    Ok(HttpResponse::Ok().json(rule))
 }

@@ -117,6 +117,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(web::resource("/api/admin/audit-log").route(web::get().to(admin::audit_log)))
     .service(web::resource("/api/admin/notifications").route(web::get().to(admin::notifications)))
+    .service(web::resource("/api/admin/risk-rules").route(web::get().to(admin::risk_rules)))
+    .service(
+        web::resource("/api/admin/risk-rules/{id}")
+            .route(web::patch().to(admin::change_risk_rule)),
+    )
     .service(
         web::resource("/api/admin/notifications/{id}").route(web::get().to(admin::notification)),
     )

@@ -63,7 +63,7 @@ impl Modify for BearerAuth {
         merchants::disable_code, merchants::get_code, merchants::code_qr,
         admin::list_merchants, admin::approve_merchant, admin::disable_merchant, admin::list_users,
         admin::set_user_status, admin::audit_log, admin::notifications, admin::notification,
-        admin::replay_notification,
+        admin::replay_notification, admin::risk_rules, admin::change_risk_rule,
         more::create_payment, more::list_payments, more::get_payment, more::cancel_payment,
         more::pay_notify, more::refund_notify, more::merchant_orders, more::merchant_refund,
         more::merchant_stats, more::admin_orders, more::admin_refund, more::admin_adjust,

@@ -187,18 +187,6 @@ diesel::table! {
 }
 
 diesel::table! {
-    merchant_daily_stats (merchant_id, stat_date) {
-        merchant_id -> Text,
-        stat_date -> Date,
-        order_count -> BigInt,
-        amount_fen -> BigInt,
-        refund_fen -> BigInt,
-        points_awarded -> BigInt,
-        updated_at -> Timestamp,
-    }
-}
-
-diesel::table! {
     admin_users (id) {
         id -> Text,
         username -> Text,
@@ -280,7 +268,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     points_rules,
     outbox,
     notification_log,
-    merchant_daily_stats,
     admin_users,
     audit_log,
     user_login_ips,

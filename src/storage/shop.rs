@@ -1,7 +1,7 @@
 //! Read-only lookups the payment path needs about codes, merchants and payers.
 
 use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::schema::{merchants, payment_codes, users};
 use super::{Db, StorageError};
@@ -156,5 +156,96 @@ pub async fn risk_rules(db: &Db) -> Result<Vec<(String, String, String, i32)>, S
             ))
             .load(c)
             .await
+    })?)
+}
+
+/// A stored risk rule, as the admin sees and edits it.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = super::schema::risk_rules)]
+pub struct RiskRuleRow {
+    pub id: String,
+    pub name: String,
+    pub condition_json: String,
+    pub action: String,
+    pub priority: i32,
+    pub enabled: bool,
+    pub created_at: chrono::NaiveDateTime,
+    pub updated_at: chrono::NaiveDateTime,
+}
+
+/// Every risk rule, enabled or not, by priority.
+pub async fn all_risk_rules(db: &Db) -> Result<Vec<RiskRuleRow>, StorageError> {
+    use super::schema::risk_rules;
+    let mut conn = db.conn().await?;
+    Ok(with_conn!(&mut conn, |c| {
+        risk_rules::table
+            .select(RiskRuleRow::as_select())
+            .order((risk_rules::priority.asc(), risk_rules::name.asc()))
+            .load(c)
+            .await
+    })?)
+}
+
+/// Replaces a rule's condition, action, priority and switch with `next` (checked by the
+/// caller against what it read in `decide`) and writes the audit row, in one transaction;
+/// `None` when there is no such rule. `decide` gets the row as it is under the lock and
+/// answers the new values or a refusal.
+pub async fn change_risk_rule_audited<E>(
+    db: &Db,
+    id: &str,
+    mut audit: super::admins::AuditRow,
+    describe: fn(&RiskRuleRow) -> String,
+    decide: impl Fn(&RiskRuleRow) -> Result<RiskRuleRow, E> + Send + Sync,
+) -> Result<Option<Result<RiskRuleRow, E>>, StorageError>
+where
+    E: Send,
+{
+    use super::schema::{audit_log, risk_rules};
+    let mut conn = db.write_conn().await?;
+    let t = super::users::now();
+    Ok(with_conn!(&mut conn, |c| {
+        c.transaction::<_, diesel::result::Error, _>(async |c| {
+            // Lock first (the row on MySQL, the database on SQLite).
+            diesel::update(risk_rules::table.find(id))
+                .set(risk_rules::updated_at.eq(risk_rules::updated_at))
+                .execute(c)
+                .await?;
+            let before: Option<RiskRuleRow> = risk_rules::table
+                .find(id)
+                .select(RiskRuleRow::as_select())
+                .first(c)
+                .await
+                .optional()?;
+            let Some(before) = before else {
+                return Ok(None);
+            };
+            let next = match decide(&before) {
+                Ok(next) => next,
+                Err(e) => return Ok(Some(Err(e))),
+            };
+            diesel::update(risk_rules::table.find(id))
+                .set((
+                    risk_rules::condition_json.eq(&next.condition_json),
+                    risk_rules::action.eq(&next.action),
+                    risk_rules::priority.eq(next.priority),
+                    risk_rules::enabled.eq(next.enabled),
+                    risk_rules::updated_at.eq(t),
+                ))
+                .execute(c)
+                .await?;
+            let after: RiskRuleRow = risk_rules::table
+                .find(id)
+                .select(RiskRuleRow::as_select())
+                .first(c)
+                .await?;
+            audit.before_json = Some(describe(&before));
+            audit.after_json = Some(describe(&after));
+            diesel::insert_into(audit_log::table)
+                .values(&audit)
+                .execute(c)
+                .await?;
+            Ok(Some(Ok(after)))
+        })
+        .await
     })?)
 }

@@ -409,3 +409,88 @@ async fn refused_and_broken_messages_end_without_retry() {
     assert!(messages_about(&app, &order_no).await.is_empty());
     assert_eq!(balance(&app, &shopper).await, 7);
 }
+
+/// Risk rules are the admin's to run: listed, tightened, switched off, audited, in force at
+/// once; a rule the engine would not run is refused and changes nothing.
+#[actix_web::test]
+async fn admins_run_the_risk_rules_and_a_change_takes_effect_at_once() {
+    let app = app().await;
+    let admin = crate::identity::admin_token(&app).await;
+    let rules: Value = get_auth(&app, &admin, "/api/admin/risk-rules")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let items = rules["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{rules}");
+    let velocity = items.iter().find(|r| r["name"] == "payment_velocity").unwrap();
+    assert_eq!(
+        velocity["condition"],
+        json!({"type": "payments_in_window", "max": 20, "window_secs": 3600})
+    );
+    let path = format!("/api/admin/risk-rules/{}", velocity["id"].as_str().unwrap());
+    let patch = |body: Value| {
+        app.client
+            .patch(app.url(&path))
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+    };
+
+    // Refused, and nothing changes.
+    for bad in [
+        json!({"condition": {"type": "moon_phase"}}),
+        json!({"condition": {"type": "payments_in_window", "max": 0, "window_secs": 60}}),
+        json!({"action": "shrug"}),
+        json!({"priority": -5}),
+    ] {
+        let res = patch(bad.clone()).await.unwrap();
+        assert_eq!(res.status(), 422, "{bad}");
+        error_body(res).await;
+    }
+    let res = patch(json!({"colour": "red"})).await.unwrap();
+    assert!(res.status().is_client_error());
+    let res = app
+        .client
+        .patch(app.url("/api/admin/risk-rules/nope"))
+        .bearer_auth(&admin)
+        .json(&json!({"enabled": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+
+    // Tightened to 2 an hour: the third payment is refused at once (no restart, no wait).
+    let (owner, merchant) = approved_merchant(&app, "m-rules").await;
+    let code = payment_code(&app, &owner, &merchant, None).await;
+    let shopper = login(&app, "shopper-rules").await;
+    created(&app, &shopper, &code, 100, "rules-key-0000").await;
+    let res = patch(json!({"condition": {"type": "payments_in_window", "max": 2, "window_secs": 3600}}))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let changed: Value = res.json().await.unwrap();
+    assert_eq!(changed["condition"]["max"], 2);
+    assert_eq!(changed["enabled"], true);
+    created(&app, &shopper, &code, 101, "rules-key-0001").await;
+    let res = create(&app, &shopper, &code, 102, "rules-key-0002").await;
+    assert_eq!(res.status(), 403);
+    assert_eq!(error_body(res).await["code"], "RISK_BLOCKED");
+    // Switched off: the same payment goes through.
+    let res = patch(json!({"enabled": false})).await.unwrap();
+    assert_eq!(res.status(), 200);
+    created(&app, &shopper, &code, 102, "rules-key-0002").await;
+
+    let log: Value = get_auth(&app, &admin, "/api/admin/audit-log").await.json().await.unwrap();
+    let changes: Vec<&Value> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "risk_rule.change")
+        .collect();
+    assert_eq!(changes.len(), 2, "refusals write nothing: {log}");
+    assert_eq!(changes[0]["before"]["enabled"], true);
+    assert_eq!(changes[0]["after"]["enabled"], false);
+    let res = get_auth(&app, &shopper.access_token, "/api/admin/risk-rules").await;
+    assert!(res.status() == 401 || res.status() == 403);
+}

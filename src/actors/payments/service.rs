@@ -79,6 +79,11 @@ impl RiskRuleCache {
     fn store(&self, rules: Arc<Vec<RiskRule>>) {
         *self.inner.lock() = Some((std::time::Instant::now(), rules));
     }
+
+    /// Forgets the rules read, so the next payment reads them again (an admin changed one).
+    pub fn forget(&self) {
+        *self.inner.lock() = None;
+    }
 }
 
 /// A validated request to pay.
