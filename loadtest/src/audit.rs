@@ -574,4 +574,3 @@ pub async fn run(
     }
     Ok(checks)
 }
-

@@ -164,11 +164,20 @@ mod tests {
     #[test]
     fn patches_keep_what_they_do_not_name_and_refuse_what_cannot_run() {
         let current = row(r#"{"type":"payments_in_window","max":20,"window_secs":3600}"#);
-        let off = patched(&current, &RiskRulePatch { enabled: Some(false), ..Default::default() }).unwrap();
+        let off = patched(
+            &current,
+            &RiskRulePatch {
+                enabled: Some(false),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert!(!off.enabled);
         assert_eq!(off.condition_json, current.condition_json);
         let tighter = RiskRulePatch {
-            condition: Some(serde_json::json!({"type": "payments_in_window", "max": 5, "window_secs": 600})),
+            condition: Some(
+                serde_json::json!({"type": "payments_in_window", "max": 5, "window_secs": 600}),
+            ),
             ..Default::default()
         };
         let t = patched(&current, &tighter).unwrap();
@@ -181,12 +190,21 @@ mod tests {
             serde_json::json!({"type": "payments_in_window", "max": -1, "window_secs": 60}),
             serde_json::json!("block everyone"),
         ] {
-            let p = RiskRulePatch { condition: Some(bad.clone()), ..Default::default() };
+            let p = RiskRulePatch {
+                condition: Some(bad.clone()),
+                ..Default::default()
+            };
             assert!(patched(&current, &p).is_err(), "{bad}");
         }
-        let p = RiskRulePatch { action: Some("shrug".into()), ..Default::default() };
+        let p = RiskRulePatch {
+            action: Some("shrug".into()),
+            ..Default::default()
+        };
         assert!(patched(&current, &p).is_err());
-        let p = RiskRulePatch { priority: Some(-1), ..Default::default() };
+        let p = RiskRulePatch {
+            priority: Some(-1),
+            ..Default::default()
+        };
         assert!(patched(&current, &p).is_err());
     }
 }

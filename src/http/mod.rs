@@ -119,8 +119,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/api/admin/notifications").route(web::get().to(admin::notifications)))
     .service(web::resource("/api/admin/risk-rules").route(web::get().to(admin::risk_rules)))
     .service(
-        web::resource("/api/admin/risk-rules/{id}")
-            .route(web::patch().to(admin::change_risk_rule)),
+        web::resource("/api/admin/risk-rules/{id}").route(web::patch().to(admin::change_risk_rule)),
     )
     .service(
         web::resource("/api/admin/notifications/{id}").route(web::get().to(admin::notification)),

@@ -423,7 +423,10 @@ async fn admins_run_the_risk_rules_and_a_change_takes_effect_at_once() {
         .unwrap();
     let items = rules["items"].as_array().unwrap();
     assert_eq!(items.len(), 2, "{rules}");
-    let velocity = items.iter().find(|r| r["name"] == "payment_velocity").unwrap();
+    let velocity = items
+        .iter()
+        .find(|r| r["name"] == "payment_velocity")
+        .unwrap();
     assert_eq!(
         velocity["condition"],
         json!({"type": "payments_in_window", "max": 20, "window_secs": 3600})
@@ -465,9 +468,10 @@ async fn admins_run_the_risk_rules_and_a_change_takes_effect_at_once() {
     let code = payment_code(&app, &owner, &merchant, None).await;
     let shopper = login(&app, "shopper-rules").await;
     created(&app, &shopper, &code, 100, "rules-key-0000").await;
-    let res = patch(json!({"condition": {"type": "payments_in_window", "max": 2, "window_secs": 3600}}))
-        .await
-        .unwrap();
+    let res =
+        patch(json!({"condition": {"type": "payments_in_window", "max": 2, "window_secs": 3600}}))
+            .await
+            .unwrap();
     assert_eq!(res.status(), 200);
     let changed: Value = res.json().await.unwrap();
     assert_eq!(changed["condition"]["max"], 2);
@@ -481,7 +485,11 @@ async fn admins_run_the_risk_rules_and_a_change_takes_effect_at_once() {
     assert_eq!(res.status(), 200);
     created(&app, &shopper, &code, 102, "rules-key-0002").await;
 
-    let log: Value = get_auth(&app, &admin, "/api/admin/audit-log").await.json().await.unwrap();
+    let log: Value = get_auth(&app, &admin, "/api/admin/audit-log")
+        .await
+        .json()
+        .await
+        .unwrap();
     let changes: Vec<&Value> = log["items"]
         .as_array()
         .unwrap()
