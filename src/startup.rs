@@ -75,6 +75,7 @@ impl Application {
             Err(e) => tracing::warn!(category = "system", error = %e, "points rule warm-up failed"),
         }
         crate::telemetry::metrics::init_series(&metrics);
+        http::openapi::preregister_request_series(&metrics);
         let payment_metrics = Arc::new(PaymentMetrics::new(&metrics)?);
         let notifier = Notifier::new(
             db.clone(),

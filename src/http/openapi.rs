@@ -93,3 +93,27 @@ fetch('/api-docs/openapi.json').then(r => r.json()).then(doc => {
   }
 });
 </script></body></html>"#;
+
+/// Starts `http_requests_total{method, route, status="200"}` and the latency histogram at 0
+/// for every documented operation, so rates and alerts read 0 on an instance nobody has
+/// called yet instead of "no data".
+pub fn preregister_request_series(metrics: &crate::telemetry::Metrics) {
+    let doc = ApiDoc::openapi();
+    for (path, item) in &doc.paths.paths {
+        let methods = [
+            ("GET", item.get.is_some()),
+            ("POST", item.post.is_some()),
+            ("PUT", item.put.is_some()),
+            ("PATCH", item.patch.is_some()),
+            ("DELETE", item.delete.is_some()),
+        ];
+        for (method, _) in methods.iter().filter(|(_, present)| *present) {
+            metrics
+                .http_requests_total
+                .with_label_values(&[method, path.as_str(), "200"]);
+            metrics
+                .http_request_duration_seconds
+                .with_label_values(&[method, path.as_str()]);
+        }
+    }
+}

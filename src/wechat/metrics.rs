@@ -52,6 +52,18 @@ impl WechatMetrics {
         metrics.register(Box::new(self.calls_total.clone()));
         metrics.register(Box::new(self.call_duration_seconds.clone()));
         metrics.register(Box::new(self.notifications_refused_total.clone()));
+        // Every series exists from the first scrape (at 0), so rates and alerts on a quiet
+        // instance read 0, not "no data".
+        for call in CALLS {
+            self.call_duration_seconds.with_label_values(&[call]);
+            for outcome in OUTCOMES {
+                self.calls_total.with_label_values(&[call, outcome]);
+            }
+        }
+        for reason in super::notify::REFUSAL_REASONS {
+            self.notifications_refused_total
+                .with_label_values(&[reason]);
+        }
     }
 
     pub(super) fn observe<T>(
@@ -79,6 +91,32 @@ impl WechatMetrics {
 }
 
 /// The metric label of a Pay or mini-program call, from its method and path.
+/// The `call` label values ([`call_label`]).
+const CALLS: [&str; 9] = [
+    "prepay",
+    "close",
+    "query",
+    "refund",
+    "refund_query",
+    "code2session",
+    "token",
+    "subscribe_send",
+    "other",
+];
+
+/// The `outcome` label values ([`WechatMetrics::observe`]).
+const OUTCOMES: [&str; 9] = [
+    "ok",
+    "pay_error",
+    "mp_error",
+    "verify",
+    "timeout",
+    "transport",
+    "protocol",
+    "invalid",
+    "sign",
+];
+
 pub(super) fn call_label(method: &str, path: &str) -> &'static str {
     match (method, path) {
         ("POST", "/v3/pay/transactions/jsapi") => "prepay",

@@ -56,6 +56,23 @@ impl From<VerifyError> for NotifyError {
     }
 }
 
+/// Every [`NotifyError::reason`], for series that exist from the first scrape.
+pub const REFUSAL_REASONS: [&str; 13] = [
+    "missing_header",
+    "bad_header",
+    "unsupported_signature_type",
+    "unknown_serial",
+    "stale_timestamp",
+    "bad_signature",
+    "signtest_probe",
+    "not_json",
+    "unsupported_resource",
+    "decrypt",
+    "bad_resource",
+    "wrong_merchant",
+    "wrong_app",
+];
+
 impl NotifyError {
     /// A short stable name for metrics.
     pub fn reason(&self) -> &'static str {

@@ -2,6 +2,7 @@
 
 use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts};
 
+use crate::domain::PointsKind;
 use crate::telemetry::Metrics;
 
 const BATCH_BUCKETS: &[f64] = &[
@@ -56,6 +57,20 @@ impl PointsMetrics {
         metrics.register(Box::new(m.commits_total.clone()));
         metrics.register(Box::new(m.changes_total.clone()));
         metrics.register(Box::new(m.points_total.clone()));
+        // Every series exists from the first scrape (at 0).
+        for result in ["ok", "conflict", "error"] {
+            m.commits_total.with_label_values(&[result]);
+        }
+        for kind in [
+            PointsKind::Award,
+            PointsKind::Deduct,
+            PointsKind::Expire,
+            PointsKind::Clawback,
+            PointsKind::Adjust,
+        ] {
+            m.changes_total.with_label_values(&[kind.as_str()]);
+            m.points_total.with_label_values(&[kind.as_str()]);
+        }
         Ok(m)
     }
 }
