@@ -12,8 +12,9 @@ use crate::storage::{Db, shop, stats};
 
 pub use crate::storage::stats::{DayStats, OverviewDay};
 
-/// At most this many rows per CSV export: bounds one request's memory.
-pub const CSV_MAX_ROWS: i64 = 100_000;
+/// Rows read and written per chunk of a CSV export: what one export holds in memory,
+/// however many rows it has.
+pub const CSV_CHUNK_ROWS: i64 = 1_000;
 
 /// An order as its shopper, its merchant and admins see it.
 #[derive(Debug, Serialize)]
@@ -37,6 +38,57 @@ pub struct OrderFilter {
     pub status: Option<String>,
     /// Created on these CST days, inclusive.
     pub created_days: Option<(NaiveDate, NaiveDate)>,
+}
+
+/// The CSV text of `rows`, after the BOM and the header when `first`.
+fn csv_chunk(first: bool, rows: Vec<stats::ReportRow>) -> Result<bytes::Bytes, AppError> {
+    let cst = |t: NaiveDateTime| {
+        (t + Duration::hours(8))
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string()
+    };
+    let mut out = csv::Writer::from_writer(if first {
+        Vec::from("\u{feff}".as_bytes())
+    } else {
+        Vec::new()
+    });
+    let mut write = |rec: &[String]| {
+        out.write_record(rec.iter().map(|cell| spreadsheet_safe(cell).into_owned()))
+            .map_err(AppError::internal)
+    };
+    if first {
+        write(
+            &[
+                "order_no",
+                "created_at_cst",
+                "paid_at_cst",
+                "status",
+                "merchant_id",
+                "merchant_name",
+                "user_id",
+                "amount_fen",
+                "refunded_fen",
+            ]
+            .map(str::to_string),
+        )?;
+    }
+    for r in rows {
+        write(&[
+            r.order_no,
+            cst(r.created_at),
+            r.paid_at.map(cst).unwrap_or_default(),
+            r.status,
+            r.merchant_id,
+            r.merchant_name,
+            r.user_id,
+            r.amount_fen.to_string(),
+            r.refunded_fen.to_string(),
+        ])?;
+    }
+    let bytes = out
+        .into_inner()
+        .map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))?;
+    Ok(bytes::Bytes::from(bytes))
 }
 
 /// A CSV cell a spreadsheet will not run: a cell starting with `=`, `+`, `-`, `@`, a tab or
@@ -199,51 +251,33 @@ impl Reports {
         Ok(stats::overview(&self.db, start, end).await?)
     }
 
-    /// Orders created on the CST days `from..=to` as CSV (UTF-8 with a BOM, so Excel opens
-    /// it), times in CST, at most [`CSV_MAX_ROWS`] rows.
-    pub async fn orders_csv(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<u8>, AppError> {
+    /// The orders created on CST days `from..=to` as CSV (UTF-8 with a BOM so Excel opens
+    /// it, times in CST), streamed in chunks of [`CSV_CHUNK_ROWS`] read by keyset: no row
+    /// cap, constant memory. Cells a spreadsheet would run are neutralised.
+    pub fn orders_csv(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> impl futures_util::Stream<Item = Result<bytes::Bytes, AppError>> + 'static {
         let (start, end) = cst_bounds(from, to);
-        let rows = stats::orders_report(&self.db, start, end, CSV_MAX_ROWS).await?;
-        let cst = |t: NaiveDateTime| {
-            (t + Duration::hours(8))
-                .format("%Y-%m-%d %H:%M:%S")
-                .to_string()
-        };
-        let mut out = csv::Writer::from_writer(Vec::from("\u{feff}".as_bytes()));
-        let header = [
-            "order_no",
-            "created_at_cst",
-            "paid_at_cst",
-            "status",
-            "merchant_id",
-            "merchant_name",
-            "user_id",
-            "amount_fen",
-            "refunded_fen",
-        ];
-        let write = |out: &mut csv::Writer<Vec<u8>>, rec: &[String]| {
-            out.write_record(rec.iter().map(|cell| spreadsheet_safe(cell).into_owned()))
-                .map_err(AppError::internal)
-        };
-        write(&mut out, &header.map(str::to_string))?;
-        for r in rows {
-            write(
-                &mut out,
-                &[
-                    r.order_no,
-                    cst(r.created_at),
-                    r.paid_at.map(cst).unwrap_or_default(),
-                    r.status,
-                    r.merchant_id,
-                    r.merchant_name,
-                    r.user_id,
-                    r.amount_fen.to_string(),
-                    r.refunded_fen.to_string(),
-                ],
-            )?;
-        }
-        out.into_inner()
-            .map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))
+        let db = self.db.clone();
+        // (the first chunk is still to write, the last row written, no more rows)
+        let state = (true, None::<(NaiveDateTime, String)>, false);
+        futures_util::stream::try_unfold(state, move |(first, after, done)| {
+            let db = db.clone();
+            async move {
+                if done {
+                    return Ok(None);
+                }
+                let rows =
+                    stats::orders_report_page(&db, start, end, after.as_ref(), CSV_CHUNK_ROWS)
+                        .await?;
+                let last = rows.last().map(|r| (r.created_at, r.order_no.clone()));
+                let more = i64::try_from(rows.len()).unwrap_or(i64::MAX) == CSV_CHUNK_ROWS;
+                let chunk = csv_chunk(first, rows)?;
+                Ok(Some((chunk, (false, last.or(after), !more))))
+            }
+        })
     }
 }
 

@@ -273,24 +273,48 @@ pub struct ReportRow {
     pub refunded_fen: i64,
 }
 
-/// Orders created in `[from, to)`, oldest first, at most `limit`.
-pub async fn orders_report(
+/// One page of the orders created in `[from, to)`, in (created_at, order_no) order, after
+/// the row `after` (keyset paging: each page is one indexed range read, however deep).
+pub async fn orders_report_page(
     db: &Db,
     from: NaiveDateTime,
     to: NaiveDateTime,
+    after: Option<&(NaiveDateTime, String)>,
     limit: i64,
 ) -> Result<Vec<ReportRow>, StorageError> {
-    let sql = "SELECT po.order_no, po.created_at, po.paid_at, po.status, po.merchant_id, \
+    const SELECT: &str = "SELECT po.order_no, po.created_at, po.paid_at, po.status, po.merchant_id, \
                COALESCE(m.merchant_name, '') AS merchant_name, po.user_id, po.amount_fen, po.refunded_fen \
                FROM payment_orders po LEFT JOIN merchants m ON m.id = po.merchant_id \
-               WHERE po.created_at >= ? AND po.created_at < ? ORDER BY po.created_at LIMIT ?";
+               WHERE po.created_at >= ? AND po.created_at < ?";
+    const ORDER: &str = " ORDER BY po.created_at, po.order_no LIMIT ?";
     let mut conn: Conn = db.conn().await?;
-    Ok(crate::with_conn!(&mut conn, |c| {
-        diesel::sql_query(sql)
-            .bind::<Timestamp, _>(from)
-            .bind::<Timestamp, _>(to)
-            .bind::<BigInt, _>(limit)
-            .load(c)
-            .await
-    })?)
+    Ok(match after {
+        None => {
+            let sql = format!("{SELECT}{ORDER}");
+            crate::with_conn!(&mut conn, |c| {
+                diesel::sql_query(&sql)
+                    .bind::<Timestamp, _>(from)
+                    .bind::<Timestamp, _>(to)
+                    .bind::<BigInt, _>(limit)
+                    .load(c)
+                    .await
+            })?
+        }
+        Some((at, order_no)) => {
+            let sql = format!(
+                "{SELECT} AND (po.created_at > ? OR (po.created_at = ? AND po.order_no > ?)){ORDER}"
+            );
+            crate::with_conn!(&mut conn, |c| {
+                diesel::sql_query(&sql)
+                    .bind::<Timestamp, _>(from)
+                    .bind::<Timestamp, _>(to)
+                    .bind::<Timestamp, _>(*at)
+                    .bind::<Timestamp, _>(*at)
+                    .bind::<diesel::sql_types::Text, _>(order_no)
+                    .bind::<BigInt, _>(limit)
+                    .load(c)
+                    .await
+            })?
+        }
+    })
 }
