@@ -205,3 +205,46 @@ async fn business_lines_name_the_user_the_merchant_and_the_action() {
         "{refund}"
     );
 }
+
+/// A notification refused for not matching its order says which order, in the line's own
+/// field, so one grep for the order number finds it.
+#[actix_web::test]
+async fn a_refused_notification_line_names_its_order() {
+    let Some(logs) = captured_logs() else {
+        eprintln!("another subscriber is installed (TEST_LOG?): log capture skipped");
+        return;
+    };
+    let app = crate::payments::app().await;
+    let (owner, merchant) = approved_merchant(&app, "m-grep").await;
+    let code = crate::payments::payment_code(&app, &owner, &merchant, None).await;
+    let shopper = login(&app, "shopper-grep").await;
+    let order = crate::payments::created(&app, &shopper, &code, 5_000, "grep-key-0001").await;
+    let order_no = order["order_no"].as_str().unwrap().to_string();
+    let cfg = app.state.wechat.client.config();
+    // Signed by WeChat, but for another amount than the order's.
+    let wrong =
+        crate::payments_faults::success_transaction(&cfg.appid, &cfg.mchid, &order_no, 4_999);
+    let keys =
+        points_app::sandbox::SandboxKeys::load_or_generate(&app.state.settings.sandbox_keys_dir())
+            .unwrap();
+    let res = crate::payments_faults::deliver_signed(
+        &app.client,
+        &app.url("/api/wechat/pay/notify"),
+        &keys,
+        &wrong,
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 400);
+    let refused: Vec<serde_json::Value> = lines(&logs)
+        .into_iter()
+        .filter(|l| l.to_string().contains("does not match its order"))
+        .collect();
+    assert!(!refused.is_empty(), "the refusal was logged");
+    assert!(
+        refused.iter().any(|l| l
+            .to_string()
+            .contains(&format!("\"order_no\":\"{order_no}\""))),
+        "{refused:?}"
+    );
+}

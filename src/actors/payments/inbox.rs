@@ -213,7 +213,7 @@ impl Payments {
             Ok(Settled::Duplicate) => ("duplicate", NotifyAnswer::Accepted),
             Ok(_) => ("ok", NotifyAnswer::Accepted),
             Err(e @ PaymentError::Mismatch(_)) => {
-                tracing::error!(category = "security", kind = kind.as_str(), error = %e, "notification does not match its order; refused");
+                tracing::error!(category = "security", kind = kind.as_str(), order_no = log.out_trade_no.as_deref().unwrap_or(""), out_refund_no = log.out_refund_no.as_deref().unwrap_or(""), error = %e, "notification does not match its order; refused");
                 log.error = Some(e.to_string());
                 (
                     "rejected",
@@ -227,7 +227,7 @@ impl Payments {
             // report the order cannot take (CLOSED for a paid order). Sending it again
             // cannot change that: it is recorded, alerted on, and acknowledged.
             Err(e @ (PaymentError::OrderNotFound | PaymentError::Illegal(_))) => {
-                tracing::error!(category = "security", kind = kind.as_str(), error = %e, "verified notification that cannot apply; recorded and acknowledged");
+                tracing::error!(category = "security", kind = kind.as_str(), order_no = log.out_trade_no.as_deref().unwrap_or(""), out_refund_no = log.out_refund_no.as_deref().unwrap_or(""), error = %e, "verified notification that cannot apply; recorded and acknowledged");
                 log.error = Some(e.to_string().chars().take(250).collect());
                 ("ignored", NotifyAnswer::Accepted)
             }
@@ -242,7 +242,7 @@ impl Payments {
                 )
             }
             Err(e) => {
-                tracing::error!(category = "business", kind = kind.as_str(), error = %e, "notification processing failed; WeChat will retry");
+                tracing::error!(category = "business", kind = kind.as_str(), order_no = log.out_trade_no.as_deref().unwrap_or(""), out_refund_no = log.out_refund_no.as_deref().unwrap_or(""), error = %e, "notification processing failed; WeChat will retry");
                 log.error = Some(e.to_string().chars().take(250).collect());
                 (
                     "error",

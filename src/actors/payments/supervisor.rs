@@ -234,7 +234,8 @@ impl PaymentShard {
                     let attempts = row.attempts.saturating_add(1);
                     let backoff = 2_i64.saturating_pow(attempts.clamp(0, 10) as u32).min(600);
                     let next = now.naive_utc() + chrono::Duration::seconds(backoff);
-                    tracing::warn!(category = "business", outbox_id = %row.id, kind = %row.kind, attempts, error = %e, "outbox effect failed; retrying later");
+                    // The aggregate is the order (award) or the refund (clawback) it is about.
+                    tracing::warn!(category = "business", outbox_id = %row.id, kind = %row.kind, aggregate_id = %row.aggregate_id, attempts, error = %e, "outbox effect failed; retrying later");
                     outbox::reschedule(&core.db, &row.id, attempts, next, &e.to_string()).await?;
                 }
             }
