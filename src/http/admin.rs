@@ -328,6 +328,6 @@ pub async fn change_risk_rule(
         .risk
         .change(&actor(&req, &admin), &path, &body)
         .await?;
-    state.payments.core().risk_rules.forget();
+    state.payments.risk_rules_changed();
     Ok(HttpResponse::Ok().json(rule))
 }

@@ -32,9 +32,28 @@ pub fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
 }
 
 /// The peer address. Proxies' `X-Forwarded-For` is not trusted (it is the caller's to forge).
-/// The client's address: the socket peer, or behind a trusted proxy (`APP_TRUSTED_PROXIES`)
-/// the address it forwarded for. What rate limits, risk rules, audit rows and access logs use.
+/// The client's address, as the request middleware worked it out once ([`remember_client_ip`]).
 pub fn client_ip(req: &HttpRequest) -> String {
+    if let Some(ClientIp(ip)) = req.extensions().get::<ClientIp>() {
+        return ip.clone();
+    }
+    find_client_ip(req)
+}
+
+/// The client's address found for a request, kept in its extensions.
+#[derive(Clone)]
+struct ClientIp(String);
+
+/// Works out the client's address once and keeps it for the handlers; returns it.
+pub fn remember_client_ip(req: &HttpRequest) -> String {
+    let ip = find_client_ip(req);
+    req.extensions_mut().insert(ClientIp(ip.clone()));
+    ip
+}
+
+/// The socket peer, or behind a trusted proxy (`APP_TRUSTED_PROXIES`) the address it
+/// forwarded for. What rate limits, risk rules, audit rows and access logs use.
+fn find_client_ip(req: &HttpRequest) -> String {
     let Some(peer) = req.peer_addr().map(|a| a.ip()) else {
         return "unknown".into();
     };
@@ -43,9 +62,7 @@ pub fn client_ip(req: &HttpRequest) -> String {
         .map(|s| &s.security.trusted_proxies)
         .filter(|t| !t.is_empty())
     else {
-        return crate::security::proxies::TrustedProxies::default()
-            .client_ip(peer, None, None)
-            .to_string();
+        return crate::security::proxies::canonical(peer).to_string();
     };
     let headers = req.headers();
     // Several X-Forwarded-For headers are one list, in order.

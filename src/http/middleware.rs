@@ -43,7 +43,7 @@ pub async fn observe(
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_string());
     let method = req.method().to_string();
-    let client_ip = super::extract::client_ip(req.request());
+    let client_ip = super::extract::remember_client_ip(req.request());
     // `user_id` and `merchant_id` are filled in by the extractors once known (AuthUser,
     // MerchantOwner), so every later line of the request names them.
     let span = tracing::info_span!(

@@ -46,7 +46,7 @@ pub const MAX_REFUSED_BODY: usize = 2_048;
 /// Refused notifications written to the log per instance: a steady 1 a second after a burst
 /// of 20; the rest are only counted (`wechat_notifications_unlogged_total`).
 pub const REFUSED_LOG_QUOTA: governor::Quota =
-    governor::Quota::per_second(NonZeroU32::MIN).allow_burst(NonZeroU32::new(20).expect("20 > 0"));
+    governor::Quota::per_second(NonZeroU32::MIN).allow_burst(NonZeroU32::MIN.saturating_add(19));
 /// How long refused notifications are kept: with the quota, at most about 86,400 rows of at
 /// most 2 KiB a day per instance, and 7 days of them.
 pub const REFUSED_LOG_RETENTION: chrono::Duration = chrono::Duration::days(7);
@@ -129,7 +129,10 @@ impl Payments {
                 Some(at),
             )
             .await;
-        Replayed { result, log_id }
+        Replayed {
+            result: result.to_string(),
+            log_id,
+        }
     }
 
     /// One notification: verified (as of `as_of` for a replay, else now), settled, logged.
@@ -140,7 +143,7 @@ impl Payments {
         headers: &H,
         body: &[u8],
         as_of: Option<i64>,
-    ) -> (NotifyAnswer, String, String) {
+    ) -> (NotifyAnswer, &'static str, String) {
         let core = self.core();
         let now = Utc::now();
         let serial = headers.header("Wechatpay-Serial").unwrap_or("").to_string();
@@ -192,7 +195,7 @@ impl Payments {
                         status: e.http_status(),
                         message: "verification failed",
                     },
-                    "rejected".into(),
+                    "rejected",
                     log_id,
                 );
             }
@@ -256,7 +259,7 @@ impl Payments {
         count(result);
         log.result = result.into();
         self.log(log).await;
-        (answer, result.to_string(), log_id)
+        (answer, result, log_id)
     }
 
     async fn log(&self, row: NotificationLogRow) {

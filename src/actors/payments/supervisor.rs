@@ -580,6 +580,11 @@ impl Payments {
         self.core.changes.watch(order_no)
     }
 
+    /// An admin changed a risk rule: the next payment here reads the rules again.
+    pub fn risk_rules_changed(&self) {
+        self.core.risk_rules.forget();
+    }
+
     /// Whether one more refused notification may be written to the log now.
     pub(super) fn may_log_refusal(&self) -> bool {
         self.refused_log.check().is_ok()
