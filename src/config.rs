@@ -85,6 +85,17 @@ pub struct Settings {
     pub body_timeout_secs: u64,
     /// How long an unpaid order lives before it is closed (WeChat's `time_expire`).
     pub order_ttl_secs: u64,
+    /// How often each instance rescans the database for open orders that are due (past
+    /// their expiry, or paying without an answer), so orders of an instance that died are
+    /// still closed or re-queried.
+    pub supervisor_rescan_secs: u64,
+    /// An order paying this long without a notification is asked about at WeChat (and again
+    /// as often while it stays paying).
+    pub supervisor_query_after_secs: u64,
+    /// This instance's name in order leases (`<hostname>-<random>` when unset); unique per
+    /// running process.
+    #[serde(default)]
+    pub instance_id: Option<String>,
     /// Subscribe-message template for "payment succeeded" (`off`: no message; empty: the
     /// sandbox's in sandbox mode, none otherwise).
     #[serde(default)]
@@ -184,6 +195,8 @@ impl Settings {
             .set_default("trusted_proxies", "")?
             .set_default("cors_origins", "")?
             .set_default("order_ttl_secs", 900)?
+            .set_default("supervisor_rescan_secs", 30)?
+            .set_default("supervisor_query_after_secs", 60)?
             .set_default("sandbox_time_scale", 1.0)?
             .set_default("admin_dir", "admin/dist")?;
         if let Some(file) = get("APP_CONFIG_FILE") {

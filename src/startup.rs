@@ -115,7 +115,9 @@ impl Application {
             changes: Default::default(),
         };
         let shards = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let payments = Payments::start(payment_core, notifications.clone(), shards);
+        let supervision = crate::actors::payments::Supervision::from_settings(&settings);
+        tracing::info!(category = "system", instance = %supervision.instance, "order leases are taken under this instance id");
+        let payments = Payments::start(payment_core, notifications.clone(), shards, supervision);
         let app = crate::app::App::new(db, security.clone(), cache.clone());
         let state = AppState {
             settings: settings.clone(),

@@ -5,6 +5,7 @@
 
 pub mod admins;
 pub mod group_commit;
+pub mod leases;
 pub mod merchants;
 pub mod migrate;
 pub mod orders;

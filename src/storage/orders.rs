@@ -174,6 +174,34 @@ pub async fn supervised(db: &Db) -> Result<Vec<OrderRow>, StorageError> {
     })?)
 }
 
+/// Open orders due for a supervision step at `now`, oldest expiry first (at most `limit`):
+/// `created`/`paying` past their expiry, and `paying` ones created before `paying_before`
+/// (no notification yet: WeChat is asked). What a rescan hands to the shards, so orders of
+/// an instance that died are still closed or re-queried.
+pub async fn due_for_supervision(
+    db: &Db,
+    now: NaiveDateTime,
+    paying_before: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<OrderRow>, StorageError> {
+    let open = [OrderStatus::Created.as_str(), OrderStatus::Paying.as_str()];
+    let mut conn = db.conn().await?;
+    Ok(with_conn!(&mut conn, |c| {
+        payment_orders::table
+            .filter(payment_orders::status.eq_any(open))
+            .filter(
+                payment_orders::expires_at.le(now).or(payment_orders::status
+                    .eq(OrderStatus::Paying.as_str())
+                    .and(payment_orders::created_at.le(paying_before))),
+            )
+            .order(payment_orders::expires_at.asc())
+            .limit(limit)
+            .select(OrderRow::as_select())
+            .load(c)
+            .await
+    })?)
+}
+
 /// Which orders a listing wants.
 #[derive(Debug, Default, Clone)]
 pub struct ListFilter<'a> {

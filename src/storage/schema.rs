@@ -157,6 +157,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    order_leases (order_no) {
+        order_no -> Text,
+        owner -> Text,
+        lease_until -> Timestamp,
+        claims -> BigInt,
+    }
+}
+
+diesel::table! {
     outbox (id) {
         id -> Text,
         kind -> Text,
@@ -262,6 +271,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     merchants,
     payment_codes,
     payment_orders,
+    order_leases,
     refunds,
     points_records,
     user_points,

@@ -20,8 +20,8 @@ use crate::payments::{balance, payment_code};
 use crate::payments_faults::{deliver_signed, success_transaction};
 
 /// The server binary running as a child process; killed when dropped.
-struct ChildServer {
-    child: Child,
+pub(crate) struct ChildServer {
+    pub(crate) child: Child,
     address: String,
     client: reqwest::Client,
 }
@@ -44,7 +44,7 @@ impl Drop for ChildServer {
 }
 
 /// Starts the binary on `db` with its data (and sandbox keys) in `data_dir`.
-fn start(
+pub(crate) fn start(
     db: &TestDatabase,
     data_dir: &Path,
     redis_prefix: &str,

@@ -16,6 +16,7 @@ mod metrics_export;
 mod migrations;
 mod openapi;
 mod orders_storage;
+mod orphans;
 mod payments;
 mod payments_faults;
 mod payments_flow;

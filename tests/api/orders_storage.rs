@@ -256,3 +256,148 @@ async fn the_orders_export_holds_every_order_once_across_chunks() {
     assert_eq!(unique, expected);
     assert_eq!(text.matches('\u{feff}').count(), 1, "one BOM, at the start");
 }
+
+/// Order leases: of concurrent claims by different instances exactly one wins; the holder
+/// renews; another instance takes over only when the lease has run out; release and prune.
+#[actix_web::test]
+async fn an_order_lease_has_one_holder_until_it_runs_out() {
+    use points_app::storage::leases;
+    let app = spawn_app().await;
+    let db = app.state.app.db().clone();
+    let now = Utc::now().naive_utc();
+    let until = now + chrono::Duration::seconds(60);
+
+    // Eight instances race for a lease nobody holds: one wins.
+    let claims = (0..8).map(|i| {
+        let db = db.clone();
+        async move { leases::claim(&db, "order-1", &format!("inst-{i}"), now, until).await }
+    });
+    let won: Vec<bool> = futures_util::future::join_all(claims)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(won.iter().filter(|w| **w).count(), 1, "{won:?}");
+    let holder = format!("inst-{}", won.iter().position(|w| *w).unwrap());
+    let other = if holder == "inst-0" {
+        "inst-1"
+    } else {
+        "inst-0"
+    };
+
+    // The holder renews; the others are refused while it lasts, and see it held elsewhere.
+    assert!(
+        leases::claim(&db, "order-1", &holder, now, until)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !leases::claim(&db, "order-1", other, now, until)
+            .await
+            .unwrap()
+    );
+    let held = leases::held_elsewhere(&db, &["order-1", "order-2"], other, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        held.into_iter().collect::<Vec<_>>(),
+        vec!["order-1".to_string()]
+    );
+    assert!(
+        leases::held_elsewhere(&db, &["order-1"], &holder, now)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not elsewhere for its holder"
+    );
+
+    // Once it has run out (the holder died), another instance takes it over, once.
+    let later = until + chrono::Duration::seconds(1);
+    let next_until = later + chrono::Duration::seconds(60);
+    assert!(
+        leases::claim(&db, "order-1", other, later, next_until)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !leases::claim(&db, "order-1", &holder, later, next_until)
+            .await
+            .unwrap()
+    );
+
+    // A release by someone who does not hold it changes nothing; by the holder, frees it.
+    leases::release(&db, "order-1", &holder).await.unwrap();
+    assert!(
+        !leases::claim(&db, "order-1", "inst-9", later, next_until)
+            .await
+            .unwrap()
+    );
+    leases::release(&db, "order-1", other).await.unwrap();
+    assert!(
+        leases::claim(&db, "order-1", "inst-9", later, next_until)
+            .await
+            .unwrap()
+    );
+
+    // Pruning deletes only leases that ran out before the cut.
+    assert!(
+        leases::claim(&db, "order-old", "inst-9", now, now)
+            .await
+            .unwrap()
+    );
+    assert_eq!(leases::prune(&db, later).await.unwrap(), 1);
+    assert!(
+        !leases::claim(&db, "order-1", "inst-8", later, next_until)
+            .await
+            .unwrap()
+    );
+}
+
+/// The rescan's query: open orders past their expiry, and paying ones older than the
+/// query delay; never final ones, never fresh ones.
+#[actix_web::test]
+async fn due_open_orders_are_found_by_the_rescan_query() {
+    let app = spawn_app().await;
+    let db = app.state.app.db().clone();
+    let now = Utc::now().naive_utc();
+    let mut want = Vec::new();
+    let cases = [
+        // (status, created secs ago, expires in secs, due?)
+        (OrderStatus::Created, 100, -1, true),
+        (OrderStatus::Paying, 100, -1, true),
+        (OrderStatus::Paying, 100, 600, true),
+        (OrderStatus::Paying, 10, 600, false),
+        (OrderStatus::Created, 100, 600, false),
+        (OrderStatus::Closed, 100, -1, false),
+        (OrderStatus::Paid, 100, -1, false),
+    ];
+    for (i, (status, age, expires, due)) in cases.into_iter().enumerate() {
+        let mut o = new_order("u1", &format!("due-{i}"));
+        o.status = status.as_str().into();
+        o.created_at = now - chrono::Duration::seconds(age);
+        o.expires_at = now + chrono::Duration::seconds(expires);
+        app.state.payments.writer().insert(o.clone()).await.unwrap();
+        if due {
+            want.push(o.order_no);
+        }
+    }
+    let found: Vec<String> =
+        orders::due_for_supervision(&db, now, now - chrono::Duration::seconds(60), 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| o.order_no)
+            .collect();
+    let mut sorted = found.clone();
+    sorted.sort();
+    want.sort();
+    assert_eq!(sorted, want);
+    assert_eq!(
+        orders::due_for_supervision(&db, now, now - chrono::Duration::seconds(60), 2)
+            .await
+            .unwrap()
+            .len(),
+        2,
+        "limited"
+    );
+}

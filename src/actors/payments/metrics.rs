@@ -22,6 +22,7 @@ pub struct PaymentMetrics {
     pub mismatches: IntCounter,
     pub illegal_transitions: IntCounter,
     pub risk_blocks: IntCounterVec,
+    pub adopted: IntCounter,
 }
 
 impl PaymentMetrics {
@@ -68,7 +69,12 @@ impl PaymentMetrics {
                 Opts::new("risk_blocks_total", "Payments refused by a risk rule"),
                 &["rule"],
             )?,
+            adopted: IntCounter::new(
+                "payment_orders_adopted_total",
+                "Due open orders this instance found by its rescan that it was not watching (an instance that died, or a missed watch)",
+            )?,
         };
+        metrics.register(Box::new(m.adopted.clone()));
         metrics.register(Box::new(m.risk_blocks.clone()));
         metrics.register(Box::new(m.created.clone()));
         metrics.register(Box::new(m.completed.clone()));

@@ -19,7 +19,7 @@ pub use changes::{OrderChanges, OrderWatch};
 pub use inbox::{NotifyAnswer, NotifyKind, Replayed};
 pub use refunds::{RefundView, RequestRefund};
 pub use service::{CreatePayment, CreatedPayment, PaymentCore, Settled};
-pub use supervisor::{PaymentShard, Payments};
+pub use supervisor::{PaymentShard, Payments, Supervision};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PaymentError {

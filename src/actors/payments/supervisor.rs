@@ -8,6 +8,13 @@
 //! messages through the [`Payments`] handle. Shard 0 also re-drives outbox rows left behind
 //! and asks WeChat about refunds whose outcome never arrived.
 //!
+//! Several instances may serve one database. Each watches the orders it created, and every
+//! `APP_SUPERVISOR_RESCAN_SECS` each shard also rescans the database for open orders it owns
+//! that are due, so the orders of an instance that died are still closed or re-queried.
+//! Before a close or a re-query the shard claims the order's lease (`storage::leases`): only
+//! one live instance acts on an order, and a dead instance's orders pass on when its leases
+//! run out.
+//!
 //! Every step runs in its own future on the shard's thread, so a slow WeChat call never
 //! blocks the shard's other orders, and a failing order cannot stop the others. Two steps
 //! on one order (a notification racing an expiry) may overlap; storage applies each decided
@@ -28,15 +35,20 @@ use super::refunds::{RefundView, RequestRefund};
 use super::service::{CreatePayment, CreatedPayment, PaymentCore, Settled};
 use crate::domain::order::OrderStatus;
 use crate::storage::orders::{self, OrderRow};
-use crate::storage::{outbox, refunds};
+use crate::storage::{leases, outbox, refunds};
 use crate::wechat::{NotificationVerifier, RefundResource, Transaction};
 
 const TICK: Duration = Duration::from_secs(1);
 const RECOVERY_TICK: Duration = Duration::from_secs(2);
 /// How often shard 0 deletes refused notifications past their retention.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
-/// An order paying this long without a notification is asked about at WeChat.
+/// An order paying this long without a notification is asked about at WeChat (the default
+/// of `APP_SUPERVISOR_QUERY_AFTER_SECS`).
 const QUERY_AFTER_SECS: i64 = 60;
+/// At most this many due orders per rescan and shard (the rest come with the next rescan).
+const RESCAN_LIMIT: i64 = 500;
+/// Expired leases are deleted once they are this old.
+const LEASE_RETENTION: chrono::Duration = chrono::Duration::hours(1);
 /// At most this many WeChat calls per tick and shard, so a backlog cannot flood WeChat.
 const PER_TICK: usize = 32;
 /// Messages a shard may hold: far above any burst; a full mailbox answers "busy".
@@ -47,6 +59,62 @@ pub fn shard_of(order_no: &str, shards: usize) -> usize {
     let mut h = DefaultHasher::new();
     order_no.hash(&mut h);
     usize::try_from(h.finish() % shards.max(1) as u64).unwrap_or(0)
+}
+
+/// How this instance shares the supervision of open orders with the others on the database.
+#[derive(Debug, Clone)]
+pub struct Supervision {
+    /// This instance's name in order leases.
+    pub instance: Arc<str>,
+    /// How often each shard rescans the database for due orders.
+    pub rescan: Duration,
+    /// How long an order may be paying without a notification before WeChat is asked.
+    pub query_after: chrono::Duration,
+}
+
+impl Supervision {
+    pub fn from_settings(settings: &crate::config::Settings) -> Supervision {
+        let secs = |s: u64| i64::try_from(s.clamp(1, 86_400)).unwrap_or(86_400);
+        Supervision {
+            instance: settings
+                .instance_id
+                .clone()
+                .filter(|id| !id.trim().is_empty())
+                .map_or_else(default_instance_id, |id| id.chars().take(64).collect())
+                .into(),
+            rescan: Duration::from_secs(settings.supervisor_rescan_secs.clamp(1, 86_400)),
+            query_after: chrono::Duration::seconds(secs(settings.supervisor_query_after_secs)),
+        }
+    }
+
+    /// How long a claimed lease lasts: longer than the owner's time to its next query of
+    /// the order, so a live owner renews before anyone else may take over.
+    pub fn lease(&self) -> chrono::Duration {
+        let rescan = chrono::Duration::from_std(self.rescan).unwrap_or(chrono::Duration::zero());
+        self.query_after + rescan + rescan
+    }
+}
+
+impl Default for Supervision {
+    fn default() -> Self {
+        Supervision {
+            instance: default_instance_id().into(),
+            rescan: Duration::from_secs(30),
+            query_after: chrono::Duration::seconds(QUERY_AFTER_SECS),
+        }
+    }
+}
+
+/// `<hostname>-<8 random hex digits>`: readable in the leases table, unique per process.
+fn default_instance_id() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().chars().take(48).collect::<String>())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "points-app".into());
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}-{}", &random[..8])
 }
 
 /// The time source of the supervision ticks: the system clock, or a manual one in tests.
@@ -82,13 +150,29 @@ pub enum Due {
 
 /// The watch list of one shard: which orders need a step now. Pure (the clock is passed
 /// in), so the timing rules are unit-tested without waiting.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct WatchList {
     watch: HashMap<String, Watched>,
     busy: HashSet<String>,
+    query_after_secs: i64,
+}
+
+impl Default for WatchList {
+    fn default() -> Self {
+        WatchList::new(chrono::Duration::seconds(QUERY_AFTER_SECS))
+    }
 }
 
 impl WatchList {
+    /// A watch list that asks WeChat about an order paying for `query_after`.
+    pub fn new(query_after: chrono::Duration) -> WatchList {
+        WatchList {
+            watch: HashMap::new(),
+            busy: HashSet::new(),
+            query_after_secs: query_after.num_seconds().max(1),
+        }
+    }
+
     /// Starts (or keeps) watching an order that can still change; stops for one that cannot.
     pub fn track(&mut self, order_no: &str, w: Watched) {
         if w.status.needs_supervision() && w.status != OrderStatus::Refunding {
@@ -125,10 +209,11 @@ impl WatchList {
                 continue;
             }
             let expired = w.expires_at <= now;
+            let after = self.query_after_secs;
             let stale = w.status == OrderStatus::Paying
-                && (now - w.created_at).num_seconds() >= QUERY_AFTER_SECS
+                && (now - w.created_at).num_seconds() >= after
                 && w.last_query
-                    .is_none_or(|t| (now - t).num_seconds() >= QUERY_AFTER_SECS);
+                    .is_none_or(|t| (now - t).num_seconds() >= after);
             if expired || stale {
                 w.last_query = Some(now);
                 due.push((
@@ -143,12 +228,33 @@ impl WatchList {
         due
     }
 
-    /// A step on the order finished: a final outcome ends the watch; anything else (an
-    /// error, an order still unpaid) keeps it for the next tick.
-    pub fn done(&mut self, order_no: &str, outcome: &Result<Settled, PaymentError>) {
+    /// A step on the order finished: an outcome that ends the watch (the order is final,
+    /// or another live instance holds it) removes it; anything else (an error, an order
+    /// still unpaid) keeps it for the next tick.
+    pub fn done(&mut self, order_no: &str, outcome: &Result<Step, PaymentError>) {
         self.busy.remove(order_no);
-        if let Ok(Settled::Paid | Settled::Duplicate | Settled::Closed) = outcome {
+        if let Ok(Step::Final | Step::HeldElsewhere) = outcome {
             self.watch.remove(order_no);
+        }
+    }
+}
+
+/// What a supervision step on a due order came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The order is final (closed, paid, gone): nothing more to watch.
+    Final,
+    /// Still open (WeChat says not paid yet): asked again later.
+    Open,
+    /// Another live instance holds the order's lease and acts on it.
+    HeldElsewhere,
+}
+
+impl Step {
+    fn of(settled: Settled) -> Step {
+        match settled {
+            Settled::Paid | Settled::Duplicate | Settled::Closed => Step::Final,
+            Settled::Unchanged => Step::Open,
         }
     }
 }
@@ -168,8 +274,10 @@ pub struct PaymentShard {
     index: usize,
     shards: usize,
     clock: Arc<dyn SupervisorClock>,
+    sup: Supervision,
     watch: WatchList,
     recovering: bool,
+    rescanning: bool,
 }
 
 impl PaymentShard {
@@ -183,14 +291,32 @@ impl PaymentShard {
         for (order_no, due) in self.watch.due(now.naive_utc(), PER_TICK) {
             let core = self.core.clone();
             let key = order_no.clone();
+            let instance = self.sup.instance.clone();
+            let until = (now + self.sup.lease()).naive_utc();
             let fut = async move {
-                let Some(order) = orders::find(&core.db, &order_no).await? else {
-                    return Ok(Settled::Closed);
-                };
-                match due {
-                    Due::Close => core.close(&order, now).await,
-                    Due::Query => core.reconcile(&order, now).await,
+                let db = &core.db;
+                // The lease first, then the order: an order another instance finished and
+                // released is read after its final write, so it is never acted on twice.
+                if !leases::claim(db, &order_no, &instance, now.naive_utc(), until).await? {
+                    return Ok(Step::HeldElsewhere);
                 }
+                let open = match orders::find(db, &order_no).await? {
+                    Some(order) => {
+                        matches!(order.status()?, OrderStatus::Created | OrderStatus::Paying)
+                            .then_some(order)
+                    }
+                    None => None,
+                };
+                let step = match (open, due) {
+                    // Settled meanwhile (maybe by another instance): nothing to do.
+                    (None, _) => Step::Final,
+                    (Some(order), Due::Close) => Step::of(core.close(&order, now).await?),
+                    (Some(order), Due::Query) => Step::of(core.reconcile(&order, now).await?),
+                };
+                if step == Step::Final {
+                    leases::release(db, &order_no, &instance).await?;
+                }
+                Ok(step)
             };
             ctx.spawn(fut.into_actor(self).map(move |res, act, _| {
                 if let Err(e) = &res {
@@ -199,6 +325,62 @@ impl PaymentShard {
                 act.watch.done(&key, &res);
             }));
         }
+    }
+
+    /// Finds the due open orders this shard owns in the database, whoever created them, and
+    /// watches them: the orders of an instance that died are closed or re-queried here.
+    /// Orders whose lease another live instance holds are left to it.
+    fn rescan(&mut self, ctx: &mut Context<Self>) {
+        if self.rescanning {
+            return;
+        }
+        self.rescanning = true;
+        let db = self.core.db.clone();
+        let (index, shards) = (self.index, self.shards);
+        let instance = self.sup.instance.clone();
+        let now = self.clock.now().naive_utc();
+        let paying_before = now - self.sup.query_after;
+        let fut = async move {
+            let due = orders::due_for_supervision(&db, now, paying_before, RESCAN_LIMIT).await?;
+            let mine: Vec<OrderRow> = due
+                .into_iter()
+                .filter(|o| shard_of(&o.order_no, shards) == index)
+                .collect();
+            let nos: Vec<&str> = mine.iter().map(|o| o.order_no.as_str()).collect();
+            let held = leases::held_elsewhere(&db, &nos, &instance, now).await?;
+            Ok::<_, crate::storage::StorageError>(
+                mine.into_iter()
+                    .filter(|o| !held.contains(&o.order_no))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        ctx.spawn(fut.into_actor(self).map(|res, act, _| {
+            act.rescanning = false;
+            let rows = match res {
+                Ok(rows) => rows,
+                Err(e) => {
+                    tracing::warn!(category = "system", shard = act.index, error = %e, "rescan of open orders failed; next rescan retries");
+                    return;
+                }
+            };
+            let mut adopted = 0;
+            for order in &rows {
+                if act.watch.contains(&order.order_no) {
+                    continue;
+                }
+                match order.status() {
+                    Ok(status) => {
+                        act.watch.track(&order.order_no, reloaded(order, status));
+                        adopted += 1;
+                        tracing::info!(category = "business", order_no = %order.order_no, status = %status, "open order adopted by the rescan");
+                    }
+                    Err(e) => tracing::error!(category = "system", order_no = %order.order_no, error = %e, "order not supervised"),
+                }
+            }
+            if adopted > 0 {
+                act.core.metrics.adopted.inc_by(adopted);
+            }
+        }));
     }
 
     /// Re-drives outbox rows whose effect did not finish (a crash, a failed award), and asks
@@ -210,8 +392,9 @@ impl PaymentShard {
         self.recovering = true;
         let core = self.core.clone();
         let now = self.clock.now();
+        let query_after = self.sup.query_after;
         let fut = async move {
-            let stale = (now - chrono::Duration::seconds(QUERY_AFTER_SECS)).naive_utc();
+            let stale = (now - query_after).naive_utc();
             for refund in refunds::processing(&core.db, stale).await? {
                 match core.wechat.query_refund(&refund.out_refund_no).await {
                     Ok(r) => {
@@ -255,9 +438,14 @@ impl PaymentShard {
     /// sender can fill the log only up to rate x retention.
     fn prune(&mut self, ctx: &mut Context<Self>) {
         let db = self.core.db.clone();
-        let before = (self.clock.now() - super::inbox::REFUSED_LOG_RETENTION).naive_utc();
+        let now = self.clock.now();
+        let before = (now - super::inbox::REFUSED_LOG_RETENTION).naive_utc();
+        let expired = (now - LEASE_RETENTION).naive_utc();
         ctx.spawn(
-            async move { outbox::prune_refused_notifications(&db, before).await }
+            async move {
+                leases::prune(&db, expired).await?;
+                outbox::prune_refused_notifications(&db, before).await
+            }
                 .into_actor(self)
                 .map(|res, _, _| match res {
                     Ok(0) => {}
@@ -328,6 +516,7 @@ impl Actor for PaymentShard {
                 }),
         );
         ctx.run_interval(TICK, |act, ctx| act.tick(ctx));
+        ctx.run_interval(self.sup.rescan, |act, ctx| act.rescan(ctx));
         if self.index == 0 {
             ctx.run_interval(RECOVERY_TICK, |act, ctx| act.recover(ctx));
             ctx.run_interval(PRUNE_EVERY, |act, ctx| act.prune(ctx));
@@ -519,14 +708,20 @@ fn unavailable(e: MailboxError) -> PaymentError {
 
 impl Payments {
     /// Starts `shards` shards (at least one), each on its own arbiter, with the system clock.
-    pub fn start(core: PaymentCore, verifier: NotificationVerifier, shards: usize) -> Payments {
-        Self::start_with_clock(core, verifier, shards, Arc::new(SystemClock))
+    pub fn start(
+        core: PaymentCore,
+        verifier: NotificationVerifier,
+        shards: usize,
+        sup: Supervision,
+    ) -> Payments {
+        Self::start_with_clock(core, verifier, shards, sup, Arc::new(SystemClock))
     }
 
     pub fn start_with_clock(
         core: PaymentCore,
         verifier: NotificationVerifier,
         shards: usize,
+        sup: Supervision,
         clock: Arc<dyn SupervisorClock>,
     ) -> Payments {
         let n = shards.max(1);
@@ -535,14 +730,16 @@ impl Payments {
             .iter()
             .enumerate()
             .map(|(index, arbiter)| {
-                let (core, clock) = (core.clone(), clock.clone());
+                let (core, clock, sup) = (core.clone(), clock.clone(), sup.clone());
                 PaymentShard::start_in_arbiter(arbiter, move |_| PaymentShard {
                     core,
                     index,
                     shards: n,
                     clock,
-                    watch: WatchList::default(),
+                    watch: WatchList::new(sup.query_after),
+                    sup,
                     recovering: false,
+                    rescanning: false,
                 })
             })
             .collect();
@@ -678,7 +875,7 @@ mod tests {
         assert_eq!(w.due(t(900), 32), vec![("a".to_string(), Due::Close)]);
         // Busy until the step reports: not handed out twice.
         assert!(w.due(t(901), 32).is_empty());
-        w.done("a", &Ok(Settled::Closed));
+        w.done("a", &Ok(Step::Final));
         assert!(!w.contains("a"));
     }
 
@@ -688,11 +885,11 @@ mod tests {
         w.track("p", order(OrderStatus::Paying, 0, 900));
         assert!(w.due(t(59), 32).is_empty());
         assert_eq!(w.due(t(60), 32), vec![("p".to_string(), Due::Query)]);
-        w.done("p", &Ok(Settled::Unchanged));
+        w.done("p", &Ok(Step::Open));
         assert!(w.contains("p"), "still paying: still watched");
         assert!(w.due(t(100), 32).is_empty(), "asked 40 s ago");
         assert_eq!(w.due(t(120), 32), vec![("p".to_string(), Due::Query)]);
-        w.done("p", &Ok(Settled::Paid));
+        w.done("p", &Ok(Step::Final));
         assert!(w.is_empty());
     }
 

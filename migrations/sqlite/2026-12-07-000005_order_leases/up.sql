@@ -1,0 +1,11 @@
+-- Which instance is working on an open order's close or re-query, and until when. An order
+-- created on an instance that died is found by another instance's rescan; the lease makes
+-- exactly one live instance act on it (a claim is a compare-and-set on owner or expiry).
+-- A row of its own, so the hot payment_orders row is not written for it.
+CREATE TABLE order_leases (
+    order_no TEXT NOT NULL PRIMARY KEY,
+    owner TEXT NOT NULL,
+    lease_until TIMESTAMP NOT NULL,
+    claims BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX idx_order_leases_until ON order_leases (lease_until);
