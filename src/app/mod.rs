@@ -6,9 +6,11 @@
 //! Each capability is a facade: a plain struct holding what it needs, cheap to clone. They
 //! are collected in [`App`], which handlers reach through `AppState`.
 
+pub mod admin_accounts;
 pub mod audit;
 pub mod error;
 pub mod identity;
+pub mod keys;
 pub mod merchants;
 pub mod ops;
 pub mod page;
