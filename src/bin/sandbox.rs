@@ -150,8 +150,8 @@ fn identities_help(dir: &Path) -> String {
     format!(
         "Identities and keys (point a server at this sandbox with these; `sandbox env` prints \
          them as export lines):
-  WECHAT_APPID={SANDBOX_APPID}                  (app id)
-  WECHAT_MCHID={SANDBOX_MCHID}                         (merchant id, mchid)
+  WECHAT_APPID={SANDBOX_APPID}    (the mini-program's app id)
+  WECHAT_MCHID={SANDBOX_MCHID}           (the merchant id)
   WECHAT_MERCHANT_SERIAL_NO={SANDBOX_MERCHANT_SERIAL}
   WECHAT_PLATFORM_PUBLIC_KEY_ID={SANDBOX_PUBLIC_KEY_ID}
   WECHAT_MERCHANT_PRIVATE_KEY_FILE={merchant_key}

@@ -380,3 +380,78 @@ async fn rotation_refuses_data_under_a_key_the_ring_lacks_and_changes_nothing() 
     let store = Db::connect(&test_settings(&db, data.path())).await.unwrap();
     assert_eq!(count_under(&store, "v3").await, 7, "nothing was changed");
 }
+
+/// The compare-and-set itself, without relying on timing: a value that changed between the
+/// job's read and its write is left alone, even when the change kept the key id (an instance
+/// still on the old key ring storing a user's new phone).
+#[actix_web::test]
+async fn a_value_changed_after_the_read_is_never_overwritten() {
+    use points_app::storage::field_keys::{self, Rekey};
+    use points_app::storage::users::StoredPhone;
+    let db = TestDatabase::create();
+    let (user_ids, _) = seed(&db, None, 3, 0, 0).await;
+    let data = tempfile::tempdir().unwrap();
+    let settings = test_settings(&db, data.path());
+    let store = Db::connect(&settings).await.unwrap();
+    let (old_ring, new_ring) = (ring(&settings, None), ring(&settings, Some(V2)));
+    let read = field_keys::not_under_key(&store, EncryptedColumn::UserPhone, "v2", None, 10)
+        .await
+        .unwrap();
+    assert_eq!(read.len(), 3);
+
+    // The middle user's phone changes under v1 after the job read it.
+    let id = &user_ids[1];
+    let edited = Phone::parse("13700000001").unwrap();
+    let (key_id, cipher) = old_ring
+        .encrypt(edited.as_str(), &aad(EncryptedColumn::UserPhone, id))
+        .unwrap();
+    let phone = StoredPhone {
+        cipher: cipher.clone(),
+        key_id,
+        blind_index: old_ring.blind_index(edited.as_str()),
+        masked: edited.masked(),
+    };
+    assert!(
+        storage::users::set_phone(&store, id, &phone, None)
+            .await
+            .unwrap()
+    );
+
+    let changes: Vec<Rekey> = read
+        .into_iter()
+        .map(|old| {
+            let column = EncryptedColumn::UserPhone;
+            let plain = new_ring
+                .decrypt(&old.key_id, &old.cipher, &aad(column, &old.id))
+                .unwrap();
+            let (key_id, cipher) = new_ring.encrypt(&plain, &aad(column, &old.id)).unwrap();
+            Rekey {
+                old,
+                key_id,
+                cipher,
+            }
+        })
+        .collect();
+    let stored_now = field_keys::rekey(&store, EncryptedColumn::UserPhone, &changes)
+        .await
+        .unwrap();
+    assert_eq!(stored_now, [true, false, true]);
+    let rows = stored(&store, EncryptedColumn::UserPhone).await;
+    let (_, key, kept) = rows.iter().find(|(i, _, _)| i == id).unwrap();
+    assert_eq!((key.as_str(), kept), ("v1", &cipher), "the edit survives");
+    // The next run moves it like any other.
+    let summary =
+        points_app::app::keys::rotate_field_keys(&store, &new_ring, &Default::default(), |_| {})
+            .await
+            .unwrap();
+    assert_eq!((summary.rotated(), summary.skipped()), (1, 0));
+    let rows = stored(&store, EncryptedColumn::UserPhone).await;
+    let (_, key, cipher) = rows.iter().find(|(i, _, _)| i == id).unwrap();
+    assert_eq!(key, "v2");
+    assert_eq!(
+        new_ring
+            .decrypt(key, cipher, &aad(EncryptedColumn::UserPhone, id))
+            .unwrap(),
+        "13700000001"
+    );
+}
