@@ -215,9 +215,9 @@ async fn rotate_field_keys_moves_every_value_to_the_current_key_while_the_server
     let job = actix_web::rt::spawn(async move { rotate(&url, V2, &["--batch-size", "25"]).await });
     // Meanwhile users sign in, read their profile (the server's lazy re-encryption) and
     // change their phone (a write the job must not overwrite); owners list their merchants.
-    for i in 0..NAMED {
+    for (i, seeded) in user_ids.iter().enumerate().take(NAMED) {
         let s = login(&app, &format!("rot{i}")).await;
-        assert_eq!(s.user_id, user_ids[i], "the seeded user signs in");
+        assert_eq!(&s.user_id, seeded, "the seeded user signs in");
         let me: Value = get_auth(&app, &s.access_token, "/api/users/me")
             .await
             .json()
