@@ -145,7 +145,7 @@ fn code_not_found() -> AppError {
     AppError::new(ErrorCode::PaymentCodeNotFound, "no such payment code")
 }
 
-fn contact_aad(merchant_id: &str) -> String {
+pub(crate) fn contact_aad(merchant_id: &str) -> String {
     format!("merchants.contact_phone:{merchant_id}")
 }
 
@@ -218,8 +218,14 @@ impl Merchants {
             return Ok(());
         };
         let (key_id, cipher) = fields.encrypt(&plain, &aad).map_err(AppError::internal)?;
-        store::rekey_contact_phone(&self.db, &m.id, &m.contact_phone_key_id, &key_id, &cipher)
-            .await?;
+        store::rekey_contact_phone(
+            &self.db,
+            &m.id,
+            (&m.contact_phone_key_id, &m.contact_phone_cipher),
+            &key_id,
+            &cipher,
+        )
+        .await?;
         Ok(())
     }
 

@@ -4,11 +4,15 @@
 //! re-encryption, and the read side of orders.
 //!
 //! Each capability is a facade: a plain struct holding what it needs, cheap to clone. They
-//! are collected in [`App`], which handlers reach through `AppState`.
+//! are collected in [`App`], which handlers reach through `AppState`. The command line's
+//! maintenance (`points-app admin …`, `points-app rotate-field-keys`) is here too, as plain
+//! functions on the database: `admin_accounts` and `keys`.
 
+pub mod admin_accounts;
 pub mod audit;
 pub mod error;
 pub mod identity;
+pub mod keys;
 pub mod merchants;
 pub mod ops;
 pub mod page;

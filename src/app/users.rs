@@ -68,7 +68,7 @@ pub struct Users {
     security: Arc<SecurityState>,
 }
 
-fn phone_aad(user_id: &str) -> String {
+pub(crate) fn phone_aad(user_id: &str) -> String {
     format!("users.phone:{user_id}")
 }
 
@@ -123,7 +123,7 @@ impl Users {
     }
 
     /// The user as shown to them; a phone under a retired key is re-encrypted on the way
-    /// (only while the row is still under that key, so a newer phone is never overwritten).
+    /// (only while the row still holds that value, so a newer phone is never overwritten).
     pub(crate) async fn profile_of(&self, user: UserRow) -> Result<UserProfile, AppError> {
         if let (Some(cipher), Some(key_id)) = (&user.phone_cipher, &user.phone_key_id) {
             let aad = phone_aad(&user.id);
@@ -131,7 +131,7 @@ impl Users {
                 let phone =
                     Phone::parse(&plain).map_err(|e| AppError::internal(anyhow::anyhow!(e)))?;
                 let sealed = self.seal(&phone, &aad)?;
-                store::set_phone(&self.db, &user.id, &sealed, Some(key_id)).await?;
+                store::set_phone(&self.db, &user.id, &sealed, Some((key_id, cipher))).await?;
             }
         }
         Ok(UserProfile {

@@ -4,7 +4,11 @@
 //! ```text
 //! sandbox [--host 127.0.0.1] [--port 8081] [--keys-dir ./data/sandbox] [--time-scale 1.0]
 //!         [--max-in-flight 32]
-//!   env: SANDBOX_HOST, SANDBOX_PORT, SANDBOX_KEYS_DIR, SANDBOX_TIME_SCALE
+//!   env: SANDBOX_HOST, SANDBOX_PORT, SANDBOX_KEYS_DIR, SANDBOX_TIME_SCALE,
+//!        SANDBOX_MAX_IN_FLIGHT
+//! sandbox --help
+//!   the options, and the ids (appid, mchid, serial, public key id) and key files a server
+//!   pointed at the sandbox needs.
 //! sandbox verify-notification --headers H.json --body BODY --apiv3-key-file F
 //!         (--platform-public-key PEM --platform-public-key-id ID | --platform-cert PEM)...
 //!         --mchid M --appid A [--now UNIX]
@@ -15,10 +19,16 @@
 //! ```
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use points_app::sandbox::keys::{
+    APIV3_KEY_FILE, APP_SECRET_FILE, MERCHANT_KEY_FILE, MERCHANT_PUBLIC_FILE, PLATFORM_KEY_FILE,
+    PLATFORM_PUBLIC_FILE, SANDBOX_APPID, SANDBOX_MCHID, SANDBOX_MERCHANT_SERIAL,
+    SANDBOX_PUBLIC_KEY_ID,
+};
 use points_app::sandbox::{self, SandboxConfig};
 use points_app::telemetry;
 use points_app::wechat::aead::ApiV3Key;
@@ -27,77 +37,163 @@ use points_app::wechat::notify::{NotificationResource, NotificationVerifier};
 use points_app::wechat::sign::{Clock, FixedClock, PlatformVerifier, SystemClock};
 use secrecy::SecretString;
 
-fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("verify-notification") => verify_notification(args.get(1..).unwrap_or_default()),
-        Some("serve") => serve(args.get(1..).unwrap_or_default()),
-        Some("env") => print_env(args.get(1..).unwrap_or_default()),
-        Some("-h" | "--help") => {
-            println!(
-                "usage: sandbox [serve] [--host H] [--port N] [--keys-dir D] [--time-scale F] [--max-in-flight N]\n       sandbox verify-notification --headers H.json --body B --apiv3-key-file F --mchid M --appid A (--platform-public-key PEM --platform-public-key-id ID | --platform-cert PEM) [--now UNIX]"
-            );
-            ExitCode::SUCCESS
-        }
-        _ => serve(&args),
-    }
+const DEFAULT_KEYS_DIR: &str = "./data/sandbox";
+
+/// The local WeChat Pay v3 and mini-program stand-in: speaks the real protocol with its own
+/// keys (generated once into the keys directory), delivers signed, encrypted notifications
+/// with WeChat's retries, and takes `/sandbox/...` control calls. Without a command it
+/// serves.
+#[derive(Debug, Parser)]
+#[command(name = "sandbox", version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
 }
 
-/// `--name value` pairs; a repeated name keeps every value.
-fn flags(args: &[String]) -> Result<HashMap<String, Vec<String>>, String> {
-    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve (the default).
+    Serve(ServeArgs),
+    /// Print `export WECHAT_...=...` lines that point a server at a sandbox with these keys
+    /// (generating the keys if needed): several server instances sharing one sandbox.
+    Env(EnvArgs),
+    /// Run the server's real notification verifier on files. Exit 0: accepted (prints the
+    /// event as JSON); 1: refused (prints why); 2: usage.
+    VerifyNotification(VerifyArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "SANDBOX_HOST", default_value = "127.0.0.1")]
+    host: String,
+    /// Port to listen on (0: any free port).
+    #[arg(long, env = "SANDBOX_PORT", default_value_t = 8081)]
+    port: u16,
+    /// Where the keys are kept (missing files are generated, mode 0600).
+    #[arg(long, env = "SANDBOX_KEYS_DIR", default_value = DEFAULT_KEYS_DIR)]
+    keys_dir: PathBuf,
+    /// Multiplies WeChat's notification retry schedule (1.0: real time; tests use 0.001).
+    #[arg(long, env = "SANDBOX_TIME_SCALE", default_value_t = 1.0)]
+    time_scale: f64,
+    /// Notification requests in flight at once.
+    #[arg(long, env = "SANDBOX_MAX_IN_FLIGHT", default_value_t = 32)]
+    max_in_flight: usize,
+}
+
+#[derive(Debug, Args)]
+struct EnvArgs {
+    /// The sandbox's keys directory.
+    #[arg(long, env = "SANDBOX_KEYS_DIR", default_value = DEFAULT_KEYS_DIR)]
+    keys_dir: PathBuf,
+    /// The sandbox's base URL (for WECHAT_PAY_BASE_URL and WECHAT_API_BASE_URL).
+    #[arg(long, default_value = "http://127.0.0.1:8081")]
+    base_url: String,
+}
+
+#[derive(Debug, Args)]
+struct VerifyArgs {
+    /// The notification's headers, a JSON object (Wechatpay-Signature and the rest).
+    #[arg(long, value_name = "H.json")]
+    headers: PathBuf,
+    /// The raw notification body.
+    #[arg(long, value_name = "BODY")]
+    body: PathBuf,
+    /// A file holding the 32-character APIv3 key.
+    #[arg(long, value_name = "FILE")]
+    apiv3_key_file: PathBuf,
+    /// The merchant id the notification must carry.
+    #[arg(long)]
+    mchid: String,
+    /// The app id the notification must carry.
+    #[arg(long)]
+    appid: String,
+    /// A WeChat Pay public key (SPKI PEM); give one --platform-public-key-id per key.
+    #[arg(long, value_name = "PEM")]
+    platform_public_key: Vec<PathBuf>,
+    /// The id (PUB_KEY_ID_...) of each --platform-public-key, in the same order.
+    #[arg(long, value_name = "ID")]
+    platform_public_key_id: Vec<String>,
+    /// A platform certificate (X.509 PEM); its serial is read from it.
+    #[arg(long, value_name = "PEM")]
+    platform_cert: Vec<PathBuf>,
+    /// Check timestamps against this Unix time instead of the clock.
+    #[arg(long, value_name = "UNIX")]
+    now: Option<i64>,
+}
+
+/// The keys directory `--help` describes: the `--keys-dir` on the command line, else
+/// `SANDBOX_KEYS_DIR`, else the default.
+fn keys_dir_for_help(args: &[String]) -> PathBuf {
     let mut it = args.iter();
-    while let Some(name) = it.next() {
-        let key = name
-            .strip_prefix("--")
-            .ok_or_else(|| format!("unexpected argument {name}"))?;
-        let value = it.next().ok_or_else(|| format!("{name} needs a value"))?;
-        out.entry(key.to_string()).or_default().push(value.clone());
-    }
-    Ok(out)
-}
-
-fn one(flags: &HashMap<String, Vec<String>>, name: &str, env: &str) -> Option<String> {
-    flags
-        .get(name)
-        .and_then(|v| v.last().cloned())
-        .or_else(|| std::env::var(env).ok().filter(|v| !v.is_empty()))
-}
-
-fn serve(args: &[String]) -> ExitCode {
-    let flags = match flags(args) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("sandbox: {e}");
-            return ExitCode::from(2);
+    while let Some(arg) = it.next() {
+        if let Some(dir) = arg.strip_prefix("--keys-dir=") {
+            return PathBuf::from(dir);
         }
+        if arg == "--keys-dir"
+            && let Some(dir) = it.next()
+        {
+            return PathBuf::from(dir);
+        }
+    }
+    std::env::var("SANDBOX_KEYS_DIR")
+        .ok()
+        .filter(|d| !d.is_empty())
+        .map_or_else(|| PathBuf::from(DEFAULT_KEYS_DIR), PathBuf::from)
+}
+
+/// The identities and key files a server needs to talk to this sandbox.
+fn identities_help(dir: &Path) -> String {
+    let file = |name: &str| dir.join(name).display().to_string();
+    format!(
+        "Identities and keys (point a server at this sandbox with these; `sandbox env` prints \
+         them as export lines):
+  WECHAT_APPID={SANDBOX_APPID}    (the mini-program's app id)
+  WECHAT_MCHID={SANDBOX_MCHID}           (the merchant id)
+  WECHAT_MERCHANT_SERIAL_NO={SANDBOX_MERCHANT_SERIAL}
+  WECHAT_PLATFORM_PUBLIC_KEY_ID={SANDBOX_PUBLIC_KEY_ID}
+  WECHAT_MERCHANT_PRIVATE_KEY_FILE={merchant_key}
+  WECHAT_PLATFORM_PUBLIC_KEY_FILE={platform_public}
+  WECHAT_APIV3_KEY=$(cat {apiv3})
+  WECHAT_APP_SECRET=$(cat {app_secret})
+  WECHAT_PAY_BASE_URL, WECHAT_API_BASE_URL: http://HOST:PORT of this sandbox
+
+Key files in {dir} (generated on first start, mode 0600, reused after):
+  {MERCHANT_KEY_FILE}, {MERCHANT_PUBLIC_FILE} (the merchant's RSA key pair)
+  {PLATFORM_KEY_FILE}, {PLATFORM_PUBLIC_FILE} (WeChat Pay's, public-key mode)
+  {APIV3_KEY_FILE}, {APP_SECRET_FILE} (32-character secrets)
+
+GET /sandbox/keys on a running sandbox shows the same ids and its directory.",
+        merchant_key = file(MERCHANT_KEY_FILE),
+        platform_public = file(PLATFORM_PUBLIC_FILE),
+        apiv3 = file(APIV3_KEY_FILE),
+        app_secret = file(APP_SECRET_FILE),
+        dir = dir.display(),
+    )
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let command = Cli::command().after_help(identities_help(&keys_dir_for_help(&args)));
+    let cli = match Cli::from_arg_matches(&command.get_matches_from(&args)) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
     };
-    let mut config = SandboxConfig::new(
-        PathBuf::from(
-            one(&flags, "keys-dir", "SANDBOX_KEYS_DIR").unwrap_or_else(|| "./data/sandbox".into()),
-        ),
-        8081,
-    );
-    if let Some(host) = one(&flags, "host", "SANDBOX_HOST") {
-        config.host = host;
+    match cli.command {
+        None => serve(cli.serve),
+        Some(Command::Serve(args)) => serve(args),
+        Some(Command::Env(args)) => print_env(args),
+        Some(Command::VerifyNotification(args)) => verify_notification(args),
     }
-    let parsed = (|| -> Result<(), String> {
-        if let Some(p) = one(&flags, "port", "SANDBOX_PORT") {
-            config.port = p.parse().map_err(|_| format!("bad port {p}"))?;
-        }
-        if let Some(s) = one(&flags, "time-scale", "SANDBOX_TIME_SCALE") {
-            config.time_scale = s.parse().map_err(|_| format!("bad time scale {s}"))?;
-        }
-        if let Some(n) = one(&flags, "max-in-flight", "SANDBOX_MAX_IN_FLIGHT") {
-            config.max_in_flight_deliveries =
-                n.parse().map_err(|_| format!("bad max-in-flight {n}"))?;
-        }
-        Ok(())
-    })();
-    if let Err(e) = parsed {
-        eprintln!("sandbox: {e}");
-        return ExitCode::from(2);
-    }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    let mut config = SandboxConfig::new(args.keys_dir, args.port);
+    config.host = args.host;
+    config.time_scale = args.time_scale;
+    config.max_in_flight_deliveries = args.max_in_flight;
     telemetry::init_subscriber(&std::env::var("APP_LOG_FORMAT").unwrap_or_else(|_| "auto".into()));
     let result = actix_web::rt::System::new().block_on(async move {
         let handle = sandbox::start(&config).await?;
@@ -120,18 +216,8 @@ fn serve(args: &[String]) -> ExitCode {
     }
 }
 
-fn print_env(args: &[String]) -> ExitCode {
-    let flags = match flags(args) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("sandbox env: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let dir = PathBuf::from(
-        one(&flags, "keys-dir", "SANDBOX_KEYS_DIR").unwrap_or_else(|| "./data/sandbox".into()),
-    );
-    let base = one(&flags, "base-url", "").unwrap_or_else(|| "http://127.0.0.1:8081".into());
+fn print_env(args: EnvArgs) -> ExitCode {
+    let (dir, base) = (args.keys_dir, args.base_url);
     let keys = match sandbox::SandboxKeys::load_or_generate(&dir) {
         Ok(k) => k,
         Err(e) => {
@@ -170,7 +256,7 @@ fn print_env(args: &[String]) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn verify_notification(args: &[String]) -> ExitCode {
+fn verify_notification(args: VerifyArgs) -> ExitCode {
     match run_verify(args) {
         Ok(Ok(summary)) => {
             println!("{summary}");
@@ -188,38 +274,29 @@ fn verify_notification(args: &[String]) -> ExitCode {
 }
 
 /// Outer `Err`: bad usage. Inner `Err`: the verifier refused.
-fn run_verify(args: &[String]) -> Result<Result<String, String>, String> {
-    let flags = flags(args)?;
-    let need = |name: &str| one(&flags, name, "").ok_or_else(|| format!("--{name} is required"));
-    let read = |path: String| std::fs::read(&path).map_err(|e| format!("{path}: {e}"));
+fn run_verify(args: VerifyArgs) -> Result<Result<String, String>, String> {
+    let read = |path: &Path| std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()));
     let headers: HashMap<String, String> =
-        serde_json::from_slice(&read(need("headers")?)?).map_err(|e| format!("headers: {e}"))?;
-    let body = read(need("body")?)?;
-    let apiv3 = String::from_utf8(read(need("apiv3-key-file")?)?).map_err(|e| e.to_string())?;
+        serde_json::from_slice(&read(&args.headers)?).map_err(|e| format!("headers: {e}"))?;
+    let body = read(&args.body)?;
+    let apiv3 = String::from_utf8(read(&args.apiv3_key_file)?).map_err(|e| e.to_string())?;
     let apiv3 =
         ApiV3Key::parse(SecretString::from(apiv3.trim().to_string())).map_err(|e| e.to_string())?;
 
     let mut platform = PlatformKeys::new();
-    let key_files = flags
-        .get("platform-public-key")
-        .cloned()
-        .unwrap_or_default();
-    let key_ids = flags
-        .get("platform-public-key-id")
-        .cloned()
-        .unwrap_or_default();
+    let (key_files, key_ids) = (args.platform_public_key, args.platform_public_key_id);
     if key_files.len() != key_ids.len() {
         return Err("each --platform-public-key needs a --platform-public-key-id".into());
     }
     for (file, id) in key_files.iter().zip(key_ids) {
-        let pem = keys::read_pem(file.as_ref()).map_err(|e| e.to_string())?;
+        let pem = keys::read_pem(file).map_err(|e| e.to_string())?;
         platform.insert(
             id,
             keys::public_key_from_pem(&pem).map_err(|e| e.to_string())?,
         );
     }
-    for file in flags.get("platform-cert").cloned().unwrap_or_default() {
-        let pem = keys::read_pem(file.as_ref()).map_err(|e| e.to_string())?;
+    for file in &args.platform_cert {
+        let pem = keys::read_pem(file).map_err(|e| e.to_string())?;
         platform
             .insert_certificate_pem(&pem)
             .map_err(|e| e.to_string())?;
@@ -229,15 +306,15 @@ fn run_verify(args: &[String]) -> Result<Result<String, String>, String> {
             "give --platform-public-key with --platform-public-key-id, or --platform-cert".into(),
         );
     }
-    let clock: Arc<dyn Clock> = match one(&flags, "now", "") {
-        Some(now) => Arc::new(FixedClock(now.parse().map_err(|_| "bad --now")?)),
+    let clock: Arc<dyn Clock> = match args.now {
+        Some(now) => Arc::new(FixedClock(now)),
         None => Arc::new(SystemClock),
     };
     let verifier = NotificationVerifier::new(
         PlatformVerifier::with_clock(platform, clock),
         apiv3,
-        need("mchid")?,
-        need("appid")?,
+        args.mchid,
+        args.appid,
     );
     Ok(match verifier.verify_and_decrypt(&headers, &body) {
         Ok(n) => {

@@ -122,6 +122,16 @@ impl FieldCipher {
         self.keys.first().map(|(id, _)| id.as_str()).unwrap_or("v1")
     }
 
+    /// True when `id` is in the key ring (a value stored under it can be decrypted).
+    pub fn knows(&self, id: &str) -> bool {
+        self.keys.iter().any(|(k, _)| k == id)
+    }
+
+    /// Every key id of the ring, the current one first.
+    pub fn key_ids(&self) -> Vec<&str> {
+        self.keys.iter().map(|(id, _)| id.as_str()).collect()
+    }
+
     fn key(&self, id: &str) -> Result<&[u8; 32], FieldCryptoError> {
         self.keys
             .iter()
@@ -220,6 +230,8 @@ mod tests {
         let (id, ct) = old.encrypt("13812345678", "a").unwrap();
         let new = FieldCipher::new(Some(&secret("v2:second-key-0123456789")), &base).unwrap();
         assert_eq!(new.current_key_id(), "v2");
+        assert_eq!(new.key_ids(), ["v2", "v1"]);
+        assert!(new.knows("v1") && !new.knows("v3"));
         assert!(new.needs_rotation(&id));
         assert_eq!(new.decrypt(&id, &ct, "a").unwrap(), "13812345678");
         let (id2, ct2) = new.encrypt("13812345678", "a").unwrap();

@@ -10,6 +10,8 @@ use super::{Db, StorageError};
 use crate::with_conn;
 
 pub const ADMIN_ACTIVE: &str = "active";
+/// `refresh_tokens.subject_type` of an admin's session.
+pub const SUBJECT_ADMIN: &str = "admin";
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = admin_users)]
@@ -114,6 +116,104 @@ pub async fn record_failed_login(
                     .await?;
             }
             Ok((failures, until))
+        })
+        .await
+    })?)
+}
+
+/// What a password reset changed.
+#[derive(Debug, Clone)]
+pub struct PasswordReset {
+    pub admin_id: String,
+    /// Consecutive failed sign-ins before the reset (cleared by it).
+    pub failed_logins_before: i32,
+    /// The lock the reset lifted, if any.
+    pub locked_until_before: Option<NaiveDateTime>,
+    /// Sessions (refresh families) of the admin that the reset ended.
+    pub ended_sessions: Vec<String>,
+}
+
+/// Sets a new password hash for the admin `username`, clears the failure count and any lock,
+/// ends every live session of the admin, and writes `audit` (its target and before/after
+/// filled in here), all in one transaction. `None`: no admin of that name.
+pub async fn reset_password_audited(
+    db: &Db,
+    username: &str,
+    password_hash: &str,
+    mut audit: AuditRow,
+) -> Result<Option<PasswordReset>, StorageError> {
+    use super::schema::refresh_tokens;
+    use super::users::TOKEN_REVOKED;
+    let mut conn = db.write_conn().await?;
+    let t = now();
+    Ok(with_conn!(&mut conn, |c| {
+        c.transaction::<_, diesel::result::Error, _>(async |c| {
+            // Lock first (the row on MySQL, the database on SQLite).
+            diesel::update(admin_users::table.filter(admin_users::username.eq(username)))
+                .set(admin_users::failed_logins.eq(admin_users::failed_logins))
+                .execute(c)
+                .await?;
+            let before: Option<AdminRow> = admin_users::table
+                .filter(admin_users::username.eq(username))
+                .select(AdminRow::as_select())
+                .first(c)
+                .await
+                .optional()?;
+            let Some(before) = before else {
+                return Ok(None);
+            };
+            diesel::update(admin_users::table.find(&before.id))
+                .set((
+                    admin_users::password_hash.eq(password_hash),
+                    admin_users::failed_logins.eq(0),
+                    admin_users::locked_until.eq(None::<NaiveDateTime>),
+                ))
+                .execute(c)
+                .await?;
+            let live = refresh_tokens::table
+                .filter(refresh_tokens::subject_type.eq(SUBJECT_ADMIN))
+                .filter(refresh_tokens::subject_id.eq(&before.id))
+                .filter(refresh_tokens::status.ne(TOKEN_REVOKED))
+                .filter(refresh_tokens::expires_at.gt(t));
+            let ended_sessions = live
+                .select(refresh_tokens::family_id)
+                .distinct()
+                .load::<String>(c)
+                .await?;
+            diesel::update(live)
+                .set(refresh_tokens::status.eq(TOKEN_REVOKED))
+                .execute(c)
+                .await?;
+            audit.target_type = "admin".into();
+            audit.target_id = before.id.clone();
+            audit.before_json = Some(
+                serde_json::json!({
+                    "username": before.username,
+                    "failed_logins": before.failed_logins,
+                    "locked_until": before.locked_until,
+                })
+                .to_string(),
+            );
+            audit.after_json = Some(
+                serde_json::json!({
+                    "username": before.username,
+                    "password": "reset",
+                    "failed_logins": 0,
+                    "locked_until": null,
+                    "sessions_ended": ended_sessions.len(),
+                })
+                .to_string(),
+            );
+            diesel::insert_into(audit_log::table)
+                .values(&audit)
+                .execute(c)
+                .await?;
+            Ok(Some(PasswordReset {
+                admin_id: before.id,
+                failed_logins_before: before.failed_logins,
+                locked_until_before: before.locked_until,
+                ended_sessions,
+            }))
         })
         .await
     })?)

@@ -105,11 +105,12 @@ pub async fn list_by_status(
     })?)
 }
 
-/// Lazy re-encryption of the contact phone, only while the row is under `old_key`.
+/// Lazy re-encryption of the contact phone, only while the row still holds `old_key` and
+/// `old_cipher` (a newer value is never overwritten).
 pub async fn rekey_contact_phone(
     db: &Db,
     id: &str,
-    old_key: &str,
+    (old_key, old_cipher): (&str, &str),
     new_key: &str,
     cipher: &str,
 ) -> Result<bool, StorageError> {
@@ -118,7 +119,8 @@ pub async fn rekey_contact_phone(
         diesel::update(
             merchants::table
                 .find(id)
-                .filter(merchants::contact_phone_key_id.eq(old_key)),
+                .filter(merchants::contact_phone_key_id.eq(old_key))
+                .filter(merchants::contact_phone_cipher.eq(old_cipher)),
         )
         .set((
             merchants::contact_phone_cipher.eq(cipher),

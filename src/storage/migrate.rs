@@ -31,15 +31,25 @@ struct LockResult {
     locked: Option<i32>,
 }
 
-pub async fn run_mysql(url: &str) -> Result<(), StorageError> {
-    migrate_mysql(url, Direction::Up).await
+/// Applies what is pending; returns the versions applied (empty: the schema was current).
+pub async fn run_mysql(url: &str) -> Result<Vec<String>, StorageError> {
+    mysql_versions(url, Direction::Up).await
 }
 
-pub async fn run_sqlite(path: &str) -> Result<(), StorageError> {
-    migrate_sqlite(path, Direction::Up).await
+/// Applies what is pending; returns the versions applied (empty: the schema was current).
+pub async fn run_sqlite(path: &str) -> Result<Vec<String>, StorageError> {
+    sqlite_versions(path, Direction::Up).await
 }
 
 pub async fn migrate_mysql(url: &str, direction: Direction) -> Result<(), StorageError> {
+    mysql_versions(url, direction).await.map(drop)
+}
+
+pub async fn migrate_sqlite(path: &str, direction: Direction) -> Result<(), StorageError> {
+    sqlite_versions(path, direction).await.map(drop)
+}
+
+async fn mysql_versions(url: &str, direction: Direction) -> Result<Vec<String>, StorageError> {
     let url = url.to_string();
     on_own_runtime(move || async move {
         let mut conn = AsyncMysqlConnection::establish(&url).await?;
@@ -63,7 +73,7 @@ pub async fn migrate_mysql(url: &str, direction: Direction) -> Result<(), Storag
     .await
 }
 
-pub async fn migrate_sqlite(path: &str, direction: Direction) -> Result<(), StorageError> {
+async fn sqlite_versions(path: &str, direction: Direction) -> Result<Vec<String>, StorageError> {
     let path = path.to_string();
     on_own_runtime(move || async move {
         let lock_file = std::fs::OpenOptions::new()
@@ -86,7 +96,7 @@ fn apply<H, B>(
     harness: &mut H,
     migrations: impl Fn() -> EmbeddedMigrations,
     direction: Direction,
-) -> Result<(), StorageError>
+) -> Result<Vec<String>, StorageError>
 where
     H: MigrationHarness<B>,
     B: diesel::backend::Backend,
@@ -97,16 +107,19 @@ where
         harness.revert_all_migrations(migrations()).map_err(err)?;
     }
     let applied = harness.run_pending_migrations(migrations()).map_err(err)?;
+    let mut versions = Vec::with_capacity(applied.len());
     for version in applied {
         tracing::info!(category = "system", %version, "migration applied");
+        versions.push(version.to_string());
     }
-    Ok(())
+    Ok(versions)
 }
 
-async fn on_own_runtime<F, Fut>(make: F) -> Result<(), StorageError>
+async fn on_own_runtime<F, Fut, T>(make: F) -> Result<T, StorageError>
 where
     F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = Result<(), StorageError>>,
+    Fut: Future<Output = Result<T, StorageError>>,
+    T: Send + 'static,
 {
     tokio::task::spawn_blocking(move || {
         let runtime = tokio::runtime::Builder::new_multi_thread()

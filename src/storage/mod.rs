@@ -4,6 +4,7 @@
 //! Each query is written once and run on either backend through [`with_conn!`].
 
 pub mod admins;
+pub mod field_keys;
 pub mod group_commit;
 pub mod leases;
 pub mod merchants;
@@ -111,6 +112,28 @@ impl From<diesel_async::pooled_connection::PoolError> for StorageError {
 pub enum Db {
     Mysql(MysqlPool),
     Sqlite { read: SqlitePool, write: SqlitePool },
+}
+
+/// Applies the pending migrations to the configured database (under the migration lock)
+/// without connecting a pool: `points-app migrate`. Returns the versions applied.
+pub async fn migrate(settings: &Settings) -> Result<Vec<String>, StorageError> {
+    match settings.database_kind() {
+        DatabaseKind::Mysql => {
+            let url = settings
+                .database_url
+                .as_ref()
+                .map(|u| u.expose_secret().to_string())
+                .unwrap_or_default();
+            migrate::run_mysql(&url).await
+        }
+        DatabaseKind::Sqlite => {
+            let path = settings.sqlite_path();
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            migrate::run_sqlite(&path.to_string_lossy()).await
+        }
+    }
 }
 
 impl Db {

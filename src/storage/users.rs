@@ -125,13 +125,14 @@ pub async fn update_profile(
     Ok(())
 }
 
-/// Stores the phone. With `only_if_key`, only a row still under that key id is changed (lazy
-/// re-encryption must not overwrite a newer value).
+/// Stores the phone. With `only_if` (key id, ciphertext), only a row still holding exactly
+/// that value is changed (lazy re-encryption must not overwrite a newer value, even one an
+/// instance with an older key ring wrote under the same key id).
 pub async fn set_phone(
     db: &Db,
     id: &str,
     phone: &StoredPhone,
-    only_if_key: Option<&str>,
+    only_if: Option<(&str, &str)>,
 ) -> Result<bool, StorageError> {
     let mut conn = db.write_conn().await?;
     let t = now();
@@ -143,12 +144,17 @@ pub async fn set_phone(
         users::updated_at.eq(t),
     );
     let n = with_conn!(&mut conn, |c| {
-        match only_if_key {
-            Some(k) => {
-                diesel::update(users::table.find(id).filter(users::phone_key_id.eq(k)))
-                    .set(values)
-                    .execute(c)
-                    .await
+        match only_if {
+            Some((key, cipher)) => {
+                diesel::update(
+                    users::table
+                        .find(id)
+                        .filter(users::phone_key_id.eq(key))
+                        .filter(users::phone_cipher.eq(cipher)),
+                )
+                .set(values)
+                .execute(c)
+                .await
             }
             None => {
                 diesel::update(users::table.find(id))
