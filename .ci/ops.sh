@@ -5,7 +5,8 @@
 # test on loopback), docker-compose file, Dockerfile. See docs/operations.md, "Validation".
 #
 # Runs as root on a fresh Debian 12 machine with access to Debian's and PyPI's registries only:
-# installs promtool (package prometheus), nginx-light and docker-compose with apt, and
+# installs promtool (package prometheus), amtool and alertmanager (prometheus-alertmanager),
+# nginx-light and docker-compose with apt, and
 # kubernetes-validate + PyYAML with pip into a venv. None of the installed daemons is left
 # running. Re-runs on the same machine skip what is already installed.
 set -euo pipefail
@@ -19,6 +20,7 @@ VENV="${OPS_VENV:-/var/tmp/points-ops-venv}"
 daemon_pids() {
   pgrep -x prometheus || true
   pgrep -x nginx || true
+  pgrep -x prometheus-alertmanager || true
 }
 
 install_debian_packages() {
@@ -26,6 +28,7 @@ install_debian_packages() {
   command -v promtool >/dev/null 2>&1 || wanted+=(prometheus)
   command -v nginx >/dev/null 2>&1 || wanted+=(nginx-light)
   command -v docker-compose >/dev/null 2>&1 || wanted+=(docker-compose)
+  command -v amtool >/dev/null 2>&1 || wanted+=(prometheus-alertmanager)
   [ ${#wanted[@]} -eq 0 ] && return 0
   step "apt-get install ${wanted[*]}"
   # The prometheus and nginx packages start their daemons on install (prometheus would keep
@@ -86,6 +89,9 @@ promtool check rules dashboards/alerts/*.rules.yml
 
 step "promtool test rules"
 promtool test rules dashboards/alerts/tests/*.yml
+
+step "Alertmanager: amtool check-config, routes, live inhibition (loopback)"
+bash dashboards/alertmanager_test.sh
 
 step "promtool check config dashboards/prometheus.yml"
 promtool check config dashboards/prometheus.yml
