@@ -16,7 +16,7 @@ use prometheus::IntCounterVec;
 use crate::domain::time::cst;
 use crate::storage::Db;
 use crate::storage::subscribe::{self, MessageRow};
-use crate::telemetry::Metrics;
+use crate::telemetry::{Metrics, Trace};
 use crate::wechat::types::SubscribeMessage;
 use crate::wechat::{MpErrorCode, WechatClient, WechatError};
 
@@ -265,12 +265,21 @@ async fn deliver(
     rows: Vec<MessageRow>,
 ) -> Result<(), crate::storage::StorageError> {
     let outcomes: Vec<(MessageRow, Result<(), WechatError>)> = futures_util::stream::iter(rows)
-        .map(|row| async move {
-            let sent = match serde_json::from_str::<SubscribeMessage>(&row.payload) {
-                Ok(message) => wechat.send_subscribe_message(&message).await,
-                Err(e) => Err(WechatError::InvalidRequest(format!("stored payload: {e}"))),
+        .map(|row| {
+            // A payment message's reference is its order number.
+            let trace = Trace::background("notify").user(&row.user_id);
+            let trace = if row.kind == KIND_PAYMENT {
+                trace.order(&row.reference)
+            } else {
+                trace
             };
-            (row, sent)
+            trace.run(async move {
+                let sent = match serde_json::from_str::<SubscribeMessage>(&row.payload) {
+                    Ok(message) => wechat.send_subscribe_message(&message).await,
+                    Err(e) => Err(WechatError::InvalidRequest(format!("stored payload: {e}"))),
+                };
+                (row, sent)
+            })
         })
         .buffer_unordered(CONCURRENCY)
         .collect()

@@ -26,6 +26,70 @@ pub fn new_trace_id() -> String {
     uuid::Uuid::now_v7().simple().to_string()
 }
 
+/// The trace a piece of work runs in: its id (for error bodies and audit rows) and its span
+/// (for every log line). A request's work handed to an actor keeps the request's trace
+/// ([`Trace::current`]); work no request started (a supervision step, an outbox re-drive, a
+/// message send, an expiry sweep) gets its own ([`Trace::background`]), naming the order or
+/// user it is about, so one grep for an order number finds every line of its life.
+#[derive(Debug, Clone)]
+pub struct Trace {
+    id: String,
+    span: tracing::Span,
+}
+
+impl Trace {
+    /// The trace of the running request (or of the background work already running); a new
+    /// background trace outside both.
+    pub fn current() -> Trace {
+        match TRACE_ID.try_with(|t| t.clone()) {
+            Ok(id) => Trace {
+                id,
+                span: tracing::Span::current(),
+            },
+            Err(_) => Trace::background("detached"),
+        }
+    }
+
+    /// A new trace for background work of kind `work` (`supervise`, `outbox`, `notify`, …).
+    pub fn background(work: &'static str) -> Trace {
+        let id = new_trace_id();
+        let span = tracing::info_span!(
+            "background",
+            trace_id = %id,
+            work,
+            order_no = tracing::field::Empty,
+            user_id = tracing::field::Empty,
+        );
+        Trace { id, span }
+    }
+
+    /// Names the order the work is about (every line of it then carries `span.order_no`).
+    pub fn order(self, order_no: &str) -> Trace {
+        self.span.record("order_no", order_no);
+        self
+    }
+
+    /// Names the user the work is about.
+    pub fn user(self, user_id: &str) -> Trace {
+        self.span.record("user_id", user_id);
+        self
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Runs `fut` in this trace: its log lines carry the span, and `current_trace_id()`
+    /// inside answers this trace's id.
+    pub fn run<F: std::future::Future>(
+        self,
+        fut: F,
+    ) -> impl std::future::Future<Output = F::Output> {
+        use tracing::Instrument;
+        TRACE_ID.scope(self.id, fut.instrument(self.span))
+    }
+}
+
 /// Accepts a caller's `X-Request-Id` when it is short and plain, so it cannot inject into logs.
 pub fn accept_trace_id(raw: &str) -> Option<String> {
     let ok = !raw.is_empty()

@@ -248,3 +248,75 @@ async fn a_refused_notification_line_names_its_order() {
         "{refused:?}"
     );
 }
+
+/// One order's life in one grep: background work logs in a trace of its own that names the
+/// order (the supervisor closing an expired order, its steps and WeChat calls), and work a
+/// request handed to an actor keeps the request's trace (the award after WeChat's
+/// notification carries the notification request's trace id). Every line that mentions
+/// either order carries its number in a field.
+#[actix_web::test]
+async fn one_orders_life_is_found_by_its_order_number() {
+    let Some(logs) = captured_logs() else {
+        eprintln!("another subscriber is installed (TEST_LOG?): log capture skipped");
+        return;
+    };
+    let app = spawn_identity_app_with(|s| {
+        s.rate_limit_payments_per_min = 1000;
+        s.order_ttl_secs = 3;
+    })
+    .await;
+    let (owner, merchant) = approved_merchant(&app, "m-life").await;
+    let code = crate::payments::payment_code(&app, &owner, &merchant, None).await;
+    let shopper = login(&app, "shopper-life").await;
+    let expired =
+        crate::payments::created(&app, &shopper, &code, 2_000, "life-key-0001").await["order_no"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    let paid = crate::payments::paid_order(&app, &shopper, &code, 5_000).await;
+    crate::payments::wait_order(&app, &shopper, &expired, |o| o["status"] == "closed").await;
+
+    let lines = lines(&logs);
+    let about = |no: &str| -> Vec<serde_json::Value> {
+        lines
+            .iter()
+            .filter(|l| l.to_string().contains(no))
+            .cloned()
+            .collect()
+    };
+    // The supervisor's close: its own trace, naming the order.
+    let closing: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["span"]["work"] == "supervise" && l["span"]["order_no"] == expired.as_str())
+        .collect();
+    let close = closing
+        .iter()
+        .find(|l| l["action"] == "order_expire")
+        .unwrap_or_else(|| panic!("no order_expire line for {expired}: {closing:?}"));
+    let trace = close["span"]["trace_id"].as_str().unwrap();
+    assert_eq!(trace.len(), 32, "{close}");
+    assert_eq!(close["user_id"], shopper.user_id.as_str(), "{close}");
+    // The award after the notification: in the notification request's trace.
+    let award = lines
+        .iter()
+        .find(|l| l["action"] == "points_award" && l["source_id"] == paid.as_str())
+        .unwrap_or_else(|| panic!("no award line for {paid}"));
+    assert_eq!(award["span"]["route"], "/api/wechat/pay/notify", "{award}");
+    assert_eq!(
+        award["span"]["trace_id"].as_str().unwrap().len(),
+        32,
+        "{award}"
+    );
+    // Whatever mentions an order names it in a field, never only in free text.
+    for no in [&expired, &paid] {
+        let found = about(no);
+        assert!(!found.is_empty());
+        for l in found {
+            let named = ["order_no", "source_id", "reference", "aggregate_id"]
+                .iter()
+                .any(|f| l[*f] == no.as_str())
+                || l["span"]["order_no"] == no.as_str();
+            assert!(named, "a line mentions {no} without naming it: {l}");
+        }
+    }
+}

@@ -456,14 +456,15 @@ impl PaymentCore {
             order.order_no.clone(),
             order.amount_fen,
         );
-        actix::spawn(async move {
+        // The award goes on after the step's answer, in the step's trace.
+        actix::spawn(crate::telemetry::Trace::current().run(async move {
             if let Err(e) = core
                 .award(&user, &order_no, amount, outbox_id, paid_at, notify)
                 .await
             {
                 tracing::warn!(category = "business", order_no, error = %e, "award deferred to recovery");
             }
-        });
+        }));
     }
 
     /// Awards an order's points (idempotent on the order); deletes the outbox row with it.

@@ -36,6 +36,7 @@ use super::service::{CreatePayment, CreatedPayment, PaymentCore, Settled};
 use crate::domain::order::OrderStatus;
 use crate::storage::orders::{self, OrderRow};
 use crate::storage::{leases, outbox, refunds};
+use crate::telemetry::Trace;
 use crate::wechat::{NotificationVerifier, RefundResource, Transaction};
 
 const TICK: Duration = Duration::from_secs(1);
@@ -293,6 +294,7 @@ impl PaymentShard {
             let key = order_no.clone();
             let instance = self.sup.instance.clone();
             let until = (now + self.sup.lease()).naive_utc();
+            let trace = Trace::background("supervise").order(&order_no);
             let fut = async move {
                 let db = &core.db;
                 // The lease first, then the order: an order another instance finished and
@@ -310,15 +312,23 @@ impl PaymentShard {
                 let step = match (open, due) {
                     // Settled meanwhile (maybe by another instance): nothing to do.
                     (None, _) => Step::Final,
-                    (Some(order), Due::Close) => Step::of(core.close(&order, now).await?),
-                    (Some(order), Due::Query) => Step::of(core.reconcile(&order, now).await?),
+                    (Some(order), Due::Close) => {
+                        let settled = core.close(&order, now).await?;
+                        tracing::info!(category = "business", action = "order_expire", order_no = %order_no, user_id = %order.user_id, outcome = ?settled, "order past its expiry closed (or settled, if WeChat says paid)");
+                        Step::of(settled)
+                    }
+                    (Some(order), Due::Query) => {
+                        let settled = core.reconcile(&order, now).await?;
+                        tracing::info!(category = "business", action = "order_query", order_no = %order_no, user_id = %order.user_id, outcome = ?settled, "paying order asked about at WeChat");
+                        Step::of(settled)
+                    }
                 };
                 if step == Step::Final {
                     leases::release(db, &order_no, &instance).await?;
                 }
                 Ok(step)
             };
-            ctx.spawn(fut.into_actor(self).map(move |res, act, _| {
+            ctx.spawn(trace.run(fut).into_actor(self).map(move |res, act, _| {
                 if let Err(e) = &res {
                     tracing::warn!(category = "business", order_no = %key, error = %e, "supervision step failed; will retry");
                 }
@@ -396,28 +406,38 @@ impl PaymentShard {
         let fut = async move {
             let stale = (now - query_after).naive_utc();
             for refund in refunds::processing(&core.db, stale).await? {
-                match core.wechat.query_refund(&refund.out_refund_no).await {
-                    Ok(r) => {
-                        core.settle_refund(
-                            &refund.out_refund_no,
-                            r.status,
-                            Some(&r.refund_id),
-                            now,
-                        )
-                        .await?;
-                    }
-                    Err(e) => {
-                        tracing::warn!(category = "business", out_refund_no = %refund.out_refund_no, error = %e, "refund query failed")
-                    }
-                }
+                let trace = Trace::background("refund_query").order(&refund.order_no);
+                trace
+                    .run(async {
+                        match core.wechat.query_refund(&refund.out_refund_no).await {
+                            Ok(r) => {
+                                core.settle_refund(
+                                    &refund.out_refund_no,
+                                    r.status,
+                                    Some(&r.refund_id),
+                                    now,
+                                )
+                                .await?;
+                            }
+                            Err(e) => {
+                                tracing::warn!(category = "business", out_refund_no = %refund.out_refund_no, error = %e, "refund query failed")
+                            }
+                        }
+                        Ok::<_, PaymentError>(())
+                    })
+                    .await?;
             }
             let rows = outbox::due(&core.db, now.naive_utc(), 200).await?;
             for row in rows {
-                if let Err(e) = redrive(&core, &row).await {
+                // The aggregate is the order (award) or the refund (clawback) it is about.
+                let trace = match row.kind.as_str() {
+                    outbox::AWARD_POINTS => Trace::background("outbox").order(&row.aggregate_id),
+                    _ => Trace::background("outbox"),
+                };
+                if let Err(e) = trace.run(redrive(&core, &row)).await {
                     let attempts = row.attempts.saturating_add(1);
                     let backoff = 2_i64.saturating_pow(attempts.clamp(0, 10) as u32).min(600);
                     let next = now.naive_utc() + chrono::Duration::seconds(backoff);
-                    // The aggregate is the order (award) or the refund (clawback) it is about.
                     tracing::warn!(category = "business", outbox_id = %row.id, kind = %row.kind, aggregate_id = %row.aggregate_id, attempts, error = %e, "outbox effect failed; retrying later");
                     outbox::reschedule(&core.db, &row.id, attempts, next, &e.to_string()).await?;
                 }
@@ -540,6 +560,7 @@ fn reloaded(order: &OrderRow, status: OrderStatus) -> Watched {
 struct Create {
     req: CreatePayment,
     order_id: uuid::Uuid,
+    trace: Trace,
 }
 
 impl Handler<Create> for PaymentShard {
@@ -549,7 +570,8 @@ impl Handler<Create> for PaymentShard {
         let core = self.core.clone();
         let now = self.clock.now();
         Box::pin(
-            async move { core.create(msg.req, msg.order_id, now).await }
+            msg.trace
+                .run(async move { core.create(msg.req, msg.order_id, now).await })
                 .into_actor(self)
                 .map(|res, act, _| {
                     if let Ok(created) = &res
@@ -579,7 +601,7 @@ impl Handler<Watch> for PaymentShard {
 /// What WeChat reports about a payment (a verified notification).
 #[derive(Message)]
 #[rtype(result = "Result<Settled, PaymentError>")]
-struct Settle(Transaction);
+struct Settle(Transaction, Trace);
 
 impl Handler<Settle> for PaymentShard {
     type Result = ResponseActFuture<Self, Result<Settled, PaymentError>>;
@@ -589,7 +611,8 @@ impl Handler<Settle> for PaymentShard {
         let now = self.clock.now();
         let order_no = msg.0.out_trade_no.clone();
         Box::pin(
-            async move { core.settle(&msg.0, now).await }
+            msg.1
+                .run(async move { core.settle(&msg.0, now).await })
                 .into_actor(self)
                 .map(move |res, act, _| {
                     if let Ok(Settled::Paid | Settled::Duplicate | Settled::Closed) = &res {
@@ -607,6 +630,7 @@ impl Handler<Settle> for PaymentShard {
 struct Cancel {
     user_id: String,
     order_no: String,
+    trace: Trace,
 }
 
 impl Handler<Cancel> for PaymentShard {
@@ -616,6 +640,7 @@ impl Handler<Cancel> for PaymentShard {
         let core = self.core.clone();
         let now = self.clock.now();
         let order_no = msg.order_no.clone();
+        let trace = msg.trace;
         let fut = async move {
             let order = orders::find(&core.db, &msg.order_no)
                 .await?
@@ -626,7 +651,7 @@ impl Handler<Cancel> for PaymentShard {
                 status => Err(PaymentError::NotPayable(status)),
             }
         };
-        Box::pin(fut.into_actor(self).map(move |res, act, _| {
+        Box::pin(trace.run(fut).into_actor(self).map(move |res, act, _| {
             if let Ok(Settled::Paid | Settled::Closed) = &res {
                 act.watch.forget(&order_no);
             }
@@ -638,7 +663,7 @@ impl Handler<Cancel> for PaymentShard {
 /// WeChat reported a refund's outcome (verified notification).
 #[derive(Message)]
 #[rtype(result = "Result<Settled, PaymentError>")]
-struct RefundNotified(RefundResource);
+struct RefundNotified(RefundResource, Trace);
 
 impl Handler<RefundNotified> for PaymentShard {
     type Result = ResponseFuture<Result<Settled, PaymentError>>;
@@ -646,7 +671,7 @@ impl Handler<RefundNotified> for PaymentShard {
     fn handle(&mut self, msg: RefundNotified, _: &mut Context<Self>) -> Self::Result {
         let core = self.core.clone();
         let now = self.clock.now();
-        Box::pin(async move {
+        Box::pin(msg.1.run(async move {
             let r = msg.0;
             if r.mchid != core.wechat.config().mchid {
                 return Err(PaymentError::Mismatch("mchid"));
@@ -659,14 +684,14 @@ impl Handler<RefundNotified> for PaymentShard {
             }
             core.settle_refund(&r.out_refund_no, r.refund_status, Some(&r.refund_id), now)
                 .await
-        })
+        }))
     }
 }
 
 /// A merchant or an admin asks for a refund.
 #[derive(Message)]
 #[rtype(result = "Result<RefundView, PaymentError>")]
-struct StartRefund(RequestRefund);
+struct StartRefund(RequestRefund, Trace);
 
 impl Handler<StartRefund> for PaymentShard {
     type Result = ResponseFuture<Result<RefundView, PaymentError>>;
@@ -674,7 +699,10 @@ impl Handler<StartRefund> for PaymentShard {
     fn handle(&mut self, msg: StartRefund, _: &mut Context<Self>) -> Self::Result {
         let core = self.core.clone();
         let now = self.clock.now();
-        Box::pin(async move { core.request_refund(msg.0, now).await })
+        Box::pin(
+            msg.1
+                .run(async move { core.request_refund(msg.0, now).await }),
+        )
     }
 }
 
@@ -799,7 +827,11 @@ impl Payments {
         let order_no = order_id.simple().to_string();
         let created = self
             .shard(&order_no)
-            .send(Create { req, order_id })
+            .send(Create {
+                req,
+                order_id,
+                trace: Trace::current(),
+            })
             .await
             .map_err(unavailable)??;
         if created.order_no != order_no {
@@ -813,7 +845,7 @@ impl Payments {
     /// Settles a verified payment notification.
     pub async fn settle(&self, txn: Transaction) -> Result<Settled, PaymentError> {
         self.shard(&txn.out_trade_no)
-            .send(Settle(txn))
+            .send(Settle(txn, Trace::current()))
             .await
             .map_err(unavailable)?
     }
@@ -824,6 +856,7 @@ impl Payments {
             .send(Cancel {
                 user_id: user_id.to_string(),
                 order_no: order_no.to_string(),
+                trace: Trace::current(),
             })
             .await
             .map_err(unavailable)?
@@ -832,7 +865,7 @@ impl Payments {
     /// Books a verified refund notification.
     pub async fn refund_notified(&self, r: RefundResource) -> Result<Settled, PaymentError> {
         self.shard(&r.out_trade_no)
-            .send(RefundNotified(r))
+            .send(RefundNotified(r, Trace::current()))
             .await
             .map_err(unavailable)?
     }
@@ -840,7 +873,7 @@ impl Payments {
     /// Requests a refund at WeChat.
     pub async fn refund(&self, req: RequestRefund) -> Result<RefundView, PaymentError> {
         self.shard(&req.order_no)
-            .send(StartRefund(req))
+            .send(StartRefund(req, Trace::current()))
             .await
             .map_err(unavailable)?
     }

@@ -445,7 +445,10 @@ async fn sweep_loop(service: Weak<Inner>, every: Duration) {
             return;
         };
         let svc = PointsService { inner };
-        match svc.expire_due().await {
+        match crate::telemetry::Trace::background("expiry_sweep")
+            .run(svc.expire_due())
+            .await
+        {
             Ok(s) if s.users > 0 => {
                 tracing::info!(
                     category = "business",
