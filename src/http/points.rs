@@ -4,6 +4,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::admin::actor;
@@ -65,7 +66,7 @@ pub async fn statistics(
     Ok(HttpResponse::Ok().json(s))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeductBody {
     pub points: i64,
@@ -101,7 +102,7 @@ pub async fn deduct(
     Ok(HttpResponse::Ok().json(change))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdjustBody {
     pub points: i64,
