@@ -46,11 +46,7 @@ async fn hostile_bodies_are_json_4xx_and_change_nothing() {
         "[".repeat(5_000),
         "]".repeat(5_000)
     );
-    let deep_object = format!(
-        "{}{}",
-        "{\"a\":".repeat(5_000),
-        format!("1{}", "}".repeat(5_000))
-    );
+    let deep_object = format!("{}1{}", "{\"a\":".repeat(5_000), "}".repeat(5_000));
     let mut not_utf8 = br#"{"points": 5, "reason": ""#.to_vec();
     not_utf8.extend_from_slice(&[0xff, 0xfe, 0xc3, 0x28, 0xed, 0xa0, 0x80]);
     not_utf8.extend_from_slice(br#""}"#);
