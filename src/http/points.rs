@@ -69,7 +69,9 @@ pub async fn statistics(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeductBody {
+    #[schema(minimum = 1)]
     pub points: i64,
+    #[schema(min_length = 1, max_length = 100)]
     pub reason: String,
 }
 
@@ -105,7 +107,9 @@ pub async fn deduct(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdjustBody {
+    /// Non-zero: positive credits, negative debits.
     pub points: i64,
+    #[schema(min_length = 1, max_length = 100)]
     pub reason: String,
 }
 
