@@ -255,7 +255,8 @@ impl AdminUser {
         let status = match state.security.admin_status.get(&claims.sub) {
             Some(s) => Some(s),
             None => {
-                let s = state.app.identity.admin_status(&claims.sub).await?;
+                let (app, id) = (state.app.clone(), claims.sub.clone());
+                let s = detached(async move { app.identity.admin_status(&id).await }).await?;
                 if let Some(s) = &s {
                     state.security.admin_status.put(&claims.sub, s.clone());
                 }

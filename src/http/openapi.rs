@@ -3,7 +3,10 @@
 //! cannot do; the page below needs nothing but the document.)
 
 use actix_web::HttpResponse;
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::openapi_more as more;
@@ -51,10 +54,119 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The error answers every operation can give, by its shape, each with the one error body
+/// `{code, message, trace_id}` (schema `ErrorBody`): 400 for a malformed path, query or body;
+/// 401 and 403 where a token is needed; 404 where the path names something; 413, 415 and
+/// 422 where a body is read (every mutating operation: signed ones read theirs whatever it
+/// is). Statuses an operation lists itself keep their description and get the body. The
+/// WeChat notification routes answer in WeChat's format instead (`{code: FAIL, message}`).
+struct ErrorResponses;
+
+const ERROR_BODY: &str = "ErrorBody";
+
+fn error_statuses(op: &Operation, mutating: bool) -> Vec<(&'static str, &'static str)> {
+    let has = |place: ParameterIn| {
+        op.parameters
+            .iter()
+            .flatten()
+            .any(|p| p.parameter_in == place)
+    };
+    let mut statuses = Vec::new();
+    if mutating || has(ParameterIn::Query) || has(ParameterIn::Path) {
+        statuses.push((
+            "400",
+            "MALFORMED_JSON / INVALID_QUERY / INVALID_PATH and the route's own refusals",
+        ));
+    }
+    if op.security.is_some() {
+        statuses.push((
+            "401",
+            "UNAUTHORIZED / TOKEN_INVALID / TOKEN_EXPIRED / SESSION_REVOKED",
+        ));
+        statuses.push(("403", "FORBIDDEN / USER_DISABLED"));
+    }
+    if has(ParameterIn::Path) {
+        statuses.push(("404", "not found"));
+    }
+    if mutating {
+        statuses.push(("413", "PAYLOAD_TOO_LARGE (64 KiB)"));
+        statuses.push(("415", "UNSUPPORTED_MEDIA_TYPE (expected application/json)"));
+        statuses.push(("422", "VALIDATION_FAILED"));
+    }
+    statuses
+}
+
+fn add_error_responses(op: &mut Operation, mutating: bool) {
+    let body = || {
+        ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name(ERROR_BODY)))
+            .build()
+    };
+    for (status, description) in error_statuses(op, mutating) {
+        op.responses
+            .responses
+            .entry(status.to_string())
+            .or_insert_with(|| ResponseBuilder::new().description(description).into());
+    }
+    for (status, response) in op.responses.responses.iter_mut() {
+        if let (true, RefOr::T(response)) = (status.starts_with(['4', '5']), response)
+            && response.content.is_empty()
+        {
+            response
+                .content
+                .insert("application/json".to_string(), body());
+        }
+    }
+}
+
+impl Modify for ErrorResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let string = || ObjectBuilder::new().schema_type(Type::String);
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.schemas.insert(
+            ERROR_BODY.to_string(),
+            ObjectBuilder::new()
+                .description(Some(
+                    "Every error answer (the WeChat notification routes excepted)",
+                ))
+                .property(
+                    "code",
+                    string().description(Some("stable, e.g. VALIDATION_FAILED")),
+                )
+                .property("message", string())
+                .property(
+                    "trace_id",
+                    string().description(Some("the X-Request-Id of the answer")),
+                )
+                .required("code")
+                .required("message")
+                .required("trace_id")
+                .into(),
+        );
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if path.starts_with("/api/wechat/") {
+                continue;
+            }
+            let ops = [
+                (&mut item.get, false),
+                (&mut item.delete, false),
+                (&mut item.post, true),
+                (&mut item.put, true),
+                (&mut item.patch, true),
+            ];
+            for (op, mutating) in ops {
+                if let Some(op) = op.as_mut() {
+                    add_error_responses(op, mutating);
+                }
+            }
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "points-app", description = "WeChat scan-to-pay with loyalty points. Errors: {code, message, trace_id}."),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ErrorResponses),
     paths(
         healthz_doc, readyz_doc, metrics_doc, openapi_json, docs_page,
         auth::wechat_login, auth::refresh, auth::logout, auth::admin_login,

@@ -3,14 +3,38 @@
 //! shapes it answers with; the openapi test keeps this list equal to the router.
 #![allow(dead_code)]
 
+use super::orders::{AdminOrdersQuery, RangeQuery, RefundBody};
+use super::page::PageQuery;
+use super::payments::{CreateBody, OrderQuery};
+use super::points::{AdjustBody, DeductBody};
+
+/// The body of `PUT /api/admin/points-rules` (`points::RulesBody`: the domain's rule,
+/// flattened, and when it takes effect), for the document only.
+#[derive(utoipa::ToSchema)]
+pub struct RulesDoc {
+    pub points_per_yuan: i64,
+    pub min_order_fen: i64,
+    pub max_order_fen: i64,
+    pub per_order_max_points: i64,
+    pub daily_cap: i64,
+    pub lifetime_cap: i64,
+    pub expiry_days: i64,
+    /// RFC 3339; now when absent.
+    pub effective_from: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// `doc_op!(name, method, path, tag, summary [, path params…] [; body = T] [; query = Q])`:
+/// the request body's schema (`T: ToSchema`) and the query's parameters (`Q: IntoParams`)
+/// are documented when named, so clients and the fuzz run see them.
 macro_rules! doc_op {
-    ($name:ident, $method:ident, $path:literal, $tag:literal, $summary:literal $(, $param:literal)*) => {
+    ($name:ident, $method:ident, $path:literal, $tag:literal, $summary:literal $(, $param:literal)* $(; body = $body:ident)? $(; query = $query:ident)?) => {
         #[utoipa::path(
             $method,
             path = $path,
             tag = $tag,
             summary = $summary,
-            params($(($param, Path, description = $param)),*),
+            $(request_body = $body,)?
+            params($($query,)? $(($param = String, Path, description = $param)),*),
             security(("bearer" = [])),
             responses(
                 (status = 200, description = "success"),
@@ -33,6 +57,7 @@ doc_op!(
     "/api/payments",
     "payments",
     "Create an order (signed, Idempotency-Key) and get wx.requestPayment parameters"
+    ; body = CreateBody
 );
 doc_op!(
     list_payments,
@@ -40,6 +65,7 @@ doc_op!(
     "/api/payments",
     "payments",
     "The caller's orders, newest first, cursor-paged"
+    ; query = PageQuery
 );
 doc_op!(
     get_payment,
@@ -48,6 +74,7 @@ doc_op!(
     "payments",
     "One of the caller's orders. With ?wait_ms=N (0..=10000), an order still moving (created, paying, or paid before its points are booked) is answered when it settles or after N ms",
     "order_no"
+    ; query = OrderQuery
 );
 doc_op!(
     cancel_payment,
@@ -78,6 +105,7 @@ doc_op!(
     "merchants",
     "The merchant's orders, cursor-paged",
     "id"
+    ; query = PageQuery
 );
 doc_op!(
     merchant_refund,
@@ -87,6 +115,7 @@ doc_op!(
     "Refund all or part of an order (signed; optional Idempotency-Key)",
     "id",
     "order_no"
+    ; body = RefundBody
 );
 doc_op!(
     merchant_stats,
@@ -95,6 +124,7 @@ doc_op!(
     "merchants",
     "Takings per China Standard Time day: date, order_count, amount_fen, refund_fen, points_awarded",
     "id"
+    ; query = RangeQuery
 );
 doc_op!(
     admin_orders,
@@ -102,6 +132,7 @@ doc_op!(
     "/api/admin/orders",
     "admin",
     "All orders, filterable by merchant_id and user_id, cursor-paged"
+    ; query = AdminOrdersQuery
 );
 doc_op!(
     admin_refund,
@@ -110,6 +141,7 @@ doc_op!(
     "admin",
     "Refund all or part of an order (audited)",
     "order_no"
+    ; body = RefundBody
 );
 doc_op!(
     admin_adjust,
@@ -118,6 +150,7 @@ doc_op!(
     "admin",
     "Adjust a user's points with a reason (audited)",
     "user_id"
+    ; body = AdjustBody
 );
 doc_op!(
     get_rules,
@@ -132,6 +165,7 @@ doc_op!(
     "/api/admin/points-rules",
     "admin",
     "A new earning rule, effective without restart (audited)"
+    ; body = RulesDoc
 );
 doc_op!(
     points_balance,
@@ -146,6 +180,7 @@ doc_op!(
     "/api/points/history",
     "points",
     "Ledger rows, newest first, cursor-paged"
+    ; query = PageQuery
 );
 doc_op!(
     points_statistics,
@@ -160,6 +195,7 @@ doc_op!(
     "/api/points/deduct",
     "points",
     "Spend points first-to-expire first (signed, Idempotency-Key); POINTS_INSUFFICIENT when short"
+    ; body = DeductBody
 );
 doc_op!(
     admin_overview,
@@ -167,6 +203,7 @@ doc_op!(
     "/api/admin/stats/overview",
     "admin",
     "Per CST day: date, order_count, amount_fen, refund_fen, new_users, points_awarded, points_spent, points_expired, payment_success_rate"
+    ; query = RangeQuery
 );
 doc_op!(
     orders_csv,
@@ -174,4 +211,5 @@ doc_op!(
     "/api/admin/reports/orders.csv",
     "admin",
     "Orders created in the CST date range as CSV (UTF-8 with BOM)"
+    ; query = RangeQuery
 );

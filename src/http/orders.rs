@@ -3,6 +3,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{Duration, NaiveDate, Utc};
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::admin::actor;
@@ -16,7 +17,7 @@ use crate::app::reports::OrderFilter;
 /// The longest range one stats request may cover.
 const MAX_DAYS: i64 = 92;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundBody {
     pub amount_fen: i64,
@@ -92,7 +93,8 @@ pub async fn merchant_refund(
     Ok(HttpResponse::Ok().json(view))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AdminOrdersQuery {
     pub cursor: Option<String>,
     pub limit: Option<i64>,
@@ -178,7 +180,8 @@ pub async fn admin_refund(
     Ok(HttpResponse::Ok().json(view))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RangeQuery {
     pub from: Option<String>,

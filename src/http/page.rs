@@ -9,6 +9,7 @@ use crate::app::PageRequest;
 /// `cursor` is the `next_cursor` of the previous page; `limit` is 1..=100 (default 20), a
 /// bad one is 400 `INVALID_QUERY`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     pub cursor: Option<String>,
     pub limit: Option<i64>,

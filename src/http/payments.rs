@@ -4,6 +4,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
@@ -14,7 +15,7 @@ use crate::app::reports::OrderFilter;
 
 const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
     pub payment_code_id: String,
@@ -131,7 +132,8 @@ pub async fn create(
     Ok(HttpResponse::Ok().json(created))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct OrderQuery {
     /// Milliseconds (at most 10,000) to wait for an order still moving to settle.

@@ -4,6 +4,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::admin::actor;
@@ -65,10 +66,12 @@ pub async fn statistics(
     Ok(HttpResponse::Ok().json(s))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeductBody {
+    #[schema(minimum = 1)]
     pub points: i64,
+    #[schema(min_length = 1, max_length = 100)]
     pub reason: String,
 }
 
@@ -101,10 +104,12 @@ pub async fn deduct(
     Ok(HttpResponse::Ok().json(change))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdjustBody {
+    /// Non-zero: positive credits, negative debits.
     pub points: i64,
+    #[schema(min_length = 1, max_length = 100)]
     pub reason: String,
 }
 

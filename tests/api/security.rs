@@ -770,3 +770,45 @@ async fn cors_is_closed_unless_origins_are_named() {
         .expect("refused");
     assert!(format!("{err:#}").contains("APP_CORS_ORIGINS"), "{err:#}");
 }
+
+/// A body that fails to parse on an admin route, while the admin's status was being read
+/// (its 2 s cache had expired), dropped that SQLite read mid-flight: a panic and a 500
+/// instead of the 4xx. Found by the API fuzz run (`.ci/fuzz.sh`) on
+/// `PUT /api/admin/points-rules`; every admin route with a JSON body had it.
+#[actix_web::test]
+async fn a_bad_admin_body_while_the_admin_is_looked_up_is_a_4xx() {
+    let app = spawn_identity_app().await;
+    let admin = admin_token(&app).await;
+    let admin_id = app.state.security.tokens.verify(&admin).unwrap().sub;
+    // A first call leaves the session's state cached; the admin's status is then read again.
+    let res = get_auth(&app, &admin, "/api/admin/points-rules").await;
+    assert_eq!(res.status(), 200);
+    // A body refused on sight (its media type) fails while the admin's read is running.
+    let bodies = [
+        ("text/plain", r#"{"points_per_yuan": 2}"#, 415),
+        (
+            "application/json",
+            r#"{"effective_from": "", "points_per_yuan": null}"#,
+            422,
+        ),
+        ("application/json", r#"{"points_per_yuan": "#, 400),
+    ];
+    for round in 0..4 {
+        for (media_type, body, expected) in bodies {
+            app.state.security.admin_status.invalidate_here(&admin_id);
+            let res = app
+                .client
+                .put(app.url("/api/admin/points-rules"))
+                .bearer_auth(&admin)
+                .header("Content-Type", media_type)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            let err = error_body(res).await;
+            assert_eq!(status, expected, "{round} {media_type} {body}: {err}");
+        }
+    }
+    assert_eq!(gauge(&scrape(&app).await, "http_requests_in_flight "), 1.0);
+}
