@@ -71,13 +71,13 @@ install_debian_packages() {
 }
 
 install_python_tools() {
-  if [ -x "$VENV/bin/kubernetes-validate" ] && "$VENV/bin/python" -c 'import yaml' 2>/dev/null; then
+  if [ -x "$VENV/bin/kubernetes-validate" ] && "$VENV/bin/python" -c 'import yaml, requests' 2>/dev/null; then
     return 0
   fi
-  step "pip install kubernetes-validate PyYAML (venv $VENV)"
+  step "pip install kubernetes-validate PyYAML requests (venv $VENV)"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check \
-    'kubernetes-validate==1.37.0' 'PyYAML>=6,<7'
+    'kubernetes-validate==1.37.0' 'PyYAML>=6,<7' 'requests>=2.31,<3'
 }
 
 install_debian_packages
@@ -131,5 +131,11 @@ step "nginx affinity test (loopback)"
 
 step "docker-compose config deploy/docker-compose.yml"
 docker-compose -f deploy/docker-compose.yml config -q
+
+step "Compose stack as processes: app + sandbox with the file's environment, one payment"
+cargo build -q --bin points-app --bin sandbox
+BIN_DIR="${CARGO_TARGET_DIR:-target}/debug"
+POINTS_APP_BIN="$BIN_DIR/points-app" SANDBOX_BIN="$BIN_DIR/sandbox" \
+  "$PY" deploy/compose_check.py
 
 step "done in $((SECONDS - START))s"
