@@ -116,6 +116,11 @@ impl Ops {
     }
 
     /// Outbox rows not yet applied, and when the oldest was due.
+    /// Active shoppers and the 7-day retention cohort, database-wide.
+    pub async fn activity(&self) -> Result<crate::storage::stats::Activity, AppError> {
+        Ok(crate::storage::stats::activity(&self.db, chrono::Utc::now().naive_utc()).await?)
+    }
+
     pub async fn outbox_backlog(&self) -> Result<(i64, Option<chrono::NaiveDateTime>), AppError> {
         Ok(crate::storage::outbox::backlog(&self.db).await?)
     }

@@ -73,6 +73,30 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             .with_label_values(&["in_use"])
             .set(i64::from(s.connections.saturating_sub(s.idle_connections)));
     }
+    m.sample_disk(&state.settings.data_dir);
+    // Who uses the product, database-wide: read at most once a minute, whatever the scrape
+    // rate; a failed read leaves the last values.
+    if m.business_due() {
+        match state.app.ops.activity().await {
+            Ok(a) => {
+                m.business_active_users
+                    .with_label_values(&["5m"])
+                    .set(a.active_5m);
+                m.business_active_users
+                    .with_label_values(&["24h"])
+                    .set(a.active_24h);
+                m.business_retention_users
+                    .with_label_values(&["cohort"])
+                    .set(a.cohort_7d);
+                m.business_retention_users
+                    .with_label_values(&["retained"])
+                    .set(a.retained_7d);
+            }
+            Err(e) => {
+                tracing::warn!(category = "system", error = %e, "business gauges not sampled")
+            }
+        }
+    }
     // The outbox backlog is database-wide; a failed query leaves the last values.
     match state.app.ops.outbox_backlog().await {
         Ok((pending, oldest)) => {

@@ -318,3 +318,54 @@ pub async fn orders_report_page(
         }
     })
 }
+
+/// Who uses the product, database-wide: shoppers with an order in the last 5 minutes and
+/// 24 hours, and the 7-day retention cohort (users who signed up 14 to 7 days ago) with how
+/// many of them ordered again in the last 7 days.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Activity {
+    pub active_5m: i64,
+    pub active_24h: i64,
+    pub cohort_7d: i64,
+    pub retained_7d: i64,
+}
+
+pub async fn activity(db: &Db, now: NaiveDateTime) -> Result<Activity, StorageError> {
+    let day = chrono::Duration::days(1);
+    let (from, to) = (now - day * 14, now - day * 7);
+    let mut conn: Conn = db.conn().await?;
+    let active = "SELECT COUNT(DISTINCT user_id) AS v FROM payment_orders WHERE created_at >= ?";
+    let active_5m = count(&mut conn, active, &[now - chrono::Duration::minutes(5)]).await?;
+    let active_24h = count(&mut conn, active, &[now - day]).await?;
+    let cohort = "SELECT COUNT(*) AS v FROM users u WHERE u.created_at >= ? AND u.created_at < ?";
+    let cohort_7d = count(&mut conn, cohort, &[from, to]).await?;
+    let retained = format!(
+        "{cohort} AND EXISTS (SELECT 1 FROM payment_orders o \
+         WHERE o.user_id = u.id AND o.created_at >= ?)"
+    );
+    let retained_7d = count(&mut conn, &retained, &[from, to, to]).await?;
+    Ok(Activity {
+        active_5m,
+        active_24h,
+        cohort_7d,
+        retained_7d,
+    })
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    v: i64,
+}
+
+/// One `... AS v` count, with its timestamps bound in order.
+async fn count(conn: &mut Conn, sql: &str, times: &[NaiveDateTime]) -> Result<i64, StorageError> {
+    let rows: Vec<Count> = crate::with_conn!(conn, |c| {
+        let mut q = diesel::sql_query(sql).into_boxed();
+        for t in times {
+            q = q.bind::<Timestamp, _>(*t);
+        }
+        q.load(c).await
+    })?;
+    Ok(rows.into_iter().next().map_or(0, |r| r.v))
+}

@@ -26,7 +26,19 @@ pub struct Metrics {
     pub outbox_oldest_age_seconds: Gauge,
     /// Subscribe messages to shoppers by result (`sent`, `failed`, `dead`).
     pub subscribe_messages_total: IntCounterVec,
+    /// Shoppers with an order in the window (`5m`, `24h`), database-wide.
+    pub business_active_users: IntGaugeVec,
+    /// The 7-day retention cohort (`cohort`: signed up 14 to 7 days ago; `retained`: of
+    /// them, ordered in the last 7 days), database-wide.
+    pub business_retention_users: IntGaugeVec,
+    /// The data directory's file system (`free`, `total` bytes).
+    pub data_dir_bytes: IntGaugeVec,
+    /// When the database-wide business gauges were last read (at most once a minute).
+    business_read_at: std::sync::Arc<parking_lot::Mutex<Option<std::time::Instant>>>,
 }
+
+/// How often a scrape may read the business gauges from the database.
+const BUSINESS_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Metrics {
     pub fn new() -> Result<Self, prometheus::Error> {
@@ -80,6 +92,39 @@ impl Metrics {
                 subscribe_messages_total.with_label_values(&[kind, r]);
             }
         }
+        let business_active_users = IntGaugeVec::new(
+            Opts::new(
+                "business_active_users",
+                "Shoppers who created an order within the window (database-wide)",
+            ),
+            &["window"],
+        )?;
+        let business_retention_users = IntGaugeVec::new(
+            Opts::new(
+                "business_retention_users",
+                "7-day retention: users who signed up 14 to 7 days ago (cohort) and those of them who ordered in the last 7 days (retained)",
+            ),
+            &["group"],
+        )?;
+        let data_dir_bytes = IntGaugeVec::new(
+            Opts::new(
+                "data_dir_bytes",
+                "The data directory's file system: free and total bytes",
+            ),
+            &["kind"],
+        )?;
+        for w in ["5m", "24h"] {
+            business_active_users.with_label_values(&[w]);
+        }
+        for g in ["cohort", "retained"] {
+            business_retention_users.with_label_values(&[g]);
+        }
+        for k in ["free", "total"] {
+            data_dir_bytes.with_label_values(&[k]);
+        }
+        registry.register(Box::new(business_active_users.clone()))?;
+        registry.register(Box::new(business_retention_users.clone()))?;
+        registry.register(Box::new(data_dir_bytes.clone()))?;
         registry.register(Box::new(outbox_pending.clone()))?;
         registry.register(Box::new(outbox_oldest_age_seconds.clone()))?;
         registry.register(Box::new(subscribe_messages_total.clone()))?;
@@ -104,7 +149,36 @@ impl Metrics {
             outbox_pending,
             outbox_oldest_age_seconds,
             subscribe_messages_total,
+            business_active_users,
+            business_retention_users,
+            data_dir_bytes,
+            business_read_at: Default::default(),
         })
+    }
+
+    /// True at most once a minute: whether this scrape reads the business gauges again.
+    pub fn business_due(&self) -> bool {
+        let mut last = self.business_read_at.lock();
+        let due = last.is_none_or(|t| t.elapsed() >= BUSINESS_EVERY);
+        if due {
+            *last = Some(std::time::Instant::now());
+        }
+        due
+    }
+
+    /// The data directory's free and total bytes (statvfs); unchanged if it cannot be read.
+    pub fn sample_disk(&self, dir: &std::path::Path) {
+        if let Ok(s) = nix::sys::statvfs::statvfs(dir) {
+            let frag = u64::from(s.fragment_size());
+            let bytes =
+                |blocks: u64| i64::try_from(blocks.saturating_mul(frag)).unwrap_or(i64::MAX);
+            self.data_dir_bytes
+                .with_label_values(&["free"])
+                .set(bytes(u64::from(s.blocks_available())));
+            self.data_dir_bytes
+                .with_label_values(&["total"])
+                .set(bytes(u64::from(s.blocks())));
+        }
     }
 
     /// Registers a collector owned by another module (actors, cache, payments).

@@ -402,3 +402,77 @@ async fn every_catalogued_metric_is_on_a_fresh_servers_first_scrape() {
         .collect();
     assert!(missing.is_empty(), "not on the first scrape: {missing:?}");
 }
+
+/// The business gauges are read from the database: shoppers with an order in the last 5
+/// minutes and 24 hours, and the 7-day retention cohort (signed up 14 to 7 days ago) with
+/// those of them who ordered in the last 7 days; the data directory's disk; refunds by
+/// outcome.
+#[actix_web::test]
+async fn business_gauges_count_active_shoppers_and_the_retention_cohort() {
+    use crate::payments::{refund, refund_succeeds};
+    let app = app().await;
+    let (owner, merchant) = approved_merchant(&app, "m-biz").await;
+    let code = payment_code(&app, &owner, &merchant, None).await;
+    let mut shoppers = Vec::new();
+    for i in 0..4 {
+        shoppers.push(login(&app, &format!("shopper-biz-{i}")).await);
+    }
+    // Shoppers 0..3 order now; 0 and 1 (and an idle user) signed up ten days ago.
+    let mut orders = Vec::new();
+    for s in &shoppers[..3] {
+        orders.push(paid_order(&app, s, &code, 1_000).await);
+    }
+    let idle = login(&app, "idle-biz").await;
+    let ten_days_ago = chrono::Utc::now().naive_utc() - chrono::Duration::days(10);
+    use diesel_async::RunQueryDsl;
+    let mut conn = app.state.app.db().write_conn().await.unwrap();
+    for id in [&shoppers[0].user_id, &shoppers[1].user_id, &idle.user_id] {
+        points_app::with_conn!(&mut conn, |c| {
+            diesel::sql_query("UPDATE users SET created_at = ? WHERE id = ?")
+                .bind::<diesel::sql_types::Timestamp, _>(ten_days_ago)
+                .bind::<diesel::sql_types::Text, _>(id.as_str())
+                .execute(c)
+                .await
+        })
+        .unwrap();
+    }
+    drop(conn);
+    // One refund that succeeds.
+    let r: Value = refund(&app, &owner, &merchant, &orders[0], 500)
+        .await
+        .json()
+        .await
+        .unwrap();
+    refund_succeeds(&app, r["out_refund_no"].as_str().unwrap()).await;
+
+    let text = scrape(&app).await;
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{series} missing"))
+    };
+    assert_eq!(value(r#"business_active_users{window="5m"}"#), 3.0);
+    assert_eq!(value(r#"business_active_users{window="24h"}"#), 3.0);
+    assert_eq!(value(r#"business_retention_users{group="cohort"}"#), 3.0);
+    assert_eq!(value(r#"business_retention_users{group="retained"}"#), 2.0);
+    let (free, total) = (
+        value(r#"data_dir_bytes{kind="free"}"#),
+        value(r#"data_dir_bytes{kind="total"}"#),
+    );
+    assert!(total > 0.0 && free <= total, "{free} of {total}");
+    // Booked when the refund's notification is (asynchronous): asked until it shows.
+    let success = r#"refunds_total{result="success"}"#;
+    let mut booked = value(success);
+    for _ in 0..100 {
+        if booked == 1.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        booked = scrape(&app)
+            .await
+            .lines()
+            .find_map(|l| l.strip_prefix(success)?.trim().parse().ok())
+            .unwrap_or(0.0);
+    }
+    assert_eq!(booked, 1.0);
+}

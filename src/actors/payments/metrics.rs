@@ -23,6 +23,7 @@ pub struct PaymentMetrics {
     pub illegal_transitions: IntCounter,
     pub risk_blocks: IntCounterVec,
     pub adopted: IntCounter,
+    pub refunds: IntCounterVec,
 }
 
 impl PaymentMetrics {
@@ -73,7 +74,15 @@ impl PaymentMetrics {
                 "payment_orders_adopted_total",
                 "Due open orders this instance found by its rescan that it was not watching (an instance that died, or a missed watch)",
             )?,
+            refunds: IntCounterVec::new(
+                Opts::new(
+                    "refunds_total",
+                    "Refund outcomes booked (success, closed, abnormal), once per refund",
+                ),
+                &["result"],
+            )?,
         };
+        metrics.register(Box::new(m.refunds.clone()));
         metrics.register(Box::new(m.adopted.clone()));
         metrics.register(Box::new(m.risk_blocks.clone()));
         metrics.register(Box::new(m.created.clone()));
@@ -92,6 +101,9 @@ impl PaymentMetrics {
         }
         for r in ["success", "failed"] {
             m.awards.with_label_values(&[r]);
+        }
+        for r in ["success", "closed", "abnormal"] {
+            m.refunds.with_label_values(&[r]);
         }
         for k in ["pay", "refund"] {
             for r in ["ok", "duplicate", "ignored", "rejected", "error"] {

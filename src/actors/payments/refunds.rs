@@ -195,12 +195,21 @@ impl PaymentCore {
         .await?
         {
             Finish::Booked(Stored::Success) => {
+                self.metrics.refunds.with_label_values(&["success"]).inc();
                 if let Err(e) = self.clawback(out_refund_no, Some(&clawback.id)).await {
                     tracing::warn!(category = "business", out_refund_no, error = %e, "clawback deferred to recovery");
                 }
                 Ok(Settled::Paid)
             }
-            Finish::Booked(_) => Ok(Settled::Closed),
+            Finish::Booked(other) => {
+                let result = if other == Stored::Abnormal {
+                    "abnormal"
+                } else {
+                    "closed"
+                };
+                self.metrics.refunds.with_label_values(&[result]).inc();
+                Ok(Settled::Closed)
+            }
             Finish::AlreadyFinal => Ok(Settled::Duplicate),
             Finish::NotFound => Err(PaymentError::OrderNotFound),
             Finish::Illegal(e) => {
