@@ -169,15 +169,15 @@ impl Metrics {
     /// The data directory's free and total bytes (statvfs); unchanged if it cannot be read.
     pub fn sample_disk(&self, dir: &std::path::Path) {
         if let Ok(s) = nix::sys::statvfs::statvfs(dir) {
-            let frag = u64::from(s.fragment_size());
+            let frag = s.fragment_size();
             let bytes =
                 |blocks: u64| i64::try_from(blocks.saturating_mul(frag)).unwrap_or(i64::MAX);
             self.data_dir_bytes
                 .with_label_values(&["free"])
-                .set(bytes(u64::from(s.blocks_available())));
+                .set(bytes(s.blocks_available()));
             self.data_dir_bytes
                 .with_label_values(&["total"])
-                .set(bytes(u64::from(s.blocks())));
+                .set(bytes(s.blocks()));
         }
     }
 
