@@ -550,7 +550,7 @@ mod tests {
             let rest = line.strip_prefix("# ")?;
             let (key, _) = rest.split_once(" = ")?;
             key.bytes()
-                .all(|b| b.is_ascii_lowercase() || b == b'_')
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
                 .then_some(rest)
         })
     }
@@ -598,6 +598,7 @@ mod tests {
         assert!(s.admin_password.is_some());
         assert_eq!(s.fault_kill_at, Some(FaultPoint::AfterPaidCommit));
         assert_eq!(s.wechat.appid.as_deref(), Some("wx0000000000000000"));
+        assert!(s.wechat.apiv3_key.is_some());
         assert!(s.wechat.notify_base_url.is_some());
         assert!(!s.wechat.is_sandbox());
     }
@@ -635,7 +636,9 @@ mod tests {
             if line == "[wechat]" {
                 table = "wechat.";
             } else if let Some((key, _)) = line.split_once(" = ")
-                && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
             {
                 from_toml.insert(format!("{table}{key}"));
             }
