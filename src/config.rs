@@ -535,6 +535,136 @@ mod tests {
         assert!(!shown.contains(DEFAULT_JWT_SECRET), "{shown}");
     }
 
+    /// The shipped examples, as a settings file would be read: `config/app.example.toml`
+    /// (through `APP_CONFIG_FILE`) and `.env.example` (as variables).
+    const EXAMPLE_TOML: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/app.example.toml");
+    const EXAMPLE_ENV: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/.env.example");
+
+    fn read(path: &str) -> String {
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    /// `# key = value` lines of the example file, the settings it shows but leaves off.
+    fn commented_toml_keys(text: &str) -> impl Iterator<Item = &str> {
+        text.lines().filter_map(|line| {
+            let rest = line.strip_prefix("# ")?;
+            let (key, _) = rest.split_once(" = ")?;
+            key.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+                .then_some(rest)
+        })
+    }
+
+    /// Every `NAME=value` of `.env.example` (all of them commented out there).
+    fn example_env_vars() -> Vec<(String, String)> {
+        read(EXAMPLE_ENV)
+            .lines()
+            .filter_map(|line| {
+                let (name, value) = line.strip_prefix("# ")?.split_once('=')?;
+                name.bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+                    .then(|| (name.to_string(), value.to_string()))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn example_config_file_parses_into_settings() {
+        let s = Settings::load_from(&vars(&[("APP_CONFIG_FILE", EXAMPLE_TOML)])).unwrap();
+        // Its uncommented values are the defaults.
+        assert_eq!(s.port, 8080);
+        assert_eq!(s.admin_dir, PathBuf::from("admin/dist"));
+        assert!(s.wechat.is_sandbox());
+
+        // With every commented key enabled too (a copy, so the example stays as shipped).
+        let text = read(EXAMPLE_TOML);
+        let enabled: Vec<&str> = commented_toml_keys(&text).collect();
+        assert!(enabled.len() > 10, "{enabled:?}");
+        let mut full = String::new();
+        for line in text.lines() {
+            full.push_str(
+                line.strip_prefix("# ")
+                    .filter(|l| enabled.contains(l))
+                    .unwrap_or(line),
+            );
+            full.push('\n');
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.toml");
+        std::fs::write(&path, full).unwrap();
+        let s = Settings::load_from(&vars(&[("APP_CONFIG_FILE", path.to_str().unwrap())])).unwrap();
+        assert_eq!(s.database_kind(), DatabaseKind::Mysql);
+        assert!(s.redis_url.is_some());
+        assert!(s.admin_password.is_some());
+        assert_eq!(s.fault_kill_at, Some(FaultPoint::AfterPaidCommit));
+        assert_eq!(s.wechat.appid.as_deref(), Some("wx0000000000000000"));
+        assert!(s.wechat.apiv3_key.is_some());
+        assert!(s.wechat.notify_base_url.is_some());
+        assert!(!s.wechat.is_sandbox());
+    }
+
+    #[test]
+    fn example_env_file_parses_and_matches_the_example_config_file() {
+        let env: Vec<(String, String)> = example_env_vars()
+            .into_iter()
+            .filter(|(k, _)| k != "APP_CONFIG_FILE")
+            .collect();
+        let s = Settings::load_from(&env).unwrap();
+        assert_eq!(s.database_kind(), DatabaseKind::Mysql);
+        assert_eq!(s.instance_id.as_deref(), Some("points-app-1"));
+        assert_eq!(s.wechat.mchid.as_deref(), Some("1900000000"));
+
+        // The same settings in both examples: APP_X is `x`, WECHAT_X is `x` under [wechat].
+        let from_env: std::collections::BTreeSet<String> = env
+            .iter()
+            .filter_map(|(k, _)| match k.as_str() {
+                "RUST_LOG" => None,
+                "DATABASE_URL" | "REDIS_URL" => Some(k.to_ascii_lowercase()),
+                _ => k
+                    .strip_prefix("APP_")
+                    .map(str::to_ascii_lowercase)
+                    .or_else(|| {
+                        k.strip_prefix("WECHAT_")
+                            .map(|w| format!("wechat.{}", w.to_ascii_lowercase()))
+                    }),
+            })
+            .collect();
+        let mut from_toml = std::collections::BTreeSet::new();
+        let mut table = "";
+        for line in read(EXAMPLE_TOML).lines() {
+            let line = line.strip_prefix("# ").unwrap_or(line);
+            if line == "[wechat]" {
+                table = "wechat.";
+            } else if let Some((key, _)) = line.split_once(" = ")
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            {
+                from_toml.insert(format!("{table}{key}"));
+            }
+        }
+        assert_eq!(from_env, from_toml);
+    }
+
+    #[test]
+    fn every_setting_in_the_readme_tables_is_in_env_example() {
+        let readme = read(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
+        let listed: Vec<String> = example_env_vars().into_iter().map(|(k, _)| k).collect();
+        let mut missing = Vec::new();
+        for row in readme.lines().filter(|l| l.starts_with("| `")) {
+            let cell = row.split('|').nth(1).unwrap_or("");
+            for name in cell.split('`').skip(1).step_by(2) {
+                let setting = ["APP_", "WECHAT_", "DATABASE_URL", "REDIS_URL", "RUST_LOG"]
+                    .iter()
+                    .any(|p| name.starts_with(p));
+                if setting && !listed.iter().any(|l| l == name) {
+                    missing.push(name.to_string());
+                }
+            }
+        }
+        assert!(missing.is_empty(), "not in .env.example: {missing:?}");
+    }
+
     #[test]
     fn sqlite_url_forms() {
         let s = Settings::load_from(&vars(&[("DATABASE_URL", "sqlite:///tmp/a.db")])).unwrap();
