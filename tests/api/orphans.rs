@@ -132,8 +132,8 @@ async fn wait_status(store: &Db, order_no: &str, want: OrderStatus) {
     panic!("order {order_no} stayed {status:?}, expected {want}");
 }
 
-/// The sum over outcomes of `wechat_calls_total{call=<call>}` on one instance.
-async fn wechat_calls(app: &ChildServer, call: &str) -> f64 {
+/// The sum of the series on one instance's `/metrics` whose line starts with `prefix`.
+async fn metric_sum(app: &ChildServer, prefix: &str) -> f64 {
     let text = app
         .client()
         .get(app.url("/metrics"))
@@ -143,30 +143,19 @@ async fn wechat_calls(app: &ChildServer, call: &str) -> f64 {
         .text()
         .await
         .unwrap();
-    let prefix = format!("wechat_calls_total{{call=\"{call}\"");
     text.lines()
-        .filter(|l| l.starts_with(&prefix))
+        .filter(|l| l.starts_with(prefix))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
 
+/// The sum over outcomes of `wechat_calls_total{call=<call>}` on one instance.
+async fn wechat_calls(app: &ChildServer, call: &str) -> f64 {
+    metric_sum(app, &format!("wechat_calls_total{{call=\"{call}\"")).await
+}
+
 async fn adopted(app: &ChildServer) -> f64 {
-    let text = app
-        .client()
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix("payment_orders_adopted_total ")?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0.0)
+    metric_sum(app, "payment_orders_adopted_total ").await
 }
 
 #[actix_web::test]
