@@ -3,12 +3,24 @@
 # points-app image: the server (`points-app`, the default command) and the WeChat stand-in
 # (`sandbox`). Build: docker build -t points-app:latest .
 #
-# Stages: chef (toolchain + cargo-chef) -> planner (dependency recipe from Cargo.toml/lock)
-# -> builder (dependencies compiled in their own layer, reused until Cargo.toml or
-# Cargo.lock change; then the crate) -> runtime (Debian slim, non-root, no toolchain).
+# Stages: console (Node: the admin console's vite build) -> chef (toolchain + cargo-chef) ->
+# planner (dependency recipe from Cargo.toml/lock) -> builder (dependencies compiled in their
+# own layer, reused until Cargo.toml or Cargo.lock change; then the crate, whose build.rs
+# embeds the console built in the first stage) -> runtime (Debian slim, non-root, no
+# toolchain). The image serves the console at /admin/ from the binary.
 
 ARG RUST_VERSION=1.95
 ARG DEBIAN_RELEASE=bookworm
+ARG NODE_VERSION=20.19
+
+FROM node:${NODE_VERSION}-${DEBIAN_RELEASE}-slim AS console
+WORKDIR /admin
+ENV PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm_config_fund=false npm_config_audit=false
+# The install layer is reused until the lock file changes.
+COPY admin/package.json admin/package-lock.json ./
+RUN npm ci --no-progress
+COPY admin/ ./
+RUN npx vite build
 
 FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS chef
 ARG CARGO_CHEF_VERSION=0.1.78
@@ -28,6 +40,8 @@ COPY --from=planner /src/recipe.json recipe.json
 # The dependency layer: only the recipe is an input, so source edits do not rebuild it.
 RUN cargo chef cook --release --locked --recipe-path recipe.json
 COPY . .
+# No npm in this stage: build.rs embeds the console the node stage built (admin/dist).
+COPY --from=console /admin/dist admin/dist
 RUN cargo build --release --locked --bin points-app --bin sandbox \
     && install -D -m 0755 target/release/points-app /out/points-app \
     && install -D -m 0755 target/release/sandbox /out/sandbox

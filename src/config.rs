@@ -59,8 +59,9 @@ pub struct Settings {
     pub admin_password: Option<SecretString>,
     /// Port of the in-process WeChat sandbox in the embedded default; `port + 1` when unset.
     pub sandbox_port: Option<u16>,
-    /// The built admin console served at `/admin/` (`npm --prefix admin run build`).
-    pub admin_dir: PathBuf,
+    /// Serve the admin console at `/admin/` from this directory (a `vite build` output, for
+    /// working on the console) instead of the one built into the binary.
+    pub admin_dir: Option<PathBuf>,
     /// Where the embedded sandbox keeps its generated keys (`data_dir/sandbox` when unset).
     pub sandbox_keys_dir: Option<PathBuf>,
     /// Scales the sandbox's notification retry delays (1.0 = WeChat's real schedule).
@@ -197,8 +198,7 @@ impl Settings {
             .set_default("order_ttl_secs", 900)?
             .set_default("supervisor_rescan_secs", 30)?
             .set_default("supervisor_query_after_secs", 60)?
-            .set_default("sandbox_time_scale", 1.0)?
-            .set_default("admin_dir", "admin/dist")?;
+            .set_default("sandbox_time_scale", 1.0)?;
         if let Some(file) = get("APP_CONFIG_FILE") {
             builder = builder.add_source(config::File::with_name(&file).required(true));
         } else {
@@ -573,7 +573,7 @@ mod tests {
         let s = Settings::load_from(&vars(&[("APP_CONFIG_FILE", EXAMPLE_TOML)])).unwrap();
         // Its uncommented values are the defaults.
         assert_eq!(s.port, 8080);
-        assert_eq!(s.admin_dir, PathBuf::from("admin/dist"));
+        assert_eq!(s.admin_dir, None, "the console built into the binary");
         assert!(s.wechat.is_sandbox());
 
         // With every commented key enabled too (a copy, so the example stays as shipped).

@@ -124,10 +124,7 @@ fn serve(settings: Settings) -> ExitCode {
         let app = Application::build(settings).await?;
         let addr = format!("http://{}:{}", app.state().settings.host, app.port());
         tracing::info!(category = "system", %addr, env, backends = %backends, "listening");
-        println!("points-app listening on {addr} (env={env}; {backends})");
-        if let Some(sandbox) = app.sandbox_url() {
-            println!("wechat sandbox listening on {sandbox}");
-        }
+        print!("{}", banner(&app, env, &backends));
         app.run_until_stopped().await?;
         tracing::info!(category = "system", "stopped cleanly");
         anyhow::Ok(())
@@ -139,6 +136,33 @@ fn serve(settings: Settings) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// What a person starting the server wants to open: the console, the API, the probes.
+fn banner(app: &Application, env: &str, backends: &str) -> String {
+    let settings = &app.state().settings;
+    // A wildcard listen address is reached on loopback from this machine.
+    let host = match settings.host.as_str() {
+        "0.0.0.0" | "::" | "[::]" => "127.0.0.1",
+        host => host,
+    };
+    let base = format!("http://{host}:{}", app.port());
+    let console = match points_app::http::admin_web::console_source(settings.admin_dir.as_deref()) {
+        Ok(source) => format!("{base}/admin/  ({source})"),
+        Err(why) => format!("{base}/admin/  answers ADMIN_NOT_BUILT: {why}"),
+    };
+    let mut text = format!(
+        "points-app listening on http://{}:{} (env={env}; {backends})\n  \
+         admin console  {console}\n  \
+         API            {base}/api/  (docs {base}/api-docs, OpenAPI {base}/api-docs/openapi.json)\n  \
+         operations     {base}/healthz  {base}/readyz  {base}/metrics\n",
+        settings.host,
+        app.port(),
+    );
+    if let Some(sandbox) = app.sandbox_url() {
+        text.push_str(&format!("wechat sandbox listening on {sandbox}\n"));
+    }
+    text
 }
 
 /// Runs a maintenance command on a runtime of its own (no actix system, no listener).

@@ -143,7 +143,7 @@ impl Application {
                     .wrap(from_fn(http::middleware::observe))
                     .app_data(web::Data::new(state.clone()))
                     .app_data(web::Data::new(state.metrics.clone()))
-                    .configure(|cfg| http::admin_web::configure(cfg, &admin_dir))
+                    .configure(|cfg| http::admin_web::configure(cfg, admin_dir.as_deref()))
                     .configure(http::configure)
             })
             .shutdown_timeout(settings.shutdown_timeout_secs)

@@ -368,3 +368,61 @@ async fn admin_reset_password_lets_the_admin_sign_in_with_the_new_one() {
         200
     );
 }
+
+/// `points-app` (serve) prints where the console, the API and the probes are, and the
+/// console address it prints answers: the embedded console, no separate build.
+#[actix_web::test]
+async fn serve_prints_the_console_and_api_addresses_and_they_answer() {
+    let data = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", data.path().join("app.sqlite").display());
+    let mut child = points_app(data.path(), &url)
+        .env("APP_PORT", "0")
+        .env("APP_SANDBOX_PORT", "0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut banner = Vec::new();
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        let done = line.starts_with("wechat sandbox listening");
+        banner.push(line);
+        if done {
+            break;
+        }
+    }
+    let banner = banner.join("\n");
+    let field = |label: &str| -> String {
+        banner
+            .lines()
+            .find_map(|l| l.trim_start().strip_prefix(label))
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no {label:?} in the banner:\n{banner}"))
+            .to_string()
+    };
+    let console = field("admin console");
+    let api = field("API");
+    assert!(
+        console.starts_with("http://127.0.0.1:") && console.ends_with("/admin/"),
+        "{banner}"
+    );
+    let client = reqwest::Client::new();
+    let page = client.get(&console).send().await.unwrap();
+    let docs = client
+        .get(api.replace("/api/", "/api-docs/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(docs.status(), 200, "{banner}");
+    if points_app::http::admin_web::CONSOLE_BUILD.starts_with("not built") {
+        assert!(banner.contains("ADMIN_NOT_BUILT"), "{banner}");
+        assert_eq!(page.status(), 503);
+    } else {
+        assert!(banner.contains("(embedded, "), "{banner}");
+        assert_eq!(page.status(), 200, "{banner}");
+        assert!(page.text().await.unwrap().contains("<div id=\"app\">"));
+    }
+}
