@@ -1,11 +1,14 @@
 // The operators' story against the real server and the WeChat sandbox: an admin logs in,
 // approves a merchant registered through the API, changes a rule and sees it applied to the
-// next payment, refunds that order and sees the points clawed back, and exports the CSV.
+// next payment, refunds that order and sees the points clawed back, exports the CSV, and
+// changes a risk rule's threshold and switches it off and on.
 // Screenshots of the main pages go to docs/screenshots/.
 import { expect, test, type Browser, type Page } from '@playwright/test'
 import { mkdirSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import {
+  adminHeaders,
+  riskRule,
   ADMIN_PASSWORD,
   ADMIN_USERNAME,
   BASE_URL,
@@ -200,6 +203,50 @@ test('exports the orders CSV', async () => {
   // UTF-8 with a BOM, so Excel opens it as UTF-8
   expect([...bytes.subarray(0, 3)]).toEqual([0xef, 0xbb, 0xbf])
   if (orderNo) expect(bytes.toString('utf8')).toContain(orderNo)
+})
+
+test('changes a risk rule threshold and switches it off and on, audited', async () => {
+  const before = await riskRule('payment_velocity')
+  const max = before.condition.max ?? 10
+  const next = max + 7
+  try {
+    await page.goto('/admin/risk-rules')
+    const row = page.locator('[data-test="risk-table"] tr', { hasText: 'payment_velocity' })
+    await expect(row).toContainText(`内已支付 ${max} 次`)
+    await expect(page.locator('[data-test="risk-table"] tr', { hasText: 'unknown_login_ip' })).toContainText('要求验证')
+    await shot('risk-rules')
+
+    await row.locator('[data-test="risk-edit"]').click()
+    await page.locator('input[data-test="risk-max"]').fill(String(next))
+    await page.locator('[data-test="risk-submit"]').click()
+    await confirmBox('保存')
+    await expect(page.locator('.el-message--success')).toContainText('风控规则已保存')
+    await expect(row).toContainText(`内已支付 ${next} 次`)
+    expect((await riskRule('payment_velocity')).condition).toEqual({ ...before.condition, max: next })
+
+    await row.locator('[data-test="risk-enabled"]').click()
+    await confirmBox('停用')
+    await expect(page.locator('.el-message--success', { hasText: '规则已停用' })).toBeVisible()
+    expect((await riskRule('payment_velocity')).enabled).toBe(false)
+    await row.locator('[data-test="risk-enabled"]').click()
+    await confirmBox('启用')
+    await expect(page.locator('.el-message--success', { hasText: '规则已启用' })).toBeVisible()
+    expect((await riskRule('payment_velocity')).enabled).toBe(true)
+
+    // Each change is in the audit log, with the rule before and after.
+    const audit = (await (await fetch(`${BASE_URL}/api/admin/audit-log?limit=20`, { headers: await adminHeaders() })).json()) as {
+      items: { action: string; target_id: string }[]
+    }
+    const changes = audit.items.filter((e) => e.action === 'risk_rule.change' && e.target_id === before.id)
+    expect(changes.length).toBeGreaterThanOrEqual(3)
+  } finally {
+    // Leave the rule as it was found, for whatever runs against this server next.
+    await fetch(`${BASE_URL}/api/admin/risk-rules/${before.id}`, {
+      method: 'PATCH',
+      headers: await adminHeaders(),
+      body: JSON.stringify({ condition: before.condition, enabled: before.enabled }),
+    })
+  }
 })
 
 test('the other pages render', async () => {

@@ -113,3 +113,31 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
   }
   throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`)
 }
+
+/** An admin's bearer headers, signed in through the API (for checks beside the browser). */
+export async function adminHeaders(): Promise<Record<string, string>> {
+  const login = await fetch(`${BASE_URL}/api/admin/login`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ username: ADMIN_USERNAME, password: ADMIN_PASSWORD }),
+  })
+  const { access_token } = (await login.json()) as { access_token: string }
+  return { Authorization: `Bearer ${access_token}`, 'Content-Type': 'application/json' }
+}
+
+export interface RiskRuleAnswer {
+  id: string
+  name: string
+  condition: { type: string; max?: number; window_secs?: number }
+  action: string
+  priority: number
+  enabled: boolean
+}
+
+export async function riskRule(name: string): Promise<RiskRuleAnswer> {
+  const res = await fetch(`${BASE_URL}/api/admin/risk-rules`, { headers: await adminHeaders() })
+  const { items } = (await res.json()) as { items: RiskRuleAnswer[] }
+  const rule = items.find((r) => r.name === name)
+  if (!rule) throw new Error(`no risk rule ${name}`)
+  return rule
+}

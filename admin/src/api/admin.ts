@@ -2,6 +2,9 @@
 // optional are extras the server may add, shown when present.
 import { buildUrl, fetchApi, http, request } from './http'
 import { ApiError, BAD_RESPONSE } from './errors'
+import type { RiskRule, RiskRulePatch } from '../utils/riskRules'
+
+export type { RiskRule, RiskRulePatch } from '../utils/riskRules'
 
 export interface Page<T> {
   items: T[]
@@ -187,6 +190,11 @@ export const adminApi = {
 
   pointsRules: () => http.get<PointsRule>('/api/admin/points-rules'),
   updatePointsRules: (rule: PointsRuleFields) => http.put<PointsRule>('/api/admin/points-rules', rule),
+
+  riskRules: async (): Promise<RiskRule[]> => (await http.get<{ items: RiskRule[] }>('/api/admin/risk-rules')).items,
+  /** Audited; in force at once on this instance, within seconds on the others. */
+  changeRiskRule: (id: string, patch: RiskRulePatch) =>
+    http.patch<RiskRule>(`/api/admin/risk-rules/${enc(id)}`, patch),
 
   adjustPoints: (userId: string, body: AdjustPointsRequest) =>
     http.post<unknown>(`/api/admin/points/${enc(userId)}/adjust`, body),
