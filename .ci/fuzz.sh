@@ -95,8 +95,8 @@ step "seed: admin, shopper, merchant owner, bystanders with points"
 
 step "schemathesis run (at most $MAX_EXAMPLES cases per operation, seed $SEED)"
 # Checks: no 5xx, every status listed in the document, and error_body_is_json (the hooks').
-# Response bodies are checked against the schemas the document gives (every error answer
-# has one: ErrorBody; the 2xx answers of the operations in openapi_more.rs have none).
+# Response bodies are checked against the schemas the document gives (every JSON answer has
+# one: ErrorBody for errors, NotifyFailure on the WeChat notification routes).
 # Run from the temporary directory: Schemathesis keeps a cache in the working directory.
 # One worker: with two threads, CPython 3.11.7's ast.parse (Hypothesis describing its
 # strategies) can fail with "AST constructor recursion depth mismatch".

@@ -55,7 +55,7 @@ impl PageRequest {
 }
 
 /// One page of items and the cursor of the next (absent on the last page).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Paged<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,

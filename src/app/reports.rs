@@ -17,7 +17,7 @@ pub use crate::storage::stats::{DayStats, OverviewDay};
 pub const CSV_CHUNK_ROWS: i64 = 1_000;
 
 /// An order as its shopper, its merchant and admins see it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OrderView {
     pub order_no: String,
     pub status: String,

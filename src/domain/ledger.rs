@@ -13,7 +13,7 @@ use super::money::{Fen, Points};
 use super::rule::PointsRule;
 use super::time::cst_day;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PointsKind {
     Award,

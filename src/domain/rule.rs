@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::money::{DomainError, Fen, MAX_POINTS, Points};
 
 /// The rule as data (what admins read and write, and what `points_rules` stores).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PointsRuleSpec {
     pub points_per_yuan: i64,
     pub min_order_fen: i64,

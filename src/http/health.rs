@@ -1,13 +1,36 @@
 //! Operations endpoints: liveness, readiness and the Prometheus scrape.
 
 use actix_web::{HttpResponse, web};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::{AppState, error::ApiError, error::ErrorCode};
 
+/// The answer of `GET /healthz`.
+#[derive(Serialize, ToSchema)]
+pub struct Alive {
+    /// Always `ok`.
+    #[schema(example = "ok")]
+    pub status: &'static str,
+}
+
+/// The answer of `GET /readyz`.
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready`, or `degraded` when Redis does not answer.
+    #[schema(example = "ready")]
+    pub status: &'static str,
+    /// Always `ok` here (otherwise the answer is 503 `NOT_READY`).
+    pub database: &'static str,
+    /// `ok`, `unreachable` or `not configured`.
+    pub redis: &'static str,
+}
+
 /// Alive: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, body = Alive, description = "alive")))]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
+    HttpResponse::Ok().json(Alive { status: "ok" })
 }
 
 /// Ready: the database answers (503 `NOT_READY` otherwise: this instance cannot serve).
@@ -16,6 +39,9 @@ pub async fn healthz() -> HttpResponse {
 /// can still answer from the database (cache, nonces and rate limits degrade to this
 /// instance). A Redis outage shows as `"status": "degraded", "redis": "unreachable"`, in
 /// `dependency_up{dependency="redis"}` and the `PointsAppRedisDown` alert.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, body = Readiness, description = "ready (or degraded: serving without Redis)"),
+        (status = 503, description = "NOT_READY: the database does not answer")))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let db_ok = state.app.ops.ping().await;
     state
@@ -51,10 +77,17 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         }
         None => ("ready", "not configured"),
     };
-    Ok(HttpResponse::Ok().json(json!({"status": status, "database": "ok", "redis": redis})))
+    Ok(HttpResponse::Ok().json(Readiness {
+        status,
+        database: "ok",
+        redis,
+    }))
 }
 
 /// Prometheus text format. Pool gauges are sampled at scrape time.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, content_type = "text/plain", body = String,
+        description = "Prometheus text exposition format")))]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let (conns, idle) = state.app.ops.pool_state();
     let m = &state.metrics;

@@ -197,7 +197,7 @@ pub async fn get_code(
 }
 
 #[utoipa::path(get, path = "/api/payment-codes/{code_id}/qr.png", tag = "merchants", params(("code_id" = String, Path)),
-    responses((status = 200, content_type = "image/png", description = "the printable QR"), (status = 404)))]
+    responses((status = 200, content_type = "image/png", body = inline(super::openapi::Binary), description = "the printable QR"), (status = 404)))]
 pub async fn code_qr(
     path: web::Path<String>,
     state: web::Data<AppState>,

@@ -1,41 +1,108 @@
-//! The OpenAPI document, generated from the handlers' annotations, and a small page that
-//! lists it. (utoipa-swagger-ui downloads its assets at build time, which offline builds
-//! cannot do; the page below needs nothing but the document.)
+//! The OpenAPI document, generated from the handlers' `#[utoipa::path]` annotations (the
+//! route table in `routes.rs` lists the same handlers, and `tests/api/openapi.rs` keeps the
+//! two equal), and the interactive viewer at `/api-docs`: Swagger UI, vendored in
+//! `swagger-ui/` and compiled into the binary, so it fetches nothing at build or run time.
 
-use actix_web::HttpResponse;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse};
 use utoipa::openapi::path::{Operation, ParameterIn};
-use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::openapi_more as more;
-use super::{admin, auth, merchants, users};
+use super::error::ApiError;
+use super::{admin, auth, health, merchants, orders, payments, points, users};
 
-/// Operations endpoints are documented here: their handlers belong to `health`.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "alive")))]
-#[allow(dead_code)]
-fn healthz_doc() {}
-
-#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "ready"), (status = 503, description = "NOT_READY")))]
-#[allow(dead_code)]
-fn readyz_doc() {}
-
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format")))]
-#[allow(dead_code)]
-fn metrics_doc() {}
-
-#[utoipa::path(get, path = "/api-docs/openapi.json", tag = "operations", responses((status = 200, description = "this document")))]
+#[utoipa::path(get, path = "/api-docs/openapi.json", tag = "operations",
+    responses((status = 200, body = serde_json::Value, description = "this document (OpenAPI 3.1)")))]
 pub async fn openapi_json() -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())
 }
 
-#[utoipa::path(get, path = "/api-docs", tag = "operations", responses((status = 200, content_type = "text/html", description = "a page listing the operations")))]
-pub async fn docs_page() -> HttpResponse {
+/// The viewer's page: no inline script or style, so the policy below can forbid them.
+const VIEWER_PAGE: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>points-app API</title>
+<link rel="stylesheet" href="/api-docs/swagger-ui.css">
+</head>
+<body>
+<noscript>The OpenAPI document: <a href="/api-docs/openapi.json">/api-docs/openapi.json</a></noscript>
+<div id="swagger-ui"></div>
+<script src="/api-docs/swagger-ui-bundle.js"></script>
+<script src="/api-docs/viewer.js"></script>
+</body>
+</html>
+"#;
+
+/// Starts Swagger UI on the served document. `validatorUrl: null`: by default Swagger UI
+/// asks an external validator for a badge.
+const VIEWER_JS: &str = r##"window.ui = SwaggerUIBundle({
+  url: "/api-docs/openapi.json",
+  dom_id: "#swagger-ui",
+  deepLinking: true,
+  presets: [SwaggerUIBundle.presets.apis],
+  layout: "BaseLayout",
+  validatorUrl: null,
+});
+"##;
+
+/// Everything the viewer loads comes from this server. Swagger UI sets inline style
+/// attributes and draws icons as `data:` images.
+const VIEWER_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; \
+base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+
+#[utoipa::path(get, path = "/api-docs", tag = "operations",
+    responses((status = 200, content_type = "text/html", body = String,
+        description = "the interactive viewer of this document (Swagger UI)")))]
+pub async fn viewer_page() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
-        .body(DOCS_PAGE)
+        .insert_header((header::CONTENT_SECURITY_POLICY, VIEWER_CSP))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .body(VIEWER_PAGE)
 }
+
+/// The viewer's scripts and style sheet (`/api-docs/<name>`), from the binary.
+pub async fn viewer_asset(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let (body, content_type): (&'static [u8], &str) = match req.path() {
+        "/api-docs/swagger-ui-bundle.js" => (
+            include_bytes!("swagger-ui/swagger-ui-bundle.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        "/api-docs/swagger-ui.css" => (
+            include_bytes!("swagger-ui/swagger-ui.css"),
+            "text/css; charset=utf-8",
+        ),
+        "/api-docs/viewer.js" => (VIEWER_JS.as_bytes(), "text/javascript; charset=utf-8"),
+        _ => return Err(ApiError::not_found("no such file")),
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        // Changes only with the binary; a day is short enough for an upgrade to show.
+        .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
+        .body(body))
+}
+
+/// A binary answer (the QR image): `{type: string, format: binary}`, as client generators
+/// expect for a file.
+pub struct Binary;
+
+impl utoipa::PartialSchema for Binary {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Binary {}
 
 struct BearerAuth;
 
@@ -165,10 +232,12 @@ impl Modify for ErrorResponses {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "points-app", description = "WeChat scan-to-pay with loyalty points. Errors: {code, message, trace_id}."),
+    info(title = "points-app", description = "WeChat scan-to-pay with loyalty points. Errors: {code, message, trace_id} (schema ErrorBody). \
+User, merchant and admin routes take `Authorization: Bearer <access token>`; mutating user and merchant routes are also signed \
+(X-Timestamp, X-Nonce, X-Signature). WeChat's notification routes are authenticated by their Wechatpay-* signature headers."),
     modifiers(&BearerAuth, &ErrorResponses),
     paths(
-        healthz_doc, readyz_doc, metrics_doc, openapi_json, docs_page,
+        health::healthz, health::readyz, health::metrics, openapi_json, viewer_page,
         auth::wechat_login, auth::refresh, auth::logout, auth::admin_login,
         users::get_me, users::patch_me, users::put_phone,
         merchants::register, merchants::my_merchants, merchants::create_code, merchants::list_codes,
@@ -176,35 +245,15 @@ impl Modify for ErrorResponses {
         admin::list_merchants, admin::approve_merchant, admin::disable_merchant, admin::list_users,
         admin::set_user_status, admin::audit_log, admin::notifications, admin::notification,
         admin::replay_notification, admin::risk_rules, admin::change_risk_rule,
-        more::create_payment, more::list_payments, more::get_payment, more::cancel_payment,
-        more::pay_notify, more::refund_notify, more::merchant_orders, more::merchant_refund,
-        more::merchant_stats, more::admin_orders, more::admin_refund, more::admin_adjust,
-        more::get_rules, more::put_rules, more::points_balance, more::points_history,
-        more::points_statistics, more::points_deduct, more::admin_overview, more::orders_csv,
+        orders::admin_orders, orders::admin_overview, orders::orders_csv, orders::admin_refund,
+        orders::merchant_orders, orders::merchant_refund, orders::merchant_stats,
+        points::adjust, points::get_rules, points::put_rules,
+        points::balance, points::history, points::statistics, points::deduct,
+        payments::create, payments::list, payments::get, payments::cancel,
+        payments::notify, payments::refund_notify,
     )
 )]
 pub struct ApiDoc;
-
-const DOCS_PAGE: &str = r#"<!doctype html>
-<html><head><meta charset="utf-8"><title>points-app API</title>
-<style>body{font-family:sans-serif;margin:2em}td{padding:2px 8px;vertical-align:top}code{font-weight:bold}</style>
-</head><body><h1>points-app API</h1>
-<p>The document: <a href="/api-docs/openapi.json">/api-docs/openapi.json</a> (load it into any OpenAPI viewer).</p>
-<table id="ops"></table>
-<script>
-fetch('/api-docs/openapi.json').then(r => r.json()).then(doc => {
-  const t = document.getElementById('ops');
-  for (const [path, item] of Object.entries(doc.paths)) {
-    for (const [method, op] of Object.entries(item)) {
-      const row = t.insertRow();
-      row.insertCell().textContent = method.toUpperCase();
-      row.insertCell().innerHTML = '<code></code>';
-      row.cells[1].firstChild.textContent = path;
-      row.insertCell().textContent = (op.tags || []).join(', ');
-    }
-  }
-});
-</script></body></html>"#;
 
 /// Starts `http_requests_total{method, route, status="200"}` and the latency histogram at 0
 /// for every documented operation, so rates and alerts read 0 on an instance nobody has

@@ -2,7 +2,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{Duration, NaiveDate, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
@@ -11,8 +11,9 @@ use super::error::{ApiError, ErrorCode};
 use super::extract::{AdminUser, ApprovedMerchant, Signed};
 use super::page::PageQuery;
 use super::payments::payment_error;
-use crate::actors::payments::RequestRefund;
-use crate::app::reports::OrderFilter;
+use crate::actors::payments::{RefundView, RequestRefund};
+use crate::app::page::Paged;
+use crate::app::reports::{DayStats, OrderFilter, OrderView, OverviewDay};
 
 /// The longest range one stats request may cover.
 const MAX_DAYS: i64 = 92;
@@ -54,6 +55,19 @@ fn optional_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
 }
 
 /// `GET /api/merchants/{id}/orders`: the merchant role, so an approved merchant only.
+#[utoipa::path(get, path = "/api/merchants/{id}/orders", tag = "merchants",
+    summary = "The merchant's orders, cursor-paged", security(("bearer" = [])),
+    params(("id" = String, Path, description = "the merchant"), PageQuery),
+    responses(
+        (status = 200, body = Paged<OrderView>),
+        (status = 400, description = "INVALID_QUERY / INVALID_CURSOR"),
+        (status = 401, description = "not signed in"),
+        (status = 403, description = "MERCHANT_NOT_APPROVED / not the owner"),
+        (status = 404, description = "not found"),
+        (status = 409, description = "conflict"),
+        (status = 422, description = "validation failed"),
+        (status = 429, description = "rate limited"),
+    ))]
 pub async fn merchant_orders(
     state: web::Data<AppState>,
     ApprovedMerchant(owner): ApprovedMerchant,
@@ -69,6 +83,29 @@ pub async fn merchant_orders(
 
 /// `POST /api/merchants/{id}/orders/{order_no}/refund` (signed). Only an approved merchant
 /// moves money back: a pending or disabled one is refused (`403 MERCHANT_NOT_APPROVED`).
+#[utoipa::path(post, path = "/api/merchants/{id}/orders/{order_no}/refund", tag = "merchants",
+    summary = "Refund all or part of an order (signed; optional Idempotency-Key)",
+    request_body = RefundBody, security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "the merchant"),
+        ("order_no" = String, Path, description = "the order number"),
+        ("Idempotency-Key" = Option<String>, Header, pattern = r"^[A-Za-z0-9_-]{8,64}$",
+            description = "optional, 8-64 letters, digits, '-' or '_': the same key for the same order is the same refund"),
+        ("X-Timestamp" = String, Header, description = "request signature: Unix seconds"),
+        ("X-Nonce" = String, Header, description = "request signature: single-use nonce"),
+        ("X-Signature" = String, Header, description = "request signature: hex HMAC-SHA256 with the session's sign_key"),
+    ),
+    responses(
+        (status = 200, body = RefundView, description = "The refund, requested at WeChat Pay"),
+        (status = 400, description = "IDEMPOTENCY_KEY_INVALID / MALFORMED_JSON"),
+        (status = 401, description = "not signed in, or SIGNATURE_INVALID / SIGNATURE_EXPIRED"),
+        (status = 403, description = "MERCHANT_NOT_APPROVED / not the owner"),
+        (status = 404, description = "ORDER_NOT_FOUND"),
+        (status = 409, description = "ORDER_NOT_REFUNDABLE / REPLAYED_REQUEST"),
+        (status = 422, description = "REFUND_EXCEEDS_PAID / VALIDATION_FAILED"),
+        (status = 429, description = "rate limited"),
+        (status = 503, description = "WECHAT_UNAVAILABLE / AWARD_PENDING / PAYMENTS_UNAVAILABLE: retry"),
+    ))]
 pub async fn merchant_refund(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -107,6 +144,19 @@ pub struct AdminOrdersQuery {
 }
 
 /// `GET /api/admin/orders`
+#[utoipa::path(get, path = "/api/admin/orders", tag = "admin",
+    summary = "All orders, filterable by merchant_id, user_id, status and CST created dates, cursor-paged",
+    security(("bearer" = [])), params(AdminOrdersQuery),
+    responses(
+        (status = 200, body = Paged<OrderView>),
+        (status = 400, description = "INVALID_QUERY / INVALID_CURSOR"),
+        (status = 401, description = "not signed in"),
+        (status = 403, description = "not allowed"),
+        (status = 404, description = "not found"),
+        (status = 409, description = "conflict"),
+        (status = 422, description = "validation failed"),
+        (status = 429, description = "rate limited"),
+    ))]
 pub async fn admin_orders(
     state: web::Data<AppState>,
     _admin: AdminUser,
@@ -144,6 +194,25 @@ pub async fn admin_orders(
 }
 
 /// `POST /api/admin/orders/{order_no}/refund`: audited.
+#[utoipa::path(post, path = "/api/admin/orders/{order_no}/refund", tag = "admin",
+    summary = "Refund all or part of an order (audited)",
+    request_body = RefundBody, security(("bearer" = [])),
+    params(
+        ("order_no" = String, Path, description = "the order number"),
+        ("Idempotency-Key" = Option<String>, Header, pattern = r"^[A-Za-z0-9_-]{8,64}$",
+            description = "optional, 8-64 letters, digits, '-' or '_': the same key for the same order is the same refund"),
+    ),
+    responses(
+        (status = 200, body = RefundView, description = "The refund, requested at WeChat Pay"),
+        (status = 400, description = "IDEMPOTENCY_KEY_INVALID / MALFORMED_JSON"),
+        (status = 401, description = "not signed in"),
+        (status = 403, description = "not an admin"),
+        (status = 404, description = "ORDER_NOT_FOUND"),
+        (status = 409, description = "ORDER_NOT_REFUNDABLE"),
+        (status = 422, description = "REFUND_EXCEEDS_PAID / VALIDATION_FAILED"),
+        (status = 429, description = "rate limited"),
+        (status = 503, description = "WECHAT_UNAVAILABLE / AWARD_PENDING / PAYMENTS_UNAVAILABLE: retry"),
+    ))]
 pub async fn admin_refund(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -184,8 +253,31 @@ pub async fn admin_refund(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RangeQuery {
+    /// First CST day, `YYYY-MM-DD` (default: six days before `to`).
     pub from: Option<String>,
+    /// Last CST day, `YYYY-MM-DD`, inclusive (default: today). At most 92 days in all.
     pub to: Option<String>,
+}
+
+/// The answer of `GET /api/merchants/{id}/stats`.
+#[derive(Serialize, ToSchema)]
+pub struct MerchantStats {
+    pub merchant_id: String,
+    /// `YYYY-MM-DD`, China Standard Time.
+    pub from: String,
+    pub to: String,
+    /// One row per CST day with takings.
+    pub items: Vec<DayStats>,
+}
+
+/// The answer of `GET /api/admin/stats/overview`.
+#[derive(Serialize, ToSchema)]
+pub struct Overview {
+    /// `YYYY-MM-DD`, China Standard Time.
+    pub from: String,
+    pub to: String,
+    /// One row per CST day.
+    pub items: Vec<OverviewDay>,
 }
 
 /// The days a range may name: every day a database DATETIME holds, with room for the CST
@@ -233,6 +325,20 @@ pub fn date_range(q: &RangeQuery) -> Result<(NaiveDate, NaiveDate), ApiError> {
 
 /// `GET /api/merchants/{id}/stats?from=YYYY-MM-DD&to=YYYY-MM-DD` (CST days, inclusive): the
 /// merchant role, so an approved merchant only.
+#[utoipa::path(get, path = "/api/merchants/{id}/stats", tag = "merchants",
+    summary = "Takings per China Standard Time day: date, order_count, amount_fen, refund_fen, points_awarded",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "the merchant"), RangeQuery),
+    responses(
+        (status = 200, body = MerchantStats),
+        (status = 400, description = "INVALID_QUERY: a bad date, from after to, or more than 92 days"),
+        (status = 401, description = "not signed in"),
+        (status = 403, description = "MERCHANT_NOT_APPROVED / not the owner"),
+        (status = 404, description = "not found"),
+        (status = 409, description = "conflict"),
+        (status = 422, description = "validation failed"),
+        (status = 429, description = "rate limited"),
+    ))]
 pub async fn merchant_stats(
     state: web::Data<AppState>,
     ApprovedMerchant(owner): ApprovedMerchant,
@@ -244,15 +350,28 @@ pub async fn merchant_stats(
         .reports
         .merchant_days(&owner.merchant_id, from, to)
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "merchant_id": owner.merchant_id,
-        "from": from.to_string(),
-        "to": to.to_string(),
-        "items": days,
-    })))
+    Ok(HttpResponse::Ok().json(MerchantStats {
+        merchant_id: owner.merchant_id,
+        from: from.to_string(),
+        to: to.to_string(),
+        items: days,
+    }))
 }
 
 /// `GET /api/admin/stats/overview?from=YYYY-MM-DD&to=YYYY-MM-DD` (CST days, inclusive).
+#[utoipa::path(get, path = "/api/admin/stats/overview", tag = "admin",
+    summary = "Per CST day: date, order_count, amount_fen, refund_fen, new_users, points_awarded, points_spent, points_expired, payment_success_rate",
+    security(("bearer" = [])), params(RangeQuery),
+    responses(
+        (status = 200, body = Overview),
+        (status = 400, description = "INVALID_QUERY: a bad date, from after to, or more than 92 days"),
+        (status = 401, description = "not signed in"),
+        (status = 403, description = "not allowed"),
+        (status = 404, description = "not found"),
+        (status = 409, description = "conflict"),
+        (status = 422, description = "validation failed"),
+        (status = 429, description = "rate limited"),
+    ))]
 pub async fn admin_overview(
     state: web::Data<AppState>,
     _admin: AdminUser,
@@ -260,17 +379,32 @@ pub async fn admin_overview(
 ) -> Result<HttpResponse, ApiError> {
     let (from, to) = date_range(&query)?;
     let days = state.app.reports.overview(from, to).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "from": from.to_string(),
-        "to": to.to_string(),
-        "items": days,
-    })))
+    Ok(HttpResponse::Ok().json(Overview {
+        from: from.to_string(),
+        to: to.to_string(),
+        items: days,
+    }))
 }
 
 /// `GET /api/admin/reports/orders.csv?from=&to=`: UTF-8 with a BOM so Excel opens it,
 /// streamed (every order of the days, in constant memory). `X-Export-Filter` says which
 /// orders it holds. A failure after the first chunk can only cut the download short: it is
 /// logged, and the client sees an incomplete transfer.
+#[utoipa::path(get, path = "/api/admin/reports/orders.csv", tag = "admin",
+    summary = "Orders created in the CST date range as CSV (UTF-8 with BOM)",
+    security(("bearer" = [])), params(RangeQuery),
+    responses(
+        (status = 200, content_type = "text/csv", body = String,
+            description = "CSV with a header row, as an attachment (`Content-Disposition`); `X-Export-Filter` says which orders it holds",
+            headers(("Content-Disposition" = String), ("X-Export-Filter" = String))),
+        (status = 400, description = "INVALID_QUERY: a bad date, from after to, or more than 92 days"),
+        (status = 401, description = "not signed in"),
+        (status = 403, description = "not allowed"),
+        (status = 404, description = "not found"),
+        (status = 409, description = "conflict"),
+        (status = 422, description = "validation failed"),
+        (status = 429, description = "rate limited"),
+    ))]
 pub async fn orders_csv(
     state: web::Data<AppState>,
     _admin: AdminUser,

@@ -10,8 +10,12 @@ use super::AppState;
 use super::error::{ApiError, ErrorCode};
 use super::extract::{self, AuthUser, Signed};
 use super::page::PageQuery;
-use crate::actors::payments::{CreatePayment, NotifyAnswer, NotifyKind, PaymentError, Settled};
-use crate::app::reports::OrderFilter;
+use crate::actors::payments::{
+    CreatePayment, CreatedPayment, NotifyAnswer, NotifyKind, PaymentError, Settled,
+};
+use crate::app::page::Paged;
+use crate::app::reports::{OrderFilter, OrderView};
+use crate::wechat::types::NotificationBody;
 
 const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 
@@ -108,6 +112,27 @@ pub fn idempotency_key(req: &HttpRequest) -> Result<String, ApiError> {
 }
 
 /// `POST /api/payments`
+#[utoipa::path(post, path = "/api/payments", tag = "payments", operation_id = "create_payment", request_body = CreateBody,
+    summary = "Create an order (signed, Idempotency-Key) and get wx.requestPayment parameters",
+    security(("bearer" = [])),
+    params(
+        ("Idempotency-Key" = String, Header, pattern = r"^[A-Za-z0-9_-]{8,64}$",
+            description = "8-64 letters, digits, '-' or '_': the same key and body answer the same order"),
+        ("X-Timestamp" = String, Header, description = "request signature: Unix seconds"),
+        ("X-Nonce" = String, Header, description = "request signature: single-use nonce"),
+        ("X-Signature" = String, Header, description = "request signature: hex HMAC-SHA256 with the session's sign_key"),
+    ),
+    responses(
+        (status = 200, body = CreatedPayment, description = "The order, and `pay_params` for wx.requestPayment"),
+        (status = 400, description = "IDEMPOTENCY_KEY_REQUIRED / IDEMPOTENCY_KEY_INVALID / MALFORMED_JSON"),
+        (status = 401, description = "not signed in, or SIGNATURE_INVALID / SIGNATURE_EXPIRED"),
+        (status = 403, description = "RISK_BLOCKED / RISK_VERIFICATION_REQUIRED / USER_DISABLED"),
+        (status = 404, description = "PAYMENT_CODE_NOT_FOUND"),
+        (status = 409, description = "PAYMENT_CODE_DISABLED / MERCHANT_NOT_ACTIVE / REPLAYED_REQUEST"),
+        (status = 422, description = "AMOUNT_INVALID / IDEMPOTENCY_KEY_REUSED / VALIDATION_FAILED"),
+        (status = 429, description = "RATE_LIMITED"),
+        (status = 503, description = "WECHAT_UNAVAILABLE / PAYMENTS_UNAVAILABLE: retry"),
+    ))]
 pub async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -150,6 +175,20 @@ const REREAD_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// an order still moving (not yet paid or closed, or paid with its points not booked yet) is
 /// answered when it settles or when `wait_ms` has passed, whichever comes first: one request
 /// instead of polling.
+#[utoipa::path(get, path = "/api/payments/{order_no}", tag = "payments", operation_id = "get_payment",
+    summary = "One of the caller's orders. With ?wait_ms=N (0..=10000), an order still moving (created, paying, or paid before its points are booked) is answered when it settles or after N ms",
+    security(("bearer" = [])),
+    params(("order_no" = String, Path, description = "the order number"), OrderQuery),
+    responses(
+        (status = 200, body = OrderView),
+        (status = 400, description = "INVALID_QUERY (wait_ms above 10000)"),
+        (status = 401, description = "not signed in"),
+        (status = 403, description = "USER_DISABLED"),
+        (status = 404, description = "ORDER_NOT_FOUND (also for another user's order)"),
+        (status = 409, description = "conflict"),
+        (status = 422, description = "validation failed"),
+        (status = 429, description = "rate limited"),
+    ))]
 pub async fn get(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -193,6 +232,19 @@ pub async fn get(
 }
 
 /// `GET /api/payments`: the caller's orders, newest first.
+#[utoipa::path(get, path = "/api/payments", tag = "payments", operation_id = "list_payments",
+    summary = "The caller's orders, newest first, cursor-paged",
+    security(("bearer" = [])), params(PageQuery),
+    responses(
+        (status = 200, body = Paged<OrderView>),
+        (status = 400, description = "INVALID_QUERY / INVALID_CURSOR"),
+        (status = 401, description = "not signed in"),
+        (status = 403, description = "USER_DISABLED"),
+        (status = 404, description = "not found"),
+        (status = 409, description = "conflict"),
+        (status = 422, description = "validation failed"),
+        (status = 429, description = "rate limited"),
+    ))]
 pub async fn list(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -207,6 +259,26 @@ pub async fn list(
 }
 
 /// `POST /api/payments/{order_no}/cancel`
+#[utoipa::path(post, path = "/api/payments/{order_no}/cancel", tag = "payments", operation_id = "cancel_payment",
+    summary = "Close an unpaid order (signed)",
+    security(("bearer" = [])),
+    params(
+        ("order_no" = String, Path, description = "the order number"),
+        ("X-Timestamp" = String, Header, description = "request signature: Unix seconds"),
+        ("X-Nonce" = String, Header, description = "request signature: single-use nonce"),
+        ("X-Signature" = String, Header, description = "request signature: hex HMAC-SHA256 with the session's sign_key"),
+    ),
+    responses(
+        (status = 200, body = OrderView, description = "The order, closed"),
+        (status = 400, description = "{code, message, trace_id}"),
+        (status = 401, description = "not signed in, or SIGNATURE_INVALID / SIGNATURE_EXPIRED"),
+        (status = 403, description = "not allowed"),
+        (status = 404, description = "ORDER_NOT_FOUND"),
+        (status = 409, description = "ORDER_ALREADY_PAID / ORDER_NOT_PAYABLE / REPLAYED_REQUEST"),
+        (status = 422, description = "validation failed"),
+        (status = 429, description = "rate limited"),
+        (status = 503, description = "PAYMENTS_UNAVAILABLE: retry"),
+    ))]
 pub async fn cancel(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -234,12 +306,47 @@ pub async fn cancel(
 }
 
 /// WeChat's answer format for a failed notification.
-fn notify_fail(status: StatusCode, message: &str) -> HttpResponse {
-    HttpResponse::build(status).json(serde_json::json!({"code": "FAIL", "message": message}))
+#[derive(serde::Serialize, ToSchema)]
+pub struct NotifyFailure {
+    /// Always `FAIL`.
+    #[schema(example = "FAIL")]
+    pub code: &'static str,
+    pub message: &'static str,
+}
+
+fn notify_fail(status: StatusCode, message: &'static str) -> HttpResponse {
+    HttpResponse::build(status).json(NotifyFailure {
+        code: "FAIL",
+        message,
+    })
 }
 
 /// `POST /api/wechat/pay/notify` and `/api/wechat/refund/notify`: the supervisor verifies
 /// over the raw body, decrypts, settles and logs. 204 means "recorded; do not send again".
+/// WeChat calls these: they take no bearer token, the `Wechatpay-*` headers authenticate
+/// them.
+#[utoipa::path(post, path = "/api/wechat/pay/notify", tag = "wechat", operation_id = "pay_notify",
+    summary = "WeChat Pay payment notification: verified over the raw body; 204, or 4xx/5xx {code: FAIL}",
+    request_body = NotificationBody,
+    params(
+        ("Wechatpay-Serial" = String, Header, description = "the platform certificate serial or public-key id that signed"),
+        ("Wechatpay-Timestamp" = String, Header, description = "Unix seconds; refused outside the freshness window"),
+        ("Wechatpay-Nonce" = String, Header, description = "the signature's nonce"),
+        ("Wechatpay-Signature" = String, Header, description = "Base64 SHA256withRSA over timestamp, nonce and the raw body"),
+        ("Wechatpay-Signature-Type" = Option<String>, Header, description = "WECHATPAY2-SHA256-RSA2048"),
+    ),
+    responses(
+        (status = 204, description = "recorded: WeChat does not send it again"),
+        (status = 400, body = NotifyFailure, description = "malformed, or does not match the order"),
+        (status = 401, body = NotifyFailure, description = "verification failed"),
+        (status = 403, body = NotifyFailure, description = "not allowed"),
+        (status = 404, body = NotifyFailure, description = "not found"),
+        (status = 409, body = NotifyFailure, description = "conflict"),
+        (status = 422, body = NotifyFailure, description = "validation failed"),
+        (status = 429, body = NotifyFailure, description = "rate limited"),
+        (status = 500, body = NotifyFailure, description = "processing failed: WeChat retries"),
+        (status = 503, body = NotifyFailure, description = "busy: WeChat retries"),
+    ))]
 pub async fn notify(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -262,3 +369,28 @@ pub async fn notify(
         ),
     }
 }
+
+/// The refund notification: the same handler as [`notify`], documented under its own path.
+#[utoipa::path(post, path = "/api/wechat/refund/notify", tag = "wechat", operation_id = "refund_notify",
+    summary = "WeChat Pay refund notification: verified over the raw body; 204, or 4xx/5xx {code: FAIL}",
+    request_body = NotificationBody,
+    params(
+        ("Wechatpay-Serial" = String, Header, description = "the platform certificate serial or public-key id that signed"),
+        ("Wechatpay-Timestamp" = String, Header, description = "Unix seconds; refused outside the freshness window"),
+        ("Wechatpay-Nonce" = String, Header, description = "the signature's nonce"),
+        ("Wechatpay-Signature" = String, Header, description = "Base64 SHA256withRSA over timestamp, nonce and the raw body"),
+        ("Wechatpay-Signature-Type" = Option<String>, Header, description = "WECHATPAY2-SHA256-RSA2048"),
+    ),
+    responses(
+        (status = 204, description = "recorded: WeChat does not send it again"),
+        (status = 400, body = NotifyFailure, description = "malformed, or does not match the refund"),
+        (status = 401, body = NotifyFailure, description = "verification failed"),
+        (status = 403, body = NotifyFailure, description = "not allowed"),
+        (status = 404, body = NotifyFailure, description = "not found"),
+        (status = 409, body = NotifyFailure, description = "conflict"),
+        (status = 422, body = NotifyFailure, description = "validation failed"),
+        (status = 429, body = NotifyFailure, description = "rate limited"),
+        (status = 500, body = NotifyFailure, description = "processing failed: WeChat retries"),
+        (status = 503, body = NotifyFailure, description = "busy: WeChat retries"),
+    ))]
+pub fn refund_notify() {}

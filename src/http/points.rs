@@ -11,7 +11,10 @@ use super::admin::actor;
 use super::error::{ApiError, ErrorCode};
 use super::extract::{self, AdminUser, AuthUser, Signed, text_field};
 use super::page::PageQuery;
-use crate::actors::points::{AdjustPoints, DeductPoints, PointsError};
+use crate::actors::points::{
+    AdjustPoints, Balance, DeductPoints, HistoryItem, Page as HistoryPage, PointsChange,
+    PointsError, PointsRuleView, Statistics,
+};
 use crate::app::AppError;
 use crate::domain::{Points, PointsRuleSpec};
 
@@ -25,6 +28,20 @@ async fn limited(state: &AppState, user: &AuthUser) -> Result<(), ApiError> {
 }
 
 /// `GET /api/points/balance`
+#[utoipa::path(get, path = "/api/points/balance", tag = "points", operation_id = "points_balance",
+    summary = "available, total_earned, used, expired, clawed_back, expiring_soon",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Balance),
+        (status = 400, description = "{code, message, trace_id}"),
+        (status = 401, description = "not signed in"),
+        (status = 403, description = "not allowed"),
+        (status = 404, description = "not found"),
+        (status = 409, description = "conflict"),
+        (status = 422, description = "validation failed"),
+        (status = 429, description = "RATE_LIMITED"),
+        (status = 503, description = "POINTS_BUSY: retry"),
+    ))]
 pub async fn balance(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
     limited(&state, &user).await?;
     let b = state
@@ -36,6 +53,19 @@ pub async fn balance(state: web::Data<AppState>, user: AuthUser) -> Result<HttpR
 }
 
 /// `GET /api/points/history?cursor=&limit=`
+#[utoipa::path(get, path = "/api/points/history", tag = "points", operation_id = "points_history",
+    summary = "Ledger rows, newest first, cursor-paged", security(("bearer" = [])), params(PageQuery),
+    responses(
+        (status = 200, body = HistoryPage<HistoryItem>),
+        (status = 400, description = "INVALID_QUERY / INVALID_CURSOR"),
+        (status = 401, description = "not signed in"),
+        (status = 403, description = "not allowed"),
+        (status = 404, description = "not found"),
+        (status = 409, description = "conflict"),
+        (status = 422, description = "validation failed"),
+        (status = 429, description = "RATE_LIMITED"),
+        (status = 503, description = "POINTS_BUSY: retry"),
+    ))]
 pub async fn history(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -53,6 +83,19 @@ pub async fn history(
 }
 
 /// `GET /api/points/statistics`
+#[utoipa::path(get, path = "/api/points/statistics", tag = "points", operation_id = "points_statistics",
+    summary = "Per month earned, spent, expired, and totals", security(("bearer" = [])),
+    responses(
+        (status = 200, body = Statistics),
+        (status = 400, description = "{code, message, trace_id}"),
+        (status = 401, description = "not signed in"),
+        (status = 403, description = "not allowed"),
+        (status = 404, description = "not found"),
+        (status = 409, description = "conflict"),
+        (status = 422, description = "validation failed"),
+        (status = 429, description = "RATE_LIMITED"),
+        (status = 503, description = "POINTS_BUSY: retry"),
+    ))]
 pub async fn statistics(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -76,6 +119,27 @@ pub struct DeductBody {
 }
 
 /// `POST /api/points/deduct` (signed, with an `Idempotency-Key`).
+#[utoipa::path(post, path = "/api/points/deduct", tag = "points", operation_id = "points_deduct",
+    summary = "Spend points first-to-expire first (signed, Idempotency-Key); POINTS_INSUFFICIENT when short",
+    request_body = DeductBody, security(("bearer" = [])),
+    params(
+        ("Idempotency-Key" = String, Header, pattern = r"^[A-Za-z0-9_-]{8,64}$",
+            description = "8-64 letters, digits, '-' or '_': the same key spends once"),
+        ("X-Timestamp" = String, Header, description = "request signature: Unix seconds"),
+        ("X-Nonce" = String, Header, description = "request signature: single-use nonce"),
+        ("X-Signature" = String, Header, description = "request signature: hex HMAC-SHA256 with the session's sign_key"),
+    ),
+    responses(
+        (status = 200, body = PointsChange, description = "The ledger row (`duplicate` when the key was used already)"),
+        (status = 400, description = "IDEMPOTENCY_KEY_REQUIRED / IDEMPOTENCY_KEY_INVALID / MALFORMED_JSON"),
+        (status = 401, description = "not signed in, or SIGNATURE_INVALID / SIGNATURE_EXPIRED"),
+        (status = 403, description = "USER_DISABLED"),
+        (status = 404, description = "not found"),
+        (status = 409, description = "POINTS_INSUFFICIENT / REPLAYED_REQUEST"),
+        (status = 422, description = "VALIDATION_FAILED"),
+        (status = 429, description = "rate limited"),
+        (status = 503, description = "POINTS_BUSY: retry"),
+    ))]
 pub async fn deduct(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -114,6 +178,25 @@ pub struct AdjustBody {
 }
 
 /// `POST /api/admin/points/{user_id}/adjust`: a correction with a reason, audited.
+#[utoipa::path(post, path = "/api/admin/points/{user_id}/adjust", tag = "admin", operation_id = "admin_adjust",
+    summary = "Adjust a user's points with a reason (audited)",
+    request_body = AdjustBody, security(("bearer" = [])),
+    params(
+        ("user_id" = String, Path, description = "the user"),
+        ("Idempotency-Key" = Option<String>, Header, pattern = r"^[A-Za-z0-9_-]{8,64}$",
+            description = "optional, 8-64 letters, digits, '-' or '_': the same key adjusts once"),
+    ),
+    responses(
+        (status = 200, body = PointsChange, description = "The ledger row"),
+        (status = 400, description = "IDEMPOTENCY_KEY_INVALID / MALFORMED_JSON"),
+        (status = 401, description = "not signed in"),
+        (status = 403, description = "not an admin"),
+        (status = 404, description = "USER_NOT_FOUND (or not active)"),
+        (status = 409, description = "POINTS_INSUFFICIENT"),
+        (status = 422, description = "VALIDATION_FAILED"),
+        (status = 429, description = "rate limited"),
+        (status = 503, description = "POINTS_BUSY: retry"),
+    ))]
 pub async fn adjust(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -165,6 +248,19 @@ pub async fn adjust(
 }
 
 /// `GET /api/admin/points-rules`: the rule in force.
+#[utoipa::path(get, path = "/api/admin/points-rules", tag = "admin",
+    summary = "The earning rule in force", security(("bearer" = [])),
+    responses(
+        (status = 200, body = PointsRuleView),
+        (status = 400, description = "{code, message, trace_id}"),
+        (status = 401, description = "not signed in"),
+        (status = 403, description = "not allowed"),
+        (status = 404, description = "not found"),
+        (status = 409, description = "conflict"),
+        (status = 422, description = "validation failed"),
+        (status = 429, description = "RATE_LIMITED"),
+        (status = 503, description = "POINTS_BUSY: retry"),
+    ))]
 pub async fn get_rules(
     state: web::Data<AppState>,
     _admin: AdminUser,
@@ -173,7 +269,8 @@ pub async fn get_rules(
     Ok(HttpResponse::Ok().json(rule))
 }
 
-#[derive(Debug, Deserialize)]
+/// The body of `PUT /api/admin/points-rules`: the rule's fields and when it takes effect.
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct RulesBody {
     #[serde(flatten)]
     pub spec: PointsRuleSpec,
@@ -182,6 +279,20 @@ pub struct RulesBody {
 }
 
 /// `PUT /api/admin/points-rules`: a new rule, effective without a restart, audited.
+#[utoipa::path(put, path = "/api/admin/points-rules", tag = "admin",
+    summary = "A new earning rule, effective without restart (audited)",
+    request_body = RulesBody, security(("bearer" = [])),
+    responses(
+        (status = 200, body = PointsRuleView, description = "The rule as stored"),
+        (status = 400, description = "MALFORMED_JSON"),
+        (status = 401, description = "not signed in"),
+        (status = 403, description = "not allowed"),
+        (status = 404, description = "not found"),
+        (status = 409, description = "conflict"),
+        (status = 422, description = "VALIDATION_FAILED: a rule the engine would not run"),
+        (status = 429, description = "RATE_LIMITED"),
+        (status = 503, description = "POINTS_BUSY: retry"),
+    ))]
 pub async fn put_rules(
     req: HttpRequest,
     state: web::Data<AppState>,

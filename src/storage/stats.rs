@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::{Conn, Db, StorageError};
 
-#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct DayStats {
     pub date: String,
     pub order_count: i64,
@@ -122,7 +122,7 @@ struct DayValue {
 }
 
 /// The business per CST day for the admin dashboard.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct OverviewDay {
     pub date: String,
     pub order_count: i64,

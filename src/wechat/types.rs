@@ -57,7 +57,7 @@ pub struct PrepayResponse {
 }
 
 /// Parameters for `wx.requestPayment` (the mini-program pays with these).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PayParams {
     pub time_stamp: String,
@@ -223,7 +223,7 @@ pub struct RefundResource {
 }
 
 /// `resource` of a notification.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EncryptedResource {
     pub algorithm: String,
     pub ciphertext: String,
@@ -235,7 +235,7 @@ pub struct EncryptedResource {
 }
 
 /// The outer notification body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NotificationBody {
     pub id: String,
     pub create_time: String,

@@ -30,7 +30,7 @@ pub struct RequestRefund {
     pub idempotency_key: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RefundView {
     pub out_refund_no: String,
     pub order_no: String,

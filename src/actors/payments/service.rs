@@ -97,7 +97,7 @@ pub struct CreatePayment {
     pub client_ip: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CreatedPayment {
     pub order_no: String,
     pub amount_fen: i64,

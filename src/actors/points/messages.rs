@@ -72,7 +72,7 @@ pub(super) struct Flush;
 pub(super) struct StopActor;
 
 /// The answer to a change: the ledger row written (or found, when `duplicate`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PointsChange {
     pub id: String,
     pub user_id: String,

@@ -18,14 +18,14 @@ use crate::with_conn;
 /// Lots expiring within this window are listed in `expiring_soon`.
 const EXPIRING_SOON_DAYS: i64 = 30;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExpiringSoon {
     pub points: i64,
     pub expires_at: DateTime<Utc>,
 }
 
 /// `GET /api/points/balance`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Balance {
     pub available: i64,
     pub total_earned: i64,
@@ -36,7 +36,7 @@ pub struct Balance {
 }
 
 /// One item of `GET /api/points/history`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct HistoryItem {
     pub id: String,
     pub change: i64,
@@ -51,13 +51,13 @@ pub struct HistoryItem {
     pub shortfall: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PeriodStats {
     pub earned: i64,
     pub spent: i64,
@@ -65,7 +65,7 @@ pub struct PeriodStats {
     pub clawed_back: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct MonthStats {
     /// `YYYY-MM`, China Standard Time.
     pub month: String,
@@ -74,7 +74,7 @@ pub struct MonthStats {
 }
 
 /// `GET /api/points/statistics`: the last twelve CST months (newest first) and lifetime totals.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Statistics {
     pub months: Vec<MonthStats>,
     pub totals: PeriodStats,

@@ -14,7 +14,7 @@ use crate::domain::{PointsRule, PointsRuleSpec};
 use crate::storage::Db;
 
 /// A rule as shown to admins.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PointsRuleView {
     pub id: Option<String>,
     #[serde(flatten)]
