@@ -95,6 +95,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(merchants::disable_code)),
     )
     .service(
+        web::resource("/api/merchants/{id}/payment-codes/{code_id}/qr")
+            .route(web::get().to(merchants::owner_code_qr)),
+    )
+    .service(
         web::resource("/api/payment-codes/{code_id}").route(web::get().to(merchants::get_code)),
     )
     .service(
