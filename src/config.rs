@@ -15,6 +15,9 @@ pub const MIN_ADMIN_PASSWORD_CHARS: usize = 12;
 pub const DEFAULT_JWT_SECRET: &str = "dev-only-jwt-secret-change-me-in-production";
 pub const DEFAULT_FIELD_KEY: &str = "dev-only-field-key-change-me-in-production";
 
+/// The placeholder of `APP_QR_BASE_URL`: codes printed with it open nothing real.
+pub const DEFAULT_QR_BASE_URL: &str = "https://pay.example.com/q";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Environment {
@@ -84,6 +87,10 @@ pub struct Settings {
     /// How long a request body may take to arrive in full (a slow or stalled body is
     /// answered 408 and the connection closed).
     pub body_timeout_secs: u64,
+    /// The link printed payment codes hold: `{qr_base_url}?code={id}`. WeChat's rule "scan
+    /// an ordinary QR code to open the mini-program" must map this prefix to
+    /// `pages/pay/index`; other scanners open the link itself (`APP_QR_BASE_URL`).
+    pub qr_base_url: String,
     /// How long an unpaid order lives before it is closed (WeChat's `time_expire`).
     pub order_ttl_secs: u64,
     /// How often each instance rescans the database for open orders that are due (past
@@ -156,6 +163,8 @@ pub enum ConfigError {
     Load(#[from] config::ConfigError),
     #[error("refusing to start in production: {0}")]
     Unsafe(String),
+    #[error("invalid setting: {0}")]
+    Invalid(String),
 }
 
 /// Which database the server talks to, derived from `database_url`.
@@ -198,7 +207,8 @@ impl Settings {
             .set_default("order_ttl_secs", 900)?
             .set_default("supervisor_rescan_secs", 30)?
             .set_default("supervisor_query_after_secs", 60)?
-            .set_default("sandbox_time_scale", 1.0)?;
+            .set_default("sandbox_time_scale", 1.0)?
+            .set_default("qr_base_url", DEFAULT_QR_BASE_URL)?;
         if let Some(file) = get("APP_CONFIG_FILE") {
             builder = builder.add_source(config::File::with_name(&file).required(true));
         } else {
@@ -250,6 +260,7 @@ impl Settings {
     /// development secrets are fine on loopback only: a server others can reach on them
     /// accepts tokens anyone can forge.
     fn check(&self) -> Result<(), ConfigError> {
+        self.check_qr_base_url()?;
         if self.env != Environment::Production {
             let mut public = Vec::new();
             if self.jwt_secret.expose_secret() == DEFAULT_JWT_SECRET {
@@ -302,6 +313,31 @@ impl Settings {
             Ok(())
         } else {
             Err(ConfigError::Unsafe(format!("set {}", missing.join(", "))))
+        }
+    }
+
+    /// `APP_QR_BASE_URL` is an absolute link without a fragment or spaces (WeChat matches
+    /// the printed link by prefix, and a `#` would hide `code=` from the page); https in
+    /// production, where WeChat requires it.
+    fn check_qr_base_url(&self) -> Result<(), ConfigError> {
+        let url = self.qr_base_url.as_str();
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"));
+        let host = rest.map(|r| r.split(['/', '?']).next().unwrap_or(""));
+        let bad = match host {
+            None | Some("") => Some("must start with https:// and name a host"),
+            Some(_) if url.contains('#') || url.chars().any(char::is_whitespace) => {
+                Some("must have no fragment (#) and no spaces")
+            }
+            Some(_) if self.env == Environment::Production && !url.starts_with("https://") => {
+                Some("must be https in production (WeChat opens https links only)")
+            }
+            Some(_) => None,
+        };
+        match bad {
+            Some(why) => Err(ConfigError::Invalid(format!("APP_QR_BASE_URL={url} {why}"))),
+            None => Ok(()),
         }
     }
 
@@ -663,6 +699,32 @@ mod tests {
             }
         }
         assert!(missing.is_empty(), "not in .env.example: {missing:?}");
+    }
+
+    #[test]
+    fn qr_base_url_is_an_absolute_link() {
+        let s = Settings::load_from(&[]).unwrap();
+        assert_eq!(s.qr_base_url, DEFAULT_QR_BASE_URL);
+        let s =
+            Settings::load_from(&vars(&[("APP_QR_BASE_URL", "https://pay.shop.cn/q")])).unwrap();
+        assert_eq!(s.qr_base_url, "https://pay.shop.cn/q");
+        assert!(Settings::load_from(&vars(&[("APP_QR_BASE_URL", "http://127.0.0.1/q")])).is_ok());
+        for bad in [
+            "pay.shop.cn/q",
+            "https://",
+            "https://x.cn/q#a",
+            "https://x.cn/a b",
+            "ftp://x.cn",
+        ] {
+            let err = Settings::load_from(&vars(&[("APP_QR_BASE_URL", bad)])).unwrap_err();
+            assert!(err.to_string().contains("APP_QR_BASE_URL"), "{bad}: {err}");
+        }
+        let err = Settings::load_from(&vars(&[
+            ("APP_ENV", "production"),
+            ("APP_QR_BASE_URL", "http://pay.shop.cn/q"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("https in production"), "{err}");
     }
 
     #[test]

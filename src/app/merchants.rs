@@ -299,6 +299,20 @@ impl Merchants {
         }
     }
 
+    /// One of the merchant's own codes with its merchant name (to print it). Another
+    /// merchant's code answers like a missing one: ids are not confirmed.
+    pub async fn owned_code(
+        &self,
+        merchant_id: &str,
+        code_id: &str,
+    ) -> Result<ScannedCode, AppError> {
+        let code = self.scan(code_id).await?;
+        if code.merchant_id != merchant_id {
+            return Err(code_not_found());
+        }
+        Ok(code)
+    }
+
     /// A new payment code of an approved merchant (the caller checked the label).
     pub async fn create_code(
         &self,

@@ -3,13 +3,14 @@
 
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::extract::{ApprovedMerchant, AuthUser, MerchantOwner, Signed, text_field};
 use super::page::PageQuery;
-use super::{AppState, error::ApiError, qr};
+use super::{AppState, error::ApiError, error::ErrorCode, qr};
 use crate::app::merchants::{NewMerchant, PaymentCode};
 use crate::security::Phone;
+use crate::wechat::WxaCodeRequest;
 
 pub use crate::app::merchants::{Merchant as MerchantView, ScannedCode};
 
@@ -197,17 +198,17 @@ pub async fn get_code(
 }
 
 #[utoipa::path(get, path = "/api/payment-codes/{code_id}/qr.png", tag = "merchants", params(("code_id" = String, Path)),
-    responses((status = 200, content_type = "image/png", body = inline(super::openapi::Binary), description = "the printable QR"), (status = 404)))]
+    responses((status = 200, content_type = "image/png", body = inline(super::openapi::Binary),
+        description = "The code with its caption: a QR code of `{APP_QR_BASE_URL}?code={code_id}`, the merchant name and the label (with a fixed amount) under it. The owner's `/api/merchants/{id}/payment-codes/{code_id}/qr` also makes SVG, print sheets and WeChat mini-program codes."),
+        (status = 404)))]
 pub async fn code_qr(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let code = state.app.merchants.scan(&path).await?;
-    let subtitle = match code.amount_fen {
-        Some(fen) => format!("{} - {}.{:02} CNY", code.label, fen / 100, fen % 100),
-        None => code.label.clone(),
-    };
-    let png = web::block(move || qr::render_png(&code.code_id, &code.merchant_name, &subtitle))
+    let url = qr::code_url(&state.settings.qr_base_url, &code.code_id);
+    let caption = qr::Caption::new(&code.merchant_name, &code.label, code.amount_fen);
+    let png = web::block(move || qr::render_png(&url, &caption))
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
@@ -215,4 +216,114 @@ pub async fn code_qr(
         .content_type("image/png")
         .insert_header(("Cache-Control", "no-store"))
         .body(png))
+}
+
+/// `?format=&layout=&kind=` of the owner's printable code; each has a default, and an
+/// unknown value or parameter is 400 `INVALID_QUERY`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct QrQuery {
+    /// `png` (default) or `svg` (self-contained: the text is drawn as paths).
+    #[param(inline)]
+    pub format: Option<qr::Format>,
+    /// `code` (default): the code with the merchant name and label under it; `sheet`: an A6
+    /// page (105 x 148 mm, 1240 x 1748 px at 300 dpi) with the instruction 微信扫码付款.
+    #[param(inline)]
+    pub layout: Option<qr::Layout>,
+    /// `url` (default): a QR code of `{APP_QR_BASE_URL}?code={code_id}`, which WeChat's
+    /// scanner opens in the mini-program (through the "scan ordinary QR codes" rule) and any
+    /// other scanner shows as a link; `wxacode`: WeChat's mini-program code
+    /// (`wxacode.getUnlimited`, page `pages/pay/index`, scene = the code id without dashes),
+    /// fetched from WeChat for each request.
+    #[param(inline)]
+    pub kind: Option<qr::Kind>,
+}
+
+#[utoipa::path(get, path = "/api/merchants/{id}/payment-codes/{code_id}/qr", tag = "merchants", security(("bearer" = [])),
+    params(("id" = String, Path), ("code_id" = String, Path), QrQuery),
+    responses(
+        (status = 200, description = "The printable code, captioned in Chinese with the merchant name and the label (and a fixed amount). `Content-Disposition` names the file.",
+            content(("image/png"), ("image/svg+xml"))),
+        (status = 400, description = "INVALID_QUERY: an unknown format, layout, kind or parameter"),
+        (status = 401),
+        (status = 404, description = "MERCHANT_NOT_FOUND, or PAYMENT_CODE_NOT_FOUND (also for another merchant's code)"),
+        (status = 503, description = "WECHAT_UNAVAILABLE: WeChat did not make the mini-program code (`kind=wxacode`)")))]
+pub async fn owner_code_qr(
+    merchant: MerchantOwner,
+    path: web::Path<(String, String)>,
+    query: web::Query<QrQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, code_id) = path.into_inner();
+    let code = state
+        .app
+        .merchants
+        .owned_code(&merchant.merchant_id, &code_id)
+        .await?;
+    let format = query.format.unwrap_or_default();
+    let layout = query.layout.unwrap_or_default();
+    let caption = qr::Caption::new(&code.merchant_name, &code.label, code.amount_fen);
+    let image = match query.kind.unwrap_or_default() {
+        qr::Kind::Url => Source::Text(qr::code_url(&state.settings.qr_base_url, &code.code_id)),
+        qr::Kind::Wxacode => Source::Image(wxacode(&state, &code.code_id, layout).await?),
+    };
+    let body = web::block(move || {
+        let code = match image {
+            Source::Text(url) => qr::CodeImage::qr(&url)?,
+            Source::Image(bytes) => qr::CodeImage::from_image(&bytes)?,
+        };
+        qr::render(&code, &caption, layout, format)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+    let layout_name = match layout {
+        qr::Layout::Code => "code",
+        qr::Layout::Sheet => "sheet",
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(format.content_type())
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header((
+            "Content-Disposition",
+            format!(
+                "inline; filename=\"payment-code-{}-{layout_name}.{}\"",
+                code.code_id,
+                format.extension()
+            ),
+        ))
+        .body(body))
+}
+
+enum Source {
+    Text(String),
+    Image(Vec<u8>),
+}
+
+/// The mini-program code of `code_id` from WeChat, as an image (PNG, transparent).
+async fn wxacode(state: &AppState, code_id: &str, layout: qr::Layout) -> Result<Vec<u8>, ApiError> {
+    let scene = qr::wxacode_scene(code_id)
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("code id {code_id} is no scene")))?;
+    let req = WxaCodeRequest {
+        scene,
+        page: qr::PAY_PAGE.to_string(),
+        width: match layout {
+            qr::Layout::Code => 430,
+            qr::Layout::Sheet => 1280,
+        },
+        is_hyaline: true,
+    };
+    state
+        .wechat
+        .client
+        .wxacode_unlimited(&req)
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                ErrorCode::WechatUnavailable,
+                "WeChat did not make the mini-program code; retry, or print kind=url",
+            )
+            .with_cause(e)
+        })
 }

@@ -241,7 +241,7 @@ User, merchant and admin routes take `Authorization: Bearer <access token>`; mut
         auth::wechat_login, auth::refresh, auth::logout, auth::admin_login,
         users::get_me, users::patch_me, users::put_phone,
         merchants::register, merchants::my_merchants, merchants::create_code, merchants::list_codes,
-        merchants::disable_code, merchants::get_code, merchants::code_qr,
+        merchants::disable_code, merchants::get_code, merchants::code_qr, merchants::owner_code_qr,
         admin::list_merchants, admin::approve_merchant, admin::disable_merchant, admin::list_users,
         admin::set_user_status, admin::audit_log, admin::notifications, admin::notification,
         admin::replay_notification, admin::risk_rules, admin::change_risk_rule,

@@ -56,6 +56,7 @@ route_table! {
     POST "/api/merchants/{id}/payment-codes" => merchants::create_code,
     GET "/api/merchants/{id}/payment-codes" => merchants::list_codes,
     POST "/api/merchants/{id}/payment-codes/{code_id}/disable" => merchants::disable_code,
+    GET "/api/merchants/{id}/payment-codes/{code_id}/qr" => merchants::owner_code_qr,
     GET "/api/payment-codes/{code_id}" => merchants::get_code,
     GET "/api/payment-codes/{code_id}/qr.png" => merchants::code_qr,
     // Admin

@@ -1,4 +1,6 @@
-//! The mini-program paths: `jscode2session`, `cgi-bin/token` and subscribe messages.
+//! The mini-program paths: `jscode2session`, `cgi-bin/token`, subscribe messages and
+//! `wxa/getwxacodeunlimit` (whose "mini-program code" is a QR code of `{page}?scene={scene}`,
+//! so tests can read what a real one would open).
 //!
 //! Login codes: `test-<name>` (optionally `test-<name>.<anything>`) logs in as a stable openid
 //! for `<name>`; each code works once (40163 after). `err-<errcode>` answers that errcode
@@ -50,7 +52,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/cgi-bin/message/subscribe/send",
             web::post().to(subscribe_send),
-        );
+        )
+        .route("/wxa/getwxacodeunlimit", web::post().to(wxacode_unlimited));
 }
 
 /// The openid the sandbox gives `<name>`: stable, 28 characters like WeChat's.
@@ -135,6 +138,94 @@ async fn token(sb: web::Data<Sandbox>, q: web::Query<TokenQuery>) -> HttpRespons
     HttpResponse::Ok().json(serde_json::json!({ "access_token": token, "expires_in": 7200 }))
 }
 
+/// WeChat's 40001/42001 answer, unless `given` is the current token.
+fn refuse_token(mini: &MiniState, given: Option<&String>) -> Option<HttpResponse> {
+    match (&mini.token, given) {
+        (Some(current), Some(given)) if current == given => None,
+        (None, Some(_)) => Some(errcode(42001, "access_token expired")),
+        _ => Some(errcode(
+            40001,
+            "invalid credential, access_token is invalid or not latest",
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+struct WxaCodeBody {
+    scene: Option<String>,
+    page: Option<String>,
+    width: Option<u32>,
+    #[serde(default)]
+    is_hyaline: bool,
+}
+
+/// WeChat's checks, then a PNG: a QR code of `{page}?scene={scene}`, `width` pixels wide
+/// (clamped to 280..=1280), with a transparent background when `is_hyaline`.
+async fn wxacode_unlimited(
+    sb: web::Data<Sandbox>,
+    q: web::Query<SendQuery>,
+    body: web::Bytes,
+) -> HttpResponse {
+    {
+        let Ok(mini) = sb.mini.lock() else {
+            return errcode(-1, "system error");
+        };
+        if let Some(answer) = refuse_token(&mini, q.access_token.as_ref()) {
+            return answer;
+        }
+    }
+    let Ok(req) = serde_json::from_slice::<WxaCodeBody>(&body) else {
+        return errcode(47001, "data format error");
+    };
+    let scene = req.scene.unwrap_or_default();
+    let scene_ok = !scene.is_empty()
+        && scene.len() <= 32
+        && scene
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$&'()*+,/:;=?@-._~".contains(&b));
+    if !scene_ok {
+        return errcode(
+            40169,
+            "invalid length for scene, or the data is not json string",
+        );
+    }
+    let page = req.page.unwrap_or_else(|| "pages/index/index".into());
+    if page.is_empty()
+        || page.starts_with('/')
+        || !page
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-/".contains(&b))
+    {
+        return errcode(41030, "invalid page rid");
+    }
+    let width = req.width.unwrap_or(430).clamp(280, 1280);
+    match wxacode_png(&format!("{page}?scene={scene}"), width, req.is_hyaline) {
+        Ok(png) => HttpResponse::Ok().content_type("image/png").body(png),
+        Err(_) => errcode(-1, "system error"),
+    }
+}
+
+fn wxacode_png(text: &str, width: u32, transparent: bool) -> anyhow::Result<Vec<u8>> {
+    let code = qrcode::QrCode::new(text.as_bytes())?;
+    let modules = u32::try_from(code.width())?;
+    let module = (width / (modules + 8)).max(1);
+    let side = (modules + 8) * module;
+    let colors = code.to_colors();
+    // Light is transparent black when hyaline: a reader that ignores alpha sees nothing.
+    let light = if transparent { [0u8, 0] } else { [255, 255] };
+    let img = image::GrayAlphaImage::from_fn(side, side, |x, y| {
+        let (mx, my) = ((x / module).wrapping_sub(4), (y / module).wrapping_sub(4));
+        let dark = mx < modules
+            && my < modules
+            && colors.get(usize::try_from(my * modules + mx).unwrap_or(usize::MAX))
+                == Some(&qrcode::Color::Dark);
+        image::LumaA(if dark { [0, 255] } else { light })
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png)?;
+    Ok(out.into_inner())
+}
+
 #[derive(Deserialize)]
 struct SendQuery {
     access_token: Option<String>,
@@ -148,15 +239,8 @@ async fn subscribe_send(
     let Ok(mut mini) = sb.mini.lock() else {
         return errcode(-1, "system error");
     };
-    match (&mini.token, &q.access_token) {
-        (Some(current), Some(given)) if current == given => {}
-        (None, Some(_)) => return errcode(42001, "access_token expired"),
-        _ => {
-            return errcode(
-                40001,
-                "invalid credential, access_token is invalid or not latest",
-            );
-        }
+    if let Some(answer) = refuse_token(&mini, q.access_token.as_ref()) {
+        return answer;
     }
     let Ok(message) = serde_json::from_slice::<serde_json::Value>(&body) else {
         return errcode(47001, "data format error");

@@ -12,7 +12,8 @@ const BUCKETS: &[f64] = &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 
 #[derive(Clone, Debug)]
 pub struct WechatMetrics {
-    /// `call` (prepay, query, close, refund, refund_query, code2session, token, subscribe_send)
+    /// `call` (prepay, query, close, refund, refund_query, code2session, token, subscribe_send,
+    /// wxacode)
     /// by `outcome` (ok, pay_error, mp_error, verify, timeout, transport, protocol, invalid).
     pub calls_total: IntCounterVec,
     pub call_duration_seconds: HistogramVec,
@@ -92,7 +93,7 @@ impl WechatMetrics {
 
 /// The metric label of a Pay or mini-program call, from its method and path.
 /// The `call` label values ([`call_label`]).
-const CALLS: [&str; 9] = [
+const CALLS: [&str; 10] = [
     "prepay",
     "close",
     "query",
@@ -101,6 +102,7 @@ const CALLS: [&str; 9] = [
     "code2session",
     "token",
     "subscribe_send",
+    "wxacode",
     "other",
 ];
 
@@ -127,6 +129,7 @@ pub(super) fn call_label(method: &str, path: &str) -> &'static str {
         (_, "/sns/jscode2session") => "code2session",
         (_, "/cgi-bin/token") => "token",
         (_, "/cgi-bin/message/subscribe/send") => "subscribe_send",
+        (_, "/wxa/getwxacodeunlimit") => "wxacode",
         _ => "other",
     }
 }

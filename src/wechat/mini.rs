@@ -1,5 +1,5 @@
-//! Mini-program APIs: login (`jscode2session`) and subscribe messages with a cached access
-//! token.
+//! Mini-program APIs: login (`jscode2session`), subscribe messages and mini-program codes
+//! (`wxacode.getUnlimited`) with a cached access token.
 
 use std::time::{Duration, Instant};
 
@@ -10,7 +10,7 @@ use super::client::{WechatClient, transport_error};
 use super::error::{MpErrorCode, WechatError};
 use super::metrics::call_label;
 use super::token::{CachedToken, SharedToken};
-use super::types::{LoginSession, SubscribeMessage};
+use super::types::{LoginSession, SubscribeMessage, WxaCodeRequest};
 
 /// Refresh the access token this long before WeChat says it expires.
 const TOKEN_REFRESH_MARGIN: Duration = Duration::from_secs(300);
@@ -121,6 +121,73 @@ impl WechatClient {
             .map_err(transport_error)?;
         let bytes = response.bytes().await.map_err(transport_error)?;
         check_mp(parse_mp(&bytes)?).map(|_| ())
+    }
+
+    /// `POST /wxa/getwxacodeunlimit`: the image of a mini-program code (PNG when
+    /// `is_hyaline`), refreshing the token once on 40001/42001. WeChat answers the image
+    /// itself, or `{errcode, errmsg}` as JSON.
+    pub async fn wxacode_unlimited(&self, req: &WxaCodeRequest) -> Result<Vec<u8>, WechatError> {
+        let scene_ok = !req.scene.is_empty()
+            && req.scene.len() <= 32
+            && req
+                .scene
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&'()*+,/:;=?@-._~".contains(&b));
+        if !scene_ok {
+            return Err(WechatError::InvalidRequest(
+                "scene: 1 to 32 letters, digits or !#$&'()*+,/:;=?@-._~".into(),
+            ));
+        }
+        if req.page.starts_with('/') || !(280..=1280).contains(&req.width) {
+            return Err(WechatError::InvalidRequest(
+                "page without a leading /, width 280..=1280".into(),
+            ));
+        }
+        let mut refreshed = false;
+        let mut failed: Option<SecretString> = None;
+        loop {
+            let token = self.access_token(failed.as_ref()).await?;
+            let started = std::time::Instant::now();
+            let result = self.wxacode_once(&token, req).await;
+            self.metrics()
+                .observe("wxacode", started.elapsed(), &result);
+            match result {
+                Err(WechatError::MiniProgram {
+                    code: MpErrorCode::InvalidCredential | MpErrorCode::AccessTokenExpired,
+                    ..
+                }) if !refreshed => {
+                    self.forget_token().await;
+                    refreshed = true;
+                    failed = Some(token);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn wxacode_once(
+        &self,
+        token: &SecretString,
+        req: &WxaCodeRequest,
+    ) -> Result<Vec<u8>, WechatError> {
+        let url = format!("{}/wxa/getwxacodeunlimit", self.config().api_base_url);
+        let response = self
+            .inner()
+            .http
+            .post(url)
+            .query(&[("access_token", token.expose_secret())])
+            .json(req)
+            .send()
+            .await
+            .map_err(transport_error)?;
+        let bytes = response.bytes().await.map_err(transport_error)?;
+        if bytes.starts_with(b"\x89PNG\r\n\x1a\n") || bytes.starts_with(b"\xff\xd8\xff") {
+            return Ok(bytes.to_vec());
+        }
+        check_mp(parse_mp(&bytes)?)?;
+        Err(WechatError::Protocol(
+            "getwxacodeunlimit answered neither an image nor an error".into(),
+        ))
     }
 
     /// The access token: this instance's copy while fresh, else the one the instances share

@@ -27,7 +27,7 @@ pub use error::{MpErrorCode, PayErrorCode, WechatError};
 pub use notify::{NotificationResource, NotificationVerifier, NotifyError, VerifiedNotification};
 pub use types::{
     LoginSession, PayParams, PrepayRequest, Refund, RefundRequest, RefundResource, RefundTarget,
-    SubscribeMessage, Transaction,
+    SubscribeMessage, Transaction, WxaCodeRequest,
 };
 
 use crate::config::Settings;

@@ -268,3 +268,17 @@ pub struct SubscribeMessage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lang: Option<String>,
 }
+
+/// The body of `POST /wxa/getwxacodeunlimit` (`wxacode.getUnlimited`): a mini-program code
+/// that opens `page` with `scene` (at most 32 characters) as its `options.scene`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WxaCodeRequest {
+    pub scene: String,
+    /// A page of the released mini-program, without a leading `/`.
+    pub page: String,
+    /// Side in pixels, 280..=1280 (WeChat's default 430).
+    pub width: u32,
+    /// A transparent background: WeChat then answers PNG (JPEG otherwise).
+    #[serde(default)]
+    pub is_hyaline: bool,
+}

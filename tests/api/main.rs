@@ -23,6 +23,7 @@ mod payments;
 mod payments_faults;
 mod payments_flow;
 mod points_http;
+mod qr;
 mod ratelimit;
 mod security;
 mod shutdown;

@@ -140,7 +140,8 @@ async fn register_approve_create_a_code_and_decode_its_qr() {
     let grids = prepared.detect_grids();
     assert_eq!(grids.len(), 1);
     let (_, content) = grids[0].decode().unwrap();
-    assert_eq!(content, format!("pages/pay/index?code={code_id}"));
+    // The link of the embedded default APP_QR_BASE_URL (tests/api/qr.rs sets its own).
+    assert_eq!(content, format!("https://pay.example.com/q?code={code_id}"));
 
     // Disabling a code: the shopper sees it inactive.
     let res = signed(

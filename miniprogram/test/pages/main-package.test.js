@@ -166,6 +166,16 @@ describe('pay entry (pages/pay/index?code=)', () => {
     expect(fake.calls.redirectTo).toEqual([`/payment/pages/amount/index?code=pc2&name=${encodeURIComponent('小卖部')}`]);
   });
 
+  test('a mini-program code (scene = the id without dashes) loads the dashed id', async () => {
+    const fake = useFakeWx({ loggedIn: true });
+    const uuid = '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b';
+    fake.routes[`GET /api/payment-codes/${uuid}`] = () => json(200, { id: uuid, merchant_name: '验收咖啡' });
+    const page = render(id);
+    page.instance.onLoad({ scene: uuid.replace(/-/g, '') });
+    await flush();
+    expect(fake.calls.redirectTo).toEqual([`/payment/pages/amount/index?code=${uuid}&name=${encodeURIComponent('验收咖啡')}`]);
+  });
+
   test('a disabled code shows why, and retry asks again', async () => {
     const fake = useFakeWx({ loggedIn: true });
     let n = 0;

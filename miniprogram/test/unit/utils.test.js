@@ -48,6 +48,19 @@ describe('payment code from QR and launch options', () => {
     expect(qr.codeFromOptions({ scene: encodeURIComponent('code=abc') })).toBe('abc');
     expect(qr.codeFromOptions({ scene: 'abc' })).toBe('abc');
   });
+  // What the server prints (src/http/qr): {APP_QR_BASE_URL}?code=<uuid>, and for the
+  // mini-program code the scene <uuid without dashes> on pages/pay/index.
+  const id = '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b';
+  test('the printed link, as WeChat passes it (options.q, URL-encoded)', () => {
+    expect(qr.codeFromOptions({ q: encodeURIComponent(`https://pay.example.com/q?code=${id}`) })).toBe(id);
+    expect(qr.codeFromOptions({ q: encodeURIComponent(`https://shop.cn/p?src=print&code=${id}`) })).toBe(id);
+    expect(qr.codeFromScan({ result: `https://pay.example.com/q?code=${id}` })).toBe(id);
+  });
+  test('the mini-program code scene: 32 hex digits get the dashes back', () => {
+    expect(qr.codeFromOptions({ scene: id.replace(/-/g, '') })).toBe(id);
+    expect(qr.codeFromOptions({ scene: id.replace(/-/g, '').toUpperCase() })).toBe(id);
+    expect(qr.codeFromScan({ path: `pages/pay/index?scene=${id.replace(/-/g, '')}` })).toBe(id);
+  });
   test('rejects junk', () => {
     expect(qr.codeFromOptions({ code: '<script>' })).toBe('');
     expect(qr.codeFromOptions({})).toBe('');
