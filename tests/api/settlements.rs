@@ -327,6 +327,18 @@ async fn bad_settlement_queries_are_refused() {
         assert_eq!(res.status(), 400, "{path}");
         assert_eq!(error_body(res).await["code"], "INVALID_QUERY", "{path}");
     }
+    // The admin's day at the ends of the calendar a database holds, and beyond them.
+    for route in ["/api/admin/settlements", "/api/admin/settlements.csv"] {
+        for date in ["9999-12-31", "+262142-12-25", "-262143-01-01", "0001-01-01"] {
+            let res = get_auth(&app, &admin, &format!("{route}?date={date}")).await;
+            assert_eq!(res.status(), 400, "{route}?date={date}");
+            assert_eq!(error_body(res).await["code"], "INVALID_QUERY");
+        }
+        for date in ["9999-12-30", "1970-01-01"] {
+            let res = get_auth(&app, &admin, &format!("{route}?date={date}")).await;
+            assert_eq!(res.status(), 200, "{route}?date={date}");
+        }
+    }
     // 92 days is the most one request covers.
     let s = json(
         &app,
