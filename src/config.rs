@@ -93,6 +93,9 @@ pub struct Settings {
     pub qr_base_url: String,
     /// How long an unpaid order lives before it is closed (WeChat's `time_expire`).
     pub order_ttl_secs: u64,
+    /// WeChat Pay's fee rate in basis points (60 = 0.6%, the usual rate for ordinary
+    /// merchants), for merchant settlements; 0..=10000.
+    pub wechat_fee_rate_bp: u32,
     /// How often each instance rescans the database for open orders that are due (past
     /// their expiry, or paying without an answer), so orders of an instance that died are
     /// still closed or re-queried.
@@ -205,6 +208,7 @@ impl Settings {
             .set_default("trusted_proxies", "")?
             .set_default("cors_origins", "")?
             .set_default("order_ttl_secs", 900)?
+            .set_default("wechat_fee_rate_bp", 60)?
             .set_default("supervisor_rescan_secs", 30)?
             .set_default("supervisor_query_after_secs", 60)?
             .set_default("sandbox_time_scale", 1.0)?
@@ -261,6 +265,13 @@ impl Settings {
     /// accepts tokens anyone can forge.
     fn check(&self) -> Result<(), ConfigError> {
         self.check_qr_base_url()?;
+        if self.wechat_fee_rate_bp > crate::domain::money::MAX_FEE_RATE_BP {
+            return Err(ConfigError::Invalid(format!(
+                "APP_WECHAT_FEE_RATE_BP={} must be 0..={} basis points (60 = 0.6%)",
+                self.wechat_fee_rate_bp,
+                crate::domain::money::MAX_FEE_RATE_BP
+            )));
+        }
         if self.env != Environment::Production {
             let mut public = Vec::new();
             if self.jwt_secret.expose_secret() == DEFAULT_JWT_SECRET {

@@ -118,7 +118,12 @@ impl Application {
         let supervision = crate::actors::payments::Supervision::from_settings(&settings);
         tracing::info!(category = "system", instance = %supervision.instance, "order leases are taken under this instance id");
         let payments = Payments::start(payment_core, notifications.clone(), shards, supervision);
-        let app = crate::app::App::new(db, security.clone(), cache.clone());
+        let app = crate::app::App::new(
+            db,
+            security.clone(),
+            cache.clone(),
+            settings.wechat_fee_rate_bp,
+        );
         let state = AppState {
             settings: settings.clone(),
             app,

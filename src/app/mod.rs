@@ -19,6 +19,7 @@ pub mod page;
 pub mod points;
 pub mod reports;
 pub mod risk;
+pub mod settlements;
 pub mod users;
 
 use std::sync::Arc;
@@ -42,10 +43,12 @@ pub struct App {
     pub points: points::PointsDirectory,
     pub ops: ops::Ops,
     pub risk: risk::RiskRules,
+    pub settlements: settlements::Settlements,
 }
 
 impl App {
-    pub fn new(db: Db, security: Arc<SecurityState>, cache: Cache) -> App {
+    /// `fee_rate_bp`: WeChat Pay's fee rate for settlements (`APP_WECHAT_FEE_RATE_BP`).
+    pub fn new(db: Db, security: Arc<SecurityState>, cache: Cache, fee_rate_bp: u32) -> App {
         let users = users::Users::new(db.clone(), security.clone());
         App {
             identity: identity::Identity::new(db.clone(), security.clone(), users.clone()),
@@ -54,6 +57,7 @@ impl App {
             points: points::PointsDirectory::new(db.clone()),
             ops: ops::Ops::new(db.clone()),
             risk: risk::RiskRules::new(db.clone()),
+            settlements: settlements::Settlements::new(db.clone(), fee_rate_bp),
             users,
             audit: audit::Audit::new(db.clone()),
             db,

@@ -112,6 +112,20 @@ impl<'de> Deserialize<'de> for Fen {
     }
 }
 
+/// The highest fee rate a setting may name, in basis points (100%).
+pub const MAX_FEE_RATE_BP: u32 = 10_000;
+
+/// WeChat Pay's fee on a payment of `amount_fen` at `rate_bp` basis points (60 = 0.6%),
+/// rounded half up to the fen as WeChat rounds each transaction's fee: 83 fen at 0.6% is
+/// 0.498 fen, so 0; 84 fen is 0.504, so 1; 750 fen is 4.5, so 5. The fee returned with a
+/// refund is the same rule on the amount refunded so far, less the fee on what was refunded
+/// before it (so the refunds of an order return at most its fee, exactly its fee when it is
+/// refunded in full). Storage computes the same rule in SQL (`storage::settlement`).
+pub fn wechat_fee_fen(amount_fen: i64, rate_bp: u32) -> i64 {
+    let fee = (i128::from(amount_fen.max(0)) * i128::from(rate_bp) + 5_000) / 10_000;
+    i64::try_from(fee).unwrap_or(i64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,5 +159,33 @@ mod tests {
             let (a, b) = (Points::parse(a).unwrap(), Points::parse(b).unwrap());
             prop_assert!(a.saturating_sub(b).value() >= 0);
         }
+    }
+
+    #[test]
+    fn wechat_fee_rounds_half_up_to_the_fen() {
+        for (amount, fee) in [
+            (0, 0),
+            (1, 0),
+            (83, 0),
+            (84, 1),
+            (100, 1),
+            (250, 2),
+            (750, 5),
+            (12_345, 74),
+            (MAX_FEN, 6_000_000_000),
+        ] {
+            assert_eq!(wechat_fee_fen(amount, 60), fee, "{amount} fen");
+        }
+        assert_eq!(wechat_fee_fen(12_345, 0), 0);
+        assert_eq!(wechat_fee_fen(12_345, MAX_FEE_RATE_BP), 12_345);
+        // A full refund in parts returns exactly the fee: the cumulative rule telescopes.
+        let (amount, parts) = (10_001, [3_333, 3_333, 3_335]);
+        let mut before = 0;
+        let mut returned = 0;
+        for p in parts {
+            returned += wechat_fee_fen(before + p, 60) - wechat_fee_fen(before, 60);
+            before += p;
+        }
+        assert_eq!(returned, wechat_fee_fen(amount, 60));
     }
 }

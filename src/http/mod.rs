@@ -16,6 +16,7 @@ pub mod payments;
 pub mod points;
 pub mod qr;
 pub mod routes;
+pub mod settlements;
 pub mod users;
 
 use std::sync::Arc;

@@ -12,7 +12,7 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::error::ApiError;
-use super::{admin, auth, health, merchants, orders, payments, points, users};
+use super::{admin, auth, health, merchants, orders, payments, points, settlements, users};
 
 #[utoipa::path(get, path = "/api-docs/openapi.json", tag = "operations",
     responses((status = 200, body = serde_json::Value, description = "this document (OpenAPI 3.1)")))]
@@ -247,6 +247,8 @@ User, merchant and admin routes take `Authorization: Bearer <access token>`; mut
         admin::replay_notification, admin::risk_rules, admin::change_risk_rule,
         orders::admin_orders, orders::admin_overview, orders::orders_csv, orders::admin_refund,
         orders::merchant_orders, orders::merchant_refund, orders::merchant_stats,
+        settlements::merchant_settlements, settlements::merchant_settlements_csv,
+        settlements::admin_settlements, settlements::admin_settlements_csv,
         points::adjust, points::get_rules, points::put_rules,
         points::balance, points::history, points::statistics, points::deduct,
         payments::create, payments::list, payments::get, payments::cancel,

@@ -285,24 +285,28 @@ pub struct Overview {
 const FIRST_DAY: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("a valid date");
 const LAST_DAY: NaiveDate = NaiveDate::from_ymd_opt(9999, 12, 30).expect("a valid date");
 
+/// Parses one CST date, `YYYY-MM-DD`, between 1970-01-01 and 9999-12-30 (`INVALID_QUERY`
+/// otherwise).
+pub fn cst_date(s: &str) -> Result<NaiveDate, ApiError> {
+    let day = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
+        ApiError::new(
+            ErrorCode::InvalidQuery,
+            format!("'{s}' is not a YYYY-MM-DD date"),
+        )
+    })?;
+    if !(FIRST_DAY..=LAST_DAY).contains(&day) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidQuery,
+            format!("'{s}' is outside {FIRST_DAY}..{LAST_DAY}"),
+        ));
+    }
+    Ok(day)
+}
+
 /// Parses an inclusive CST date range (default: the last 7 days), at most 92 days, between
 /// 1970-01-01 and 9999-12-30.
 pub fn date_range(q: &RangeQuery) -> Result<(NaiveDate, NaiveDate), ApiError> {
-    let parse = |s: &str| {
-        let day = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
-            ApiError::new(
-                ErrorCode::InvalidQuery,
-                format!("'{s}' is not a YYYY-MM-DD date"),
-            )
-        })?;
-        if !(FIRST_DAY..=LAST_DAY).contains(&day) {
-            return Err(ApiError::new(
-                ErrorCode::InvalidQuery,
-                format!("'{s}' is outside {FIRST_DAY}..{LAST_DAY}"),
-            ));
-        }
-        Ok(day)
-    };
+    let parse = cst_date;
     let today = crate::domain::cst_day(Utc::now());
     let to = q.to.as_deref().map(parse).transpose()?.unwrap_or(today);
     let from = q

@@ -7,7 +7,9 @@
 use actix_web::http::Method;
 use actix_web::{Route, web};
 
-use super::{admin, auth, health, merchants, openapi, orders, payments, points, users};
+use super::{
+    admin, auth, health, merchants, openapi, orders, payments, points, settlements, users,
+};
 
 /// One registered route.
 pub struct ApiRoute {
@@ -74,6 +76,8 @@ route_table! {
     GET "/api/admin/orders" => orders::admin_orders,
     GET "/api/admin/stats/overview" => orders::admin_overview,
     GET "/api/admin/reports/orders.csv" => orders::orders_csv,
+    GET "/api/admin/settlements" => settlements::admin_settlements,
+    GET "/api/admin/settlements.csv" => settlements::admin_settlements_csv,
     POST "/api/admin/orders/{order_no}/refund" => orders::admin_refund,
     POST "/api/admin/points/{user_id}/adjust" => points::adjust,
     GET "/api/admin/points-rules" => points::get_rules,
@@ -82,6 +86,8 @@ route_table! {
     GET "/api/merchants/{id}/orders" => orders::merchant_orders,
     POST "/api/merchants/{id}/orders/{order_no}/refund" => orders::merchant_refund,
     GET "/api/merchants/{id}/stats" => orders::merchant_stats,
+    GET "/api/merchants/{id}/settlements" => settlements::merchant_settlements,
+    GET "/api/merchants/{id}/settlements.csv" => settlements::merchant_settlements_csv,
     // Payments
     POST "/api/payments" => payments::create,
     GET "/api/payments" => payments::list,

@@ -13,6 +13,7 @@ pub mod orders;
 pub mod outbox;
 pub mod refunds;
 pub mod schema;
+pub mod settlement;
 pub mod shop;
 pub mod stats;
 pub mod subscribe;

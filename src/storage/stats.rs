@@ -140,6 +140,19 @@ pub struct OverviewDay {
     created_paid: i64,
 }
 
+/// The SQL expression of the CST (UTC+8) day, `YYYY-MM-DD`, of the UTC timestamp column
+/// `time_col`, in the dialect of `kind`.
+pub(crate) fn cst_day_sql(kind: crate::config::DatabaseKind, time_col: &str) -> String {
+    match kind {
+        crate::config::DatabaseKind::Mysql => {
+            format!("DATE_FORMAT(DATE_ADD({time_col}, INTERVAL 8 HOUR), '%Y-%m-%d')")
+        }
+        crate::config::DatabaseKind::Sqlite => {
+            format!("strftime('%Y-%m-%d', {time_col}, '+8 hours')")
+        }
+    }
+}
+
 /// `(table/column expression, filter)` -> per-day sums, written once per dialect.
 async fn per_day(
     conn: &mut Conn,
@@ -148,14 +161,7 @@ async fn per_day(
     from: NaiveDateTime,
     to: NaiveDateTime,
 ) -> Result<Vec<DayValue>, StorageError> {
-    let day = match kind {
-        crate::config::DatabaseKind::Mysql => {
-            format!("DATE_FORMAT(DATE_ADD({time_col}, INTERVAL 8 HOUR), '%Y-%m-%d')")
-        }
-        crate::config::DatabaseKind::Sqlite => {
-            format!("strftime('%Y-%m-%d', {time_col}, '+8 hours')")
-        }
-    };
+    let day = cst_day_sql(kind, time_col);
     let value = match kind {
         crate::config::DatabaseKind::Mysql => format!("CAST({value} AS SIGNED)"),
         crate::config::DatabaseKind::Sqlite => value.to_string(),

@@ -26,6 +26,7 @@ mod points_http;
 mod qr;
 mod ratelimit;
 mod security;
+mod settlements;
 mod shutdown;
 mod signing;
 mod users;

@@ -26,6 +26,14 @@ async fn date_ranges_far_outside_the_calendar_are_refused_on_every_route() {
             format!("/api/merchants/{merchant}/stats"),
             &owner.access_token,
         ),
+        (
+            format!("/api/merchants/{merchant}/settlements"),
+            &owner.access_token,
+        ),
+        (
+            format!("/api/merchants/{merchant}/settlements.csv"),
+            &owner.access_token,
+        ),
         ("/api/admin/stats/overview".to_string(), &admin),
         ("/api/admin/orders".to_string(), &admin),
         ("/api/admin/reports/orders.csv".to_string(), &admin),

@@ -82,6 +82,9 @@ function createApi(client, session) {
       codes: async (merchantId) => listOf(await request({ path: `/api/merchants/${enc(merchantId)}/payment-codes` })).items,
       stats: async (merchantId, { from, to }) =>
         listOf(await request({ path: `/api/merchants/${enc(merchantId)}/stats`, query: { from, to } })).items,
+      // { merchant_id, from, to, fee_rate_bp, items: [day], totals }: every day of the range.
+      settlements: (merchantId, { from, to }) =>
+        request({ path: `/api/merchants/${enc(merchantId)}/settlements`, query: { from, to } }),
       orders: async (merchantId, p) =>
         listOf(await request({ path: `/api/merchants/${enc(merchantId)}/orders`, query: page(p) })),
       // Not retried: API.md gives refunds no Idempotency-Key, so a second send could refund twice.

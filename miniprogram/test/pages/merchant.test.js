@@ -1,4 +1,5 @@
-// Merchant subpackage: register, status, payment codes with QR, takings by day, orders, refund.
+// Merchant subpackage: register, status, payment codes with QR, takings by day, settlement,
+// orders, refund.
 const { load, render, useFakeWx, flush, text, tap, type } = require('../helpers/load');
 
 const json = (status, data) => ({ status, data });
@@ -76,6 +77,8 @@ describe('status', () => {
     expect(text(page, '.status__pending')).toBe('资料审核中，通过后即可生成收款码');
     await tap(page, '.status__codes');
     expect(fake.calls.navigateTo).toEqual([`/merchant/pages/codes/index?id=m1&name=${encodeURIComponent('老王面馆')}`]);
+    await tap(page, '.status__settlement');
+    expect(fake.calls.navigateTo[1]).toBe(`/merchant/pages/settlement/index?id=m1&name=${encodeURIComponent('老王面馆')}`);
   });
 
   test('no merchant yet', async () => {
@@ -168,6 +171,63 @@ describe('takings', () => {
     expect(page.data.days).toBe(30);
     const span = (Date.parse(asked[1][1]) - Date.parse(asked[1][0])) / 86400000;
     expect(span).toBe(29);
+  });
+});
+
+describe('settlement', () => {
+  let id;
+  beforeAll(() => {
+    id = load('merchant/pages/settlement/index');
+  });
+
+  const day = (date, o) =>
+    Object.assign({ date, order_count: 0, gross_fen: 0, refund_count: 0, refund_fen: 0, fee_fen: 0, fee_refund_fen: 0, net_fen: 0 }, o);
+
+  test('asks for CST days, shows the days with business newest first and the net of the range', async () => {
+    const fake = useFakeWx({ loggedIn: true });
+    const asked = [];
+    fake.routes['GET /api/merchants/m1/settlements'] = (req, u) => {
+      asked.push([u.searchParams.get('from'), u.searchParams.get('to')]);
+      return json(200, {
+        merchant_id: 'm1',
+        from: u.searchParams.get('from'),
+        to: u.searchParams.get('to'),
+        fee_rate_bp: 60,
+        items: [
+          day('2026-01-01', { order_count: 2, gross_fen: 12345 + 750, fee_fen: 79, net_fen: 13095 - 79 }),
+          day('2026-01-02'),
+          day('2026-01-03', { refund_count: 1, refund_fen: 5000, fee_refund_fen: 30, net_fen: -4970 }),
+        ],
+        totals: { order_count: 2, gross_fen: 13095, refund_count: 1, refund_fen: 5000, fee_fen: 79, fee_refund_fen: 30, net_fen: 8046 },
+      });
+    };
+    const page = render(id);
+    page.instance.onLoad({ id: 'm1', name: encodeURIComponent('老王面馆') });
+    await flush();
+    expect(asked[0][0]).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+    expect(page.querySelectorAll('.settlement__day')).toHaveLength(2);
+    expect(page.data.dayRows.map((d) => d.date)).toEqual(['2026-01-03', '2026-01-01']);
+    expect(page.data.dayRows[0]).toMatchObject({ refundText: '50.00', feeText: '-0.30', netText: '-49.70' });
+    expect(page.data.dayRows[1]).toMatchObject({ grossText: '130.95', feeText: '0.79', netText: '130.16' });
+    expect(text(page, '.settlement__net')).toBe('¥80.46');
+    expect(text(page, '.settlement__breakdown')).toBe('收款 ¥130.95（2 笔） · 退款 ¥50.00（1 笔） · 手续费 ¥0.49');
+    expect(text(page, '.settlement__rate')).toContain('0.6%');
+    await tap(page, '.settlement__range-30');
+    await flush();
+    expect(page.data.days).toBe(30);
+    const span = (Date.parse(asked[1][1]) - Date.parse(asked[1][0])) / 86400000;
+    expect(span).toBe(29);
+  });
+
+  test('another owner\'s merchant reads as missing', async () => {
+    const fake = useFakeWx({ loggedIn: true });
+    fake.routes['GET /api/merchants/m9/settlements'] = () => json(404, { code: 'MERCHANT_NOT_FOUND', message: 'no such merchant', trace_id: 't' });
+    const page = render(id);
+    page.instance.onLoad({ id: 'm9' });
+    await flush();
+    expect(page.data.error).not.toBe('');
+    expect(page.data.total).toBe(null);
+    expect(page.querySelectorAll('.settlement__day')).toHaveLength(0);
   });
 });
 

@@ -15,7 +15,7 @@ test('main package and subpackages as designed', () => {
   expect(app.subpackages[0].pages).toEqual(expect.arrayContaining(['pages/amount/index', 'pages/confirm/index', 'pages/pay/index', 'pages/result/index']));
   expect(app.subpackages[1].pages).toEqual(['pages/balance/index', 'pages/expiring/index', 'pages/history/index', 'pages/statistics/index']);
   expect(app.subpackages[2].pages).toEqual(
-    expect.arrayContaining(['pages/register/index', 'pages/status/index', 'pages/codes/index', 'pages/takings/index', 'pages/orders/index', 'pages/refund/index']),
+    expect.arrayContaining(['pages/register/index', 'pages/status/index', 'pages/codes/index', 'pages/takings/index', 'pages/settlement/index', 'pages/orders/index', 'pages/refund/index']),
   );
   expect(app.usingComponents).toBeUndefined();
 });

@@ -115,6 +115,14 @@ describe('merchant helpers', () => {
     expect(validate(ok)).toEqual({});
     expect(Object.keys(validate(Object.assign({}, ok, { contact_phone: '123', business_license: 'x' })))).toEqual(['contact_phone', 'business_license']);
   });
+  test('settlement rows and the fee rate', () => {
+    const { feeRateText, settlementRow } = require('../../src/merchant/utils/settlement');
+    expect([60, 38, 100, 0, 125].map(feeRateText)).toEqual(['0.6%', '0.38%', '1%', '0%', '1.25%']);
+    expect(settlementRow({ order_count: 3, gross_fen: 13179, refund_count: 1, refund_fen: 5000, fee_fen: 79, fee_refund_fen: 30, net_fen: 8130 })).toEqual({
+      orders: 3, refunds: 1, grossText: '131.79', refundText: '50.00', feeText: '0.49', netText: '81.30',
+    });
+    expect(settlementRow({})).toEqual({ orders: 0, refunds: 0, grossText: '0.00', refundText: '', feeText: '0.00', netText: '0.00' });
+  });
   test('takings totals', () => {
     expect(summarize([{ order_count: 2, amount_fen: 3000, refund_fen: 500, points_awarded: 30 }, { order_count: 1, amount_fen: 100, refund_fen: 0, points_awarded: 1 }])).toEqual({
       orders: 3, amountText: '31.00', refundText: '5.00', netText: '26.00', points: 31,
