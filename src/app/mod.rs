@@ -17,6 +17,7 @@ pub mod merchants;
 pub mod ops;
 pub mod page;
 pub mod points;
+pub mod reconciliation;
 pub mod reports;
 pub mod risk;
 pub mod users;
@@ -42,6 +43,7 @@ pub struct App {
     pub points: points::PointsDirectory,
     pub ops: ops::Ops,
     pub risk: risk::RiskRules,
+    pub reconciliation: reconciliation::Reconciliation,
 }
 
 impl App {
@@ -54,6 +56,7 @@ impl App {
             points: points::PointsDirectory::new(db.clone()),
             ops: ops::Ops::new(db.clone()),
             risk: risk::RiskRules::new(db.clone()),
+            reconciliation: reconciliation::Reconciliation::new(db.clone()),
             users,
             audit: audit::Audit::new(db.clone()),
             db,

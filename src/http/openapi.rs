@@ -12,7 +12,7 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::error::ApiError;
-use super::{admin, auth, health, merchants, orders, payments, points, users};
+use super::{admin, auth, health, merchants, orders, payments, points, reconciliation, users};
 
 #[utoipa::path(get, path = "/api-docs/openapi.json", tag = "operations",
     responses((status = 200, body = serde_json::Value, description = "this document (OpenAPI 3.1)")))]
@@ -248,6 +248,7 @@ User, merchant and admin routes take `Authorization: Bearer <access token>`; mut
         orders::admin_orders, orders::admin_overview, orders::orders_csv, orders::admin_refund,
         orders::merchant_orders, orders::merchant_refund, orders::merchant_stats,
         points::adjust, points::get_rules, points::put_rules,
+        reconciliation::start_run, reconciliation::list_runs, reconciliation::get_run,
         points::balance, points::history, points::statistics, points::deduct,
         payments::create, payments::list, payments::get, payments::cancel,
         payments::notify, payments::refund_notify,
