@@ -11,7 +11,8 @@ use super::extract::AdminUser;
 use super::page::PageQuery;
 use super::payments::payment_error;
 use super::{AppState, error::ApiError};
-use crate::actors::payments::reconcile::{Trigger, parse_bill_date};
+use crate::actors::payments::reconcile::{RunOutcome, Trigger, parse_bill_date};
+use crate::app::audit::{Actor, Audit};
 use crate::app::reconciliation::{RunDetail, RunView, detail};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -43,18 +44,30 @@ pub async fn start_run(
 ) -> Result<HttpResponse, ApiError> {
     let date = parse_bill_date(&body.date, chrono::Utc::now())
         .map_err(|e| ApiError::validation(e.to_string()))?;
-    let outcome = state
-        .payments
-        .reconcile_day(date, Trigger::Admin(admin.admin_id.clone()))
-        .await
-        .map_err(payment_error)?;
     let who = actor(&req, &admin);
+    let (payments, audit) = (state.payments.clone(), state.app.audit.clone());
+    // The run and its audit records finish even if the caller goes away meanwhile.
+    let task = crate::telemetry::Trace::current().run(async move {
+        let outcome = payments
+            .reconcile_day(date, Trigger::Admin(who.admin_id.clone()))
+            .await
+            .map_err(payment_error)?;
+        record(&audit, &who, &outcome).await?;
+        Ok::<_, ApiError>(outcome)
+    });
+    let outcome = actix_web::rt::spawn(task)
+        .await
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("reconciliation task: {e}")))??;
     let run = &outcome.run;
-    state
-        .app
-        .audit
+    Ok(HttpResponse::Created().json(detail(run, &outcome.discrepancies)))
+}
+
+/// Audits an admin's run, and each repair it made.
+async fn record(audit: &Audit, who: &Actor, outcome: &RunOutcome) -> Result<(), ApiError> {
+    let run = &outcome.run;
+    audit
         .record(
-            &who,
+            who,
             "reconciliation.run",
             ("reconciliation_run", &run.id),
             serde_json::json!({"bill_date": run.bill_date}),
@@ -71,11 +84,9 @@ pub async fn start_run(
         .iter()
         .filter(|d| d.repaired_at.is_some())
     {
-        state
-            .app
-            .audit
+        audit
             .record(
-                &who,
+                who,
                 "reconciliation.repair",
                 ("order", &d.order_no),
                 serde_json::json!({"status": d.our_status, "run_id": run.id, "discrepancy_id": d.id}),
@@ -83,7 +94,7 @@ pub async fn start_run(
             )
             .await?;
     }
-    Ok(HttpResponse::Created().json(detail(run, &outcome.discrepancies)))
+    Ok(())
 }
 
 #[utoipa::path(get, path = "/api/admin/reconciliation/runs", tag = "admin", security(("bearer" = [])), params(PageQuery),
