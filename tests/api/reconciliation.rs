@@ -399,3 +399,60 @@ async fn bad_dates_are_refused_and_change_nothing() {
     assert_eq!(res.status(), 404);
     error_body(res).await;
 }
+
+#[actix_web::test]
+async fn the_daily_job_reconciles_a_day_once_on_one_instance() {
+    use points_app::actors::payments::reconcile::scheduled_day;
+    let app = app().await;
+    let admin = admin_token(&app).await;
+    let now = chrono::Utc::now();
+    let yesterday = (now + chrono::Duration::hours(8) - chrono::Duration::days(1)).date_naive();
+    let payments = &app.state.payments;
+    // Another live instance holds the day's lease: this one leaves the day to it.
+    let db = app.state.app.db();
+    let until = (now + chrono::Duration::minutes(30)).naive_utc();
+    let key = format!("recon-{}", yesterday.format("%Y-%m-%d"));
+    assert!(
+        points_app::storage::leases::claim(db, &key, "other", now.naive_utc(), until)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        scheduled_day(payments, yesterday, "me", now).await.unwrap(),
+        None
+    );
+    points_app::storage::leases::release(db, &key, "other")
+        .await
+        .unwrap();
+    // Free: it runs, once; the next step (this or another instance) finds the day done.
+    assert_eq!(
+        scheduled_day(payments, yesterday, "me", now)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("succeeded")
+    );
+    assert_eq!(
+        scheduled_day(payments, yesterday, "me", now).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        scheduled_day(payments, yesterday, "other", now)
+            .await
+            .unwrap(),
+        None
+    );
+    let runs: Value = get_auth(&app, &admin, "/api/admin/reconciliation/runs")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let items = runs["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{runs}");
+    assert_eq!(items[0]["trigger"], "schedule");
+    assert_eq!(
+        items[0]["bill_date"],
+        yesterday.format("%Y-%m-%d").to_string()
+    );
+    assert!(items[0]["requested_by"].is_null());
+}

@@ -589,7 +589,7 @@ pub fn start_daily(payments: Payments, schedule: DailySchedule, instance: Arc<st
             let Some(date) = schedule.due(now) else {
                 continue;
             };
-            match daily_step(&payments, date, &instance, now).await {
+            match scheduled_day(&payments, date, &instance, now).await {
                 Ok(Some(status)) if status == RUN_FAILED => {
                     retry_at = Some(tokio::time::Instant::now() + JOB_RETRY_AFTER);
                 }
@@ -603,7 +603,10 @@ pub fn start_daily(payments: Payments, schedule: DailySchedule, instance: Arc<st
     });
 }
 
-async fn daily_step(
+/// One step of the daily job for `date` as instance `instance`: nothing when a scheduled run of
+/// the day succeeded already or another instance holds the day's lease; otherwise the run.
+/// Answers the run's status when it ran.
+pub async fn scheduled_day(
     payments: &Payments,
     date: NaiveDate,
     instance: &str,
