@@ -107,6 +107,11 @@ pub struct Settings {
     /// running process.
     #[serde(default)]
     pub instance_id: Option<String>,
+    /// When (China Standard Time, `HH:MM`, 10:00 or later) the daily job reconciles the day
+    /// before against WeChat's trade bill, or `off`. Unset: `10:30`, except in the test
+    /// environment, where the job is off unless asked for (`APP_RECONCILE_AT`).
+    #[serde(default)]
+    pub reconcile_at: Option<String>,
     /// Subscribe-message template for "payment succeeded" (`off`: no message; empty: the
     /// sandbox's in sandbox mode, none otherwise).
     #[serde(default)]
@@ -272,6 +277,7 @@ impl Settings {
                 crate::domain::money::MAX_FEE_RATE_BP
             )));
         }
+        self.reconcile_time()?;
         if self.env != Environment::Production {
             let mut public = Vec::new();
             if self.jwt_secret.expose_secret() == DEFAULT_JWT_SECRET {
@@ -349,6 +355,26 @@ impl Settings {
         match bad {
             Some(why) => Err(ConfigError::Invalid(format!("APP_QR_BASE_URL={url} {why}"))),
             None => Ok(()),
+        }
+    }
+
+    /// The CST time of day of the daily reconciliation, or `None` when it is off (see
+    /// `reconcile_at`). 10:00 or later: WeChat's bill of the day before is ready after 10:00.
+    pub fn reconcile_time(&self) -> Result<Option<chrono::NaiveTime>, ConfigError> {
+        let value = match self.reconcile_at.as_deref().map(str::trim) {
+            Some(v) if !v.is_empty() => v,
+            _ if self.env == Environment::Test => return Ok(None),
+            _ => "10:30",
+        };
+        if value.eq_ignore_ascii_case("off") {
+            return Ok(None);
+        }
+        let earliest = chrono::NaiveTime::from_hms_opt(10, 0, 0).unwrap_or(chrono::NaiveTime::MIN);
+        match chrono::NaiveTime::parse_from_str(value, "%H:%M") {
+            Ok(t) if t >= earliest => Ok(Some(t)),
+            _ => Err(ConfigError::Invalid(format!(
+                "APP_RECONCILE_AT={value} must be HH:MM, 10:00 or later (CST), or off"
+            ))),
         }
     }
 
@@ -710,6 +736,29 @@ mod tests {
             }
         }
         assert!(missing.is_empty(), "not in .env.example: {missing:?}");
+    }
+
+    #[test]
+    fn the_daily_reconciliation_is_at_10_30_off_in_tests_and_checked() {
+        let s = Settings::load_from(&[]).unwrap();
+        assert_eq!(
+            s.reconcile_time().unwrap(),
+            chrono::NaiveTime::from_hms_opt(10, 30, 0)
+        );
+        let s = Settings::load_from(&vars(&[("APP_ENV", "test")])).unwrap();
+        assert_eq!(s.reconcile_time().unwrap(), None);
+        let s = Settings::load_from(&vars(&[("APP_ENV", "test"), ("APP_RECONCILE_AT", "11:05")]))
+            .unwrap();
+        assert_eq!(
+            s.reconcile_time().unwrap(),
+            chrono::NaiveTime::from_hms_opt(11, 5, 0)
+        );
+        let s = Settings::load_from(&vars(&[("APP_RECONCILE_AT", "off")])).unwrap();
+        assert_eq!(s.reconcile_time().unwrap(), None);
+        for bad in ["09:59", "25:00", "10.30", "soon"] {
+            let err = Settings::load_from(&vars(&[("APP_RECONCILE_AT", bad)])).unwrap_err();
+            assert!(err.to_string().contains("APP_RECONCILE_AT"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -117,7 +117,22 @@ impl Application {
         let shards = std::thread::available_parallelism().map_or(2, |n| n.get());
         let supervision = crate::actors::payments::Supervision::from_settings(&settings);
         tracing::info!(category = "system", instance = %supervision.instance, "order leases are taken under this instance id");
+        let instance = supervision.instance.clone();
         let payments = Payments::start(payment_core, notifications.clone(), shards, supervision);
+        match settings.reconcile_time()? {
+            Some(at) => {
+                tracing::info!(category = "system", at = %at, "daily trade-bill reconciliation scheduled (CST)");
+                crate::actors::payments::reconcile::start_daily(
+                    payments.clone(),
+                    crate::actors::payments::reconcile::DailySchedule { at },
+                    instance,
+                );
+            }
+            None => tracing::info!(
+                category = "system",
+                "daily trade-bill reconciliation is off"
+            ),
+        }
         let app = crate::app::App::new(
             db,
             security.clone(),

@@ -17,6 +17,7 @@ pub mod merchants;
 pub mod ops;
 pub mod page;
 pub mod points;
+pub mod reconciliation;
 pub mod reports;
 pub mod risk;
 pub mod settlements;
@@ -44,6 +45,7 @@ pub struct App {
     pub ops: ops::Ops,
     pub risk: risk::RiskRules,
     pub settlements: settlements::Settlements,
+    pub reconciliation: reconciliation::Reconciliation,
 }
 
 impl App {
@@ -58,6 +60,7 @@ impl App {
             ops: ops::Ops::new(db.clone()),
             risk: risk::RiskRules::new(db.clone()),
             settlements: settlements::Settlements::new(db.clone(), fee_rate_bp),
+            reconciliation: reconciliation::Reconciliation::new(db.clone()),
             users,
             audit: audit::Audit::new(db.clone()),
             db,

@@ -15,6 +15,7 @@ pub mod page;
 pub mod payments;
 pub mod points;
 pub mod qr;
+pub mod reconciliation;
 pub mod routes;
 pub mod settlements;
 pub mod users;

@@ -12,7 +12,9 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::error::ApiError;
-use super::{admin, auth, health, merchants, orders, payments, points, settlements, users};
+use super::{
+    admin, auth, health, merchants, orders, payments, points, reconciliation, settlements, users,
+};
 
 #[utoipa::path(get, path = "/api-docs/openapi.json", tag = "operations",
     responses((status = 200, body = serde_json::Value, description = "this document (OpenAPI 3.1)")))]
@@ -250,6 +252,7 @@ User, merchant and admin routes take `Authorization: Bearer <access token>`; mut
         settlements::merchant_settlements, settlements::merchant_settlements_csv,
         settlements::admin_settlements, settlements::admin_settlements_csv,
         points::adjust, points::get_rules, points::put_rules,
+        reconciliation::start_run, reconciliation::list_runs, reconciliation::get_run,
         points::balance, points::history, points::statistics, points::deduct,
         payments::create, payments::list, payments::get, payments::cancel,
         payments::notify, payments::refund_notify,

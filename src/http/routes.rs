@@ -8,7 +8,8 @@ use actix_web::http::Method;
 use actix_web::{Route, web};
 
 use super::{
-    admin, auth, health, merchants, openapi, orders, payments, points, settlements, users,
+    admin, auth, health, merchants, openapi, orders, payments, points, reconciliation, settlements,
+    users,
 };
 
 /// One registered route.
@@ -82,6 +83,9 @@ route_table! {
     POST "/api/admin/points/{user_id}/adjust" => points::adjust,
     GET "/api/admin/points-rules" => points::get_rules,
     PUT "/api/admin/points-rules" => points::put_rules,
+    POST "/api/admin/reconciliation/runs" => reconciliation::start_run,
+    GET "/api/admin/reconciliation/runs" => reconciliation::list_runs,
+    GET "/api/admin/reconciliation/runs/{id}" => reconciliation::get_run,
     // Merchants' orders and takings
     GET "/api/merchants/{id}/orders" => orders::merchant_orders,
     POST "/api/merchants/{id}/orders/{order_no}/refund" => orders::merchant_refund,

@@ -16,6 +16,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/sandbox/orders/{no}/pay", web::post().to(pay))
         .route("/sandbox/orders/{no}/fail", web::post().to(fail))
         .route(
+            "/sandbox/orders/{no}/bill-amount",
+            web::post().to(bill_amount),
+        )
+        .route(
             "/sandbox/refunds/{no}/succeed",
             web::post().to(succeed_refund),
         )
@@ -32,13 +36,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// `?duplicates=N` delivers N extra copies racing each other; `?delay_ms=M` holds the first
-/// attempt back, so a query or another notification can overtake it.
+/// attempt back, so a query or another notification can overtake it; `?drop=true` (payments)
+/// never sends the notification at all, as when WeChat's calls never reach the server.
 #[derive(Deserialize, Default)]
 struct DeliveryOptions {
     #[serde(default)]
     duplicates: u32,
     #[serde(default)]
     delay_ms: u64,
+    #[serde(default)]
+    drop: bool,
 }
 
 impl DeliveryOptions {
@@ -77,6 +84,17 @@ async fn pay(
         Ok(v) => v,
         Err(fail) => return refuse(&fail),
     };
+    let queued_drop = sb.drop_notifications.lock().ok().is_some_and(|mut n| {
+        let take = *n > 0;
+        *n = n.saturating_sub(1);
+        take
+    });
+    if opts.drop || queued_drop {
+        tracing::info!(category = "system", out_trade_no = %tx.out_trade_no, "sandbox: payment notification dropped");
+        return HttpResponse::Ok().json(
+            serde_json::json!({ "notification_id": null, "dropped": true, "transaction": tx }),
+        );
+    }
     let resource = match serde_json::to_vec(&tx) {
         Ok(r) => r,
         Err(e) => return internal(e.to_string()),
@@ -104,6 +122,24 @@ async fn pay(
 async fn fail(sb: web::Data<Sandbox>, no: web::Path<String>) -> HttpResponse {
     match lock(&sb).and_then(|mut l| l.fail_payment(&no, Utc::now())) {
         Ok(tx) => HttpResponse::Ok().json(serde_json::json!({ "transaction": tx })),
+        Err(fail) => refuse(&fail),
+    }
+}
+
+#[derive(Deserialize)]
+struct BillAmount {
+    amount_fen: i64,
+}
+
+/// The trade bill shows `amount_fen` for this paid order instead of what was paid (nothing
+/// else changes: queries and notifications keep the real amount).
+async fn bill_amount(
+    sb: web::Data<Sandbox>,
+    no: web::Path<String>,
+    body: web::Json<BillAmount>,
+) -> HttpResponse {
+    match lock(&sb).and_then(|mut l| l.alter_bill_amount(&no, body.amount_fen)) {
+        Ok(()) => HttpResponse::NoContent().finish(),
         Err(fail) => refuse(&fail),
     }
 }
@@ -244,6 +280,12 @@ struct FaultRequest {
     delay_prepay_ms: Option<u64>,
     /// Or: the next subscribe-message sends answer this `errcode` (e.g. -1, system busy).
     subscribe_errcode: Option<i64>,
+    /// Or: the next payment notifications are never sent (the payment itself succeeds).
+    #[serde(default)]
+    drop_notifications: bool,
+    /// Or: the next trade-bill answers announce a hash that is not the bill's.
+    #[serde(default)]
+    bill_hash_mismatch: bool,
 }
 
 fn param_error(message: &str) -> HttpResponse {
@@ -252,10 +294,28 @@ fn param_error(message: &str) -> HttpResponse {
 
 /// Queues faults: `{count, status, code}` makes the next `count` authentic Pay calls answer
 /// `status` + `code` (signed, as WeChat's errors are); `{count, delay_prepay_ms}` holds back
-/// the next prepay answers; `{count, subscribe_errcode}` fails the next subscribe sends.
+/// the next prepay answers; `{count, subscribe_errcode}` fails the next subscribe sends;
+/// `{count, drop_notifications: true}` never sends the next payment notifications;
+/// `{count, bill_hash_mismatch: true}` makes the next trade bills announce a wrong hash.
 async fn faults(sb: web::Data<Sandbox>, req: web::Json<FaultRequest>) -> HttpResponse {
     if req.count > 100 {
         return param_error("count <= 100");
+    }
+    let counter = if req.drop_notifications {
+        Some(&sb.drop_notifications)
+    } else if req.bill_hash_mismatch {
+        Some(&sb.bill_hash_faults)
+    } else {
+        None
+    };
+    if let Some(counter) = counter {
+        return match counter.lock() {
+            Ok(mut n) => {
+                *n = n.saturating_add(req.count);
+                HttpResponse::NoContent().finish()
+            }
+            Err(_) => internal("state unavailable".into()),
+        };
     }
     if let Some(ms) = req.delay_prepay_ms {
         if ms > 60_000 {

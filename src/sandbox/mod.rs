@@ -59,6 +59,14 @@ pub struct Sandbox {
     pub faults: Mutex<VecDeque<ledger::Fail>>,
     /// Delays for the next prepay answers (`POST /sandbox/faults {delay_prepay_ms}`).
     pub prepay_delays: Mutex<VecDeque<std::time::Duration>>,
+    /// How many of the next payment notifications are never sent
+    /// (`POST /sandbox/faults {drop_notifications}`), as when WeChat's calls never arrive.
+    pub drop_notifications: Mutex<u32>,
+    /// How many of the next trade-bill answers announce a wrong hash
+    /// (`POST /sandbox/faults {bill_hash_mismatch}`).
+    pub bill_hash_faults: Mutex<u32>,
+    /// Bills ready for download, by token: the bytes served and when the link runs out.
+    pub bills: Mutex<std::collections::HashMap<String, (Vec<u8>, std::time::Instant)>>,
 }
 
 /// A running sandbox.
@@ -116,6 +124,9 @@ pub async fn start(config: &SandboxConfig) -> anyhow::Result<SandboxHandle> {
         keys: keys.clone(),
         faults: Mutex::new(VecDeque::new()),
         prepay_delays: Mutex::new(VecDeque::new()),
+        drop_notifications: Mutex::new(0),
+        bill_hash_faults: Mutex::new(0),
+        bills: Mutex::new(std::collections::HashMap::new()),
     });
     let server = HttpServer::new(move || {
         App::new()

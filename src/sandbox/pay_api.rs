@@ -30,7 +30,140 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/v3/refund/domestic/refunds/{no}",
             web::get().to(query_refund),
+        )
+        .route("/v3/bill/tradebill", web::get().to(trade_bill))
+        .route("/v3/billdownload/file", web::get().to(download_bill));
+}
+
+/// How long a bill's download link lives (WeChat: 30 s).
+const BILL_LINK_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
+#[derive(serde::Deserialize)]
+struct BillQuery {
+    bill_date: Option<String>,
+    bill_type: Option<String>,
+    tar_type: Option<String>,
+}
+
+/// `GET /v3/bill/tradebill`: builds the day's bill now and answers where to download it and
+/// the SHA1 of the plain file. Unlike WeChat (whose bill of a day is ready the next morning),
+/// the sandbox also serves today's bill so far, so tests need not wait a day.
+async fn trade_bill(sb: web::Data<Sandbox>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let result = authenticate(&sb, &req, &body).and_then(|()| {
+        let q = web::Query::<BillQuery>::from_query(req.query_string())
+            .map_err(|e| param_fail(&format!("query: {e}")))?;
+        let date = q
+            .bill_date
+            .as_deref()
+            .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+            .filter(|_| q.bill_date.as_deref().is_some_and(|d| d.len() == 10))
+            .ok_or_else(|| param_fail("bill_date must be yyyy-MM-dd"))?;
+        let today = crate::domain::time::cst_day(Utc::now());
+        if date > today {
+            return Err(Fail {
+                status: 400,
+                code: "NO_STATEMENT_EXIST",
+                message: "账单不存在".into(),
+            });
+        }
+        if date < today - chrono::Days::new(92) {
+            return Err(Fail {
+                status: 400,
+                code: "INVALID_REQUEST",
+                message: "仅支持三个月内的账单下载申请".into(),
+            });
+        }
+        let bill_type = q.bill_type.as_deref().unwrap_or("ALL");
+        if !matches!(bill_type, "ALL" | "SUCCESS" | "REFUND") {
+            return Err(param_fail("bill_type must be ALL, SUCCESS or REFUND"));
+        }
+        let gzip = match q.tar_type.as_deref() {
+            None => false,
+            Some("GZIP") => true,
+            Some(_) => return Err(param_fail("tar_type must be GZIP")),
+        };
+        let plain = lock(&sb)?.trade_bill(date, bill_type).into_bytes();
+        let mut hash_value = crate::wechat::bill::sha1_hex(&plain);
+        let wrong_hash = sb.bill_hash_faults.lock().ok().is_some_and(|mut n| {
+            let take = *n > 0;
+            *n = n.saturating_sub(1);
+            take
+        });
+        if wrong_hash {
+            hash_value = crate::wechat::bill::sha1_hex(b"not this bill");
+        }
+        let bytes = if gzip { gzip_bytes(&plain)? } else { plain };
+        let token = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
         );
+        let now = std::time::Instant::now();
+        let mut bills = sb.bills.lock().map_err(|_| system_fail())?;
+        bills.retain(|_, (_, until)| *until > now);
+        bills.insert(token.clone(), (bytes, now + BILL_LINK_TTL));
+        let info = req.connection_info();
+        Ok(crate::wechat::bill::BillLocation {
+            hash_type: "SHA1".into(),
+            hash_value,
+            download_url: format!(
+                "{}://{}/v3/billdownload/file?token={token}",
+                info.scheme(),
+                info.host()
+            ),
+        })
+    });
+    reply_json(&sb, result)
+}
+
+/// `GET /v3/billdownload/file?token=…`: the bill's bytes. The request is signed; the answer
+/// is not (WeChat does not sign downloads: the announced hash protects them).
+async fn download_bill(sb: web::Data<Sandbox>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let found = authenticate(&sb, &req, &body).and_then(|()| {
+        let token = req
+            .query_string()
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("token="))
+            .ok_or_else(|| param_fail("token is required"))?;
+        let bills = sb.bills.lock().map_err(|_| system_fail())?;
+        match bills.get(token) {
+            Some((bytes, until)) if *until > std::time::Instant::now() => Ok(bytes.clone()),
+            _ => Err(Fail {
+                status: 400,
+                code: "INVALID_REQUEST",
+                message: "下载链接已失效".into(),
+            }),
+        }
+    });
+    match found {
+        Ok(bytes) => HttpResponse::Ok()
+            .content_type("application/octet-stream")
+            .body(bytes),
+        Err(fail) => reply_fail(&sb, &fail),
+    }
+}
+
+fn gzip_bytes(plain: &[u8]) -> Result<Vec<u8>, Fail> {
+    use std::io::Write as _;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(plain).map_err(|_| system_fail())?;
+    gz.finish().map_err(|_| system_fail())
+}
+
+fn param_fail(message: &str) -> Fail {
+    Fail {
+        status: 400,
+        code: "PARAM_ERROR",
+        message: message.to_string(),
+    }
+}
+
+fn system_fail() -> Fail {
+    Fail {
+        status: 500,
+        code: "SYSTEM_ERROR",
+        message: "sandbox state unavailable".into(),
+    }
 }
 
 async fn prepay(sb: web::Data<Sandbox>, req: HttpRequest, body: web::Bytes) -> HttpResponse {

@@ -11,6 +11,7 @@ pub mod merchants;
 pub mod migrate;
 pub mod orders;
 pub mod outbox;
+pub mod reconciliation;
 pub mod refunds;
 pub mod schema;
 pub mod settlement;

@@ -265,6 +265,43 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    reconciliation_runs (id) {
+        id -> Text,
+        bill_date -> Text,
+        status -> Text,
+        trigger_kind -> Text,
+        requested_by -> Nullable<Text>,
+        bill_rows -> BigInt,
+        matched -> BigInt,
+        missing_here -> BigInt,
+        missing_at_wechat -> BigInt,
+        amount_mismatches -> BigInt,
+        status_mismatches -> BigInt,
+        repaired -> BigInt,
+        error -> Nullable<Text>,
+        started_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    reconciliation_discrepancies (id) {
+        id -> Text,
+        run_id -> Text,
+        kind -> Text,
+        order_no -> Text,
+        out_refund_no -> Nullable<Text>,
+        our_amount_fen -> Nullable<BigInt>,
+        wechat_amount_fen -> Nullable<BigInt>,
+        our_status -> Nullable<Text>,
+        wechat_status -> Nullable<Text>,
+        repaired_at -> Nullable<Timestamp>,
+        repair_note -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     refresh_tokens,
@@ -283,4 +320,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     user_login_ips,
     risk_rules,
     subscribe_messages,
+    reconciliation_runs,
+    reconciliation_discrepancies,
 );

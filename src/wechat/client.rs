@@ -203,6 +203,11 @@ impl WechatClient {
         })
     }
 
+    /// A signed GET of a Pay v3 path (with its query), the verified JSON answer.
+    pub(super) async fn pay_get<T: DeserializeOwned>(&self, path: &str) -> Result<T, WechatError> {
+        self.pay_json::<(), _>(Method::GET, path, None).await
+    }
+
     async fn pay_json<B: serde::Serialize, T: DeserializeOwned>(
         &self,
         method: Method,

@@ -13,7 +13,7 @@ const BUCKETS: &[f64] = &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 #[derive(Clone, Debug)]
 pub struct WechatMetrics {
     /// `call` (prepay, query, close, refund, refund_query, code2session, token, subscribe_send,
-    /// wxacode)
+    /// wxacode, trade_bill, bill_download)
     /// by `outcome` (ok, pay_error, mp_error, verify, timeout, transport, protocol, invalid).
     pub calls_total: IntCounterVec,
     pub call_duration_seconds: HistogramVec,
@@ -93,7 +93,7 @@ impl WechatMetrics {
 
 /// The metric label of a Pay or mini-program call, from its method and path.
 /// The `call` label values ([`call_label`]).
-const CALLS: [&str; 10] = [
+const CALLS: [&str; 12] = [
     "prepay",
     "close",
     "query",
@@ -103,6 +103,8 @@ const CALLS: [&str; 10] = [
     "token",
     "subscribe_send",
     "wxacode",
+    "trade_bill",
+    "bill_download",
     "other",
 ];
 
@@ -130,6 +132,8 @@ pub(super) fn call_label(method: &str, path: &str) -> &'static str {
         (_, "/cgi-bin/token") => "token",
         (_, "/cgi-bin/message/subscribe/send") => "subscribe_send",
         (_, "/wxa/getwxacodeunlimit") => "wxacode",
+        ("GET", p) if p.starts_with("/v3/bill/tradebill") => "trade_bill",
+        ("GET", p) if p.starts_with("/v3/billdownload/") => "bill_download",
         _ => "other",
     }
 }

@@ -3,6 +3,7 @@
 //! AES-256-GCM resources, `wx.requestPayment` parameters, login and subscribe messages.
 
 pub mod aead;
+pub mod bill;
 pub mod client;
 pub mod config;
 pub mod error;

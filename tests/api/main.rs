@@ -25,6 +25,7 @@ mod payments_flow;
 mod points_http;
 mod qr;
 mod ratelimit;
+mod reconciliation;
 mod security;
 mod settlements;
 mod shutdown;

@@ -52,6 +52,8 @@ const TABLES: &[&str] = &[
     "notification_log",
     "admin_users",
     "audit_log",
+    "reconciliation_runs",
+    "reconciliation_discrepancies",
 ];
 
 #[actix_web::test]

@@ -24,6 +24,10 @@ pub struct PaymentMetrics {
     pub risk_blocks: IntCounterVec,
     pub adopted: IntCounter,
     pub refunds: IntCounterVec,
+    /// Reconciliation runs by outcome (`succeeded`, `failed`).
+    pub reconciliation_runs: IntCounterVec,
+    /// Differences reconciliation found, by kind.
+    pub reconciliation_discrepancies: IntCounterVec,
 }
 
 impl PaymentMetrics {
@@ -81,7 +85,29 @@ impl PaymentMetrics {
                 ),
                 &["result"],
             )?,
+            reconciliation_runs: IntCounterVec::new(
+                Opts::new(
+                    "reconciliation_runs_total",
+                    "Trade-bill reconciliation runs by outcome",
+                ),
+                &["result"],
+            )?,
+            reconciliation_discrepancies: IntCounterVec::new(
+                Opts::new(
+                    "reconciliation_discrepancies_total",
+                    "Differences between WeChat's trade bill and our books, by kind",
+                ),
+                &["kind"],
+            )?,
         };
+        metrics.register(Box::new(m.reconciliation_runs.clone()));
+        metrics.register(Box::new(m.reconciliation_discrepancies.clone()));
+        for r in ["succeeded", "failed"] {
+            m.reconciliation_runs.with_label_values(&[r]);
+        }
+        for k in super::reconcile::KINDS {
+            m.reconciliation_discrepancies.with_label_values(&[k]);
+        }
         metrics.register(Box::new(m.refunds.clone()));
         metrics.register(Box::new(m.adopted.clone()));
         metrics.register(Box::new(m.risk_blocks.clone()));

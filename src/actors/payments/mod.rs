@@ -6,6 +6,7 @@ pub mod changes;
 pub mod inbox;
 pub mod metrics;
 pub mod order_writer;
+pub mod reconcile;
 pub mod refunds;
 pub mod service;
 pub mod supervisor;

@@ -688,6 +688,51 @@ impl Handler<RefundNotified> for PaymentShard {
     }
 }
 
+/// Ask WeChat about an order again and settle what it says (reconciliation found it paid at
+/// WeChat, not here). The same step as the supervision's re-query: the order's lease first,
+/// then the paid transition through `settle`, so its award is made once.
+#[derive(Message)]
+#[rtype(result = "Result<Settled, PaymentError>")]
+struct Requery(String, Trace);
+
+impl Handler<Requery> for PaymentShard {
+    type Result = ResponseActFuture<Self, Result<Settled, PaymentError>>;
+
+    fn handle(&mut self, msg: Requery, _: &mut Context<Self>) -> Self::Result {
+        let core = self.core.clone();
+        let now = self.clock.now();
+        let instance = self.sup.instance.clone();
+        let until = (now + self.sup.lease()).naive_utc();
+        let order_no = msg.0.clone();
+        let fut = async move {
+            let db = &core.db;
+            let order = orders::find(db, &msg.0)
+                .await?
+                .ok_or(PaymentError::OrderNotFound)?;
+            if !matches!(order.status()?, OrderStatus::Created | OrderStatus::Paying) {
+                return Ok(Settled::Duplicate);
+            }
+            if !leases::claim(db, &order.order_no, &instance, now.naive_utc(), until).await? {
+                return Err(PaymentError::Unavailable(
+                    "another instance is asking WeChat about this order now".into(),
+                ));
+            }
+            let settled = core.reconcile(&order, now).await?;
+            tracing::info!(category = "business", action = "order_query", order_no = %order.order_no, user_id = %order.user_id, outcome = ?settled, "order asked about at WeChat for reconciliation");
+            if Step::of(settled) == Step::Final {
+                leases::release(db, &order.order_no, &instance).await?;
+            }
+            Ok(settled)
+        };
+        Box::pin(msg.1.run(fut).into_actor(self).map(move |res, act, _| {
+            if let Ok(Settled::Paid | Settled::Duplicate | Settled::Closed) = &res {
+                act.watch.forget(&order_no);
+            }
+            res
+        }))
+    }
+}
+
 /// A merchant or an admin asks for a refund.
 #[derive(Message)]
 #[rtype(result = "Result<RefundView, PaymentError>")]
@@ -866,6 +911,14 @@ impl Payments {
     pub async fn refund_notified(&self, r: RefundResource) -> Result<Settled, PaymentError> {
         self.shard(&r.out_trade_no)
             .send(RefundNotified(r, Trace::current()))
+            .await
+            .map_err(unavailable)?
+    }
+
+    /// Asks WeChat about an open order and settles the answer (through the owning shard).
+    pub async fn requery(&self, order_no: &str) -> Result<Settled, PaymentError> {
+        self.shard(order_no)
+            .send(Requery(order_no.to_string(), Trace::current()))
             .await
             .map_err(unavailable)?
     }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use rand::RngExt as _;
 
 use crate::wechat::types::{
@@ -60,6 +60,9 @@ pub struct Ledger {
     orders: HashMap<String, Order>,
     by_transaction_id: HashMap<String, String>,
     refunds: HashMap<String, RefundRecord>,
+    /// Amounts the trade bill shows instead of the real one, by `out_trade_no` (control call:
+    /// a bill that disagrees with the order, for reconciliation tests).
+    bill_amounts: HashMap<String, i64>,
     seq: u64,
 }
 
@@ -71,6 +74,7 @@ impl Ledger {
             orders: HashMap::new(),
             by_transaction_id: HashMap::new(),
             refunds: HashMap::new(),
+            bill_amounts: HashMap::new(),
             seq: 0,
         }
     }
@@ -337,6 +341,165 @@ impl Ledger {
             amount: r.amount,
         };
         Ok((resource, notify_url))
+    }
+
+    /// Makes the trade bill show `amount_fen` for a paid order instead of what was paid.
+    pub fn alter_bill_amount(&mut self, out_trade_no: &str, amount_fen: i64) -> Result<(), Fail> {
+        let order = self
+            .orders
+            .get(out_trade_no)
+            .ok_or_else(|| fail(404, "ORDER_NOT_EXIST", "订单不存在"))?;
+        if order.transaction_id.is_none() {
+            return Err(fail(400, "INVALID_REQUEST", "订单未支付"));
+        }
+        if !(0..=MAX_TOTAL_FEN).contains(&amount_fen) {
+            return Err(param("amount_fen out of range"));
+        }
+        self.bill_amounts
+            .insert(out_trade_no.to_string(), amount_fen);
+        Ok(())
+    }
+
+    /// The ALL / SUCCESS / REFUND trade bill of one China Standard Time day, in WeChat's CSV:
+    /// every payment that succeeded that day (a SUCCESS row, kept when it was refunded
+    /// later) and every refund that succeeded that day (a REFUND row), then the summary.
+    pub fn trade_bill(&self, day: NaiveDate, bill_type: &str) -> String {
+        use crate::wechat::bill::{TRADE_BILL_HEADER, TRADE_BILL_SUMMARY_HEADER, fen_to_yuan};
+        let on_day = |t: &Option<String>| {
+            t.as_deref()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .filter(|t| t.date_naive() == day)
+        };
+        let bill_time = |t: DateTime<FixedOffset>| t.format("%Y-%m-%d %H:%M:%S").to_string();
+        // WeChat's 0.6% fee, rounded half up, in fen (negative for a refund).
+        let fee = |fen: i64| (fen * 6 + 500) / 1000;
+        let fee_text = |fen: i64| format!("{}000", fen_to_yuan(fen));
+        let mut rows: Vec<(String, String, Vec<String>)> = Vec::new();
+        let (mut settled, mut refunded, mut fees, mut ordered, mut asked) = (0, 0, 0, 0, 0);
+        if bill_type != "REFUND" {
+            for o in self.orders.values() {
+                let Some(at) = on_day(&o.success_time) else {
+                    continue;
+                };
+                let r = &o.request;
+                let amount = self
+                    .bill_amounts
+                    .get(&r.out_trade_no)
+                    .copied()
+                    .unwrap_or(r.amount.total);
+                settled += amount;
+                ordered += amount;
+                fees += fee(amount);
+                rows.push((
+                    bill_time(at),
+                    r.out_trade_no.clone(),
+                    vec![
+                        bill_time(at),
+                        r.appid.clone(),
+                        r.mchid.clone(),
+                        "0".into(),
+                        String::new(),
+                        o.transaction_id.clone().unwrap_or_default(),
+                        r.out_trade_no.clone(),
+                        r.payer.openid.clone(),
+                        "JSAPI".into(),
+                        "SUCCESS".into(),
+                        "OTHERS".into(),
+                        "CNY".into(),
+                        fen_to_yuan(amount),
+                        "0.00".into(),
+                        "0".into(),
+                        "0".into(),
+                        "0.00".into(),
+                        "0.00".into(),
+                        String::new(),
+                        String::new(),
+                        r.description.clone(),
+                        r.attach.clone().unwrap_or_default(),
+                        fee_text(fee(amount)),
+                        "0.60%".into(),
+                        fen_to_yuan(amount),
+                        "0.00".into(),
+                        String::new(),
+                    ],
+                ));
+            }
+        }
+        if bill_type != "SUCCESS" {
+            for rec in self.refunds.values() {
+                let rf = &rec.refund;
+                if rf.status != RefundStatus::Success {
+                    continue;
+                }
+                let Some(at) = on_day(&rf.success_time) else {
+                    continue;
+                };
+                let Some(o) = self.orders.get(&rf.out_trade_no) else {
+                    continue;
+                };
+                let r = &o.request;
+                let amount = rf.amount.refund;
+                refunded += amount;
+                asked += amount;
+                fees -= fee(amount);
+                rows.push((
+                    bill_time(at),
+                    rf.out_refund_no.clone(),
+                    vec![
+                        bill_time(at),
+                        r.appid.clone(),
+                        r.mchid.clone(),
+                        "0".into(),
+                        String::new(),
+                        rf.transaction_id.clone(),
+                        rf.out_trade_no.clone(),
+                        r.payer.openid.clone(),
+                        "JSAPI".into(),
+                        "REFUND".into(),
+                        "OTHERS".into(),
+                        "CNY".into(),
+                        "0.00".into(),
+                        "0.00".into(),
+                        rf.refund_id.clone(),
+                        rf.out_refund_no.clone(),
+                        fen_to_yuan(amount),
+                        "0.00".into(),
+                        "ORIGINAL".into(),
+                        "SUCCESS".into(),
+                        r.description.clone(),
+                        r.attach.clone().unwrap_or_default(),
+                        fee_text(-fee(amount)),
+                        "0.60%".into(),
+                        "0.00".into(),
+                        fen_to_yuan(amount),
+                        String::new(),
+                    ],
+                ));
+            }
+        }
+        rows.sort();
+        let mut out = TRADE_BILL_HEADER.join(",");
+        out.push_str("\r\n");
+        for (_, _, fields) in &rows {
+            let ticked: Vec<String> = fields.iter().map(|f| format!("`{f}")).collect();
+            out.push_str(&ticked.join(","));
+            out.push_str("\r\n");
+        }
+        out.push_str(&TRADE_BILL_SUMMARY_HEADER.join(","));
+        out.push_str("\r\n");
+        let summary = [
+            rows.len().to_string(),
+            fen_to_yuan(settled),
+            fen_to_yuan(refunded),
+            "0.00".into(),
+            fee_text(fees),
+            fen_to_yuan(ordered),
+            fen_to_yuan(asked),
+        ];
+        let ticked: Vec<String> = summary.iter().map(|f| format!("`{f}")).collect();
+        out.push_str(&ticked.join(","));
+        out.push_str("\r\n");
+        out
     }
 
     /// The order's notify URL (for deliveries).

@@ -122,3 +122,70 @@ fn unpaid_orders_close_at_time_expire() {
     );
     assert_eq!(l.pay("order-1", later).unwrap_err().code, "ORDER_CLOSED");
 }
+
+#[test]
+fn the_trade_bill_lists_the_days_payments_and_refunds_in_wechats_format() {
+    use crate::wechat::bill::{BillRowKind, parse_trade_bill};
+    let mut l = Ledger::new("wxapp", "1900");
+    // 2026-12-06 23:30 CST and 2026-12-07 00:30 CST: two bill days.
+    let late = DateTime::parse_from_rfc3339("2026-12-06T15:30:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    let next = late + chrono::Duration::hours(1);
+    l.prepay(body("order-a", 1234), late).unwrap();
+    l.prepay(body("order-b", 500), late).unwrap();
+    l.prepay(body("order-c", 700), late).unwrap();
+    l.pay("order-a", late).unwrap();
+    l.pay("order-b", next).unwrap();
+    l.refund(refund("order-a", "refund-a", 234, 1234), next)
+        .unwrap();
+    l.settle_refund("refund-a", RefundStatus::Success, next)
+        .unwrap();
+
+    let day = |d| NaiveDate::from_ymd_opt(2026, 12, d).unwrap();
+    let first = parse_trade_bill(&l.trade_bill(day(6), "ALL")).unwrap();
+    assert_eq!(
+        first.rows.len(),
+        1,
+        "order-c is unpaid; order-b is paid the next day"
+    );
+    assert_eq!(first.rows[0].out_trade_no, "order-a");
+    assert_eq!(first.rows[0].settlement_fen, 1234);
+    assert_eq!(first.rows[0].trade_time, "2026-12-06 23:30:00");
+
+    let second = parse_trade_bill(&l.trade_bill(day(7), "ALL")).unwrap();
+    let kinds: Vec<_> = second
+        .rows
+        .iter()
+        .map(|r| (r.kind, r.out_trade_no.as_str()))
+        .collect();
+    assert_eq!(kinds.len(), 2);
+    assert!(kinds.contains(&(BillRowKind::Payment, "order-b")));
+    assert!(kinds.contains(&(BillRowKind::Refund, "order-a")));
+    assert_eq!(second.summary.settlement_fen, 500);
+    assert_eq!(second.summary.refund_fen, 234);
+    assert_eq!(
+        parse_trade_bill(&l.trade_bill(day(7), "REFUND"))
+            .unwrap()
+            .rows
+            .len(),
+        1
+    );
+    assert_eq!(
+        parse_trade_bill(&l.trade_bill(day(7), "SUCCESS"))
+            .unwrap()
+            .rows
+            .len(),
+        1
+    );
+
+    // A bill that disagrees: only for paid orders, and only the bill changes.
+    assert_eq!(
+        l.alter_bill_amount("order-c", 1).unwrap_err().code,
+        "INVALID_REQUEST"
+    );
+    l.alter_bill_amount("order-b", 499).unwrap();
+    let altered = parse_trade_bill(&l.trade_bill(day(7), "SUCCESS")).unwrap();
+    assert_eq!(altered.rows[0].settlement_fen, 499);
+    assert_eq!(l.query("order-b", next).unwrap().amount.total, 500);
+}

@@ -1,0 +1,2 @@
+DROP TABLE reconciliation_discrepancies;
+DROP TABLE reconciliation_runs;
