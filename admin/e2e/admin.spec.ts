@@ -249,6 +249,41 @@ test('changes a risk rule threshold and switches it off and on, audited', async 
   }
 })
 
+test("reconciles today's bill and shows the settlement", async () => {
+  test.skip(!SANDBOX_URL, 'needs the sandbox (E2E_SANDBOX_URL) for the bill')
+  // Today (CST): the orders the tests above paid and refunded are on the sandbox's bill so far.
+  const today = new Date(Date.now() + 8 * 3600 * 1000).toISOString().slice(0, 10)
+
+  await page.goto('/admin/reconciliation')
+  const picker = page.locator('.toolbar input').first()
+  await picker.fill(today)
+  await picker.press('Enter')
+  const answered = page.waitForResponse((r) => r.url().endsWith('/api/admin/reconciliation/runs') && r.request().method() === 'POST')
+  await page.locator('[data-test="recon-run"]').click()
+  await confirmBox('开始对账')
+  const run = (await (await answered).json()) as { status: string; bill_rows: number; matched: number }
+  expect(run.status).toBe('succeeded')
+  expect(run.bill_rows).toBeGreaterThan(0)
+  await expect(page.locator('.el-message--success')).toContainText('对账完成')
+  // The run opens with its differences (none expected: every payment here was notified).
+  await expect(page.locator('.el-drawer')).toContainText(`对账详情 ${today}`)
+  await page.keyboard.press('Escape')
+  await expect(page.locator('[data-test="recon-table"] tr', { hasText: today }).first()).toContainText('已完成')
+  await shot('reconciliation')
+
+  await page.goto('/admin/settlements')
+  const day = page.locator('.toolbar input').first()
+  const loaded = page.waitForResponse((r) => r.url().includes('/api/admin/settlements?') && r.url().includes(today))
+  await day.fill(today)
+  await day.press('Enter')
+  const body = (await (await loaded).json()) as { items: { merchant_name: string; gross_fen: number }[] }
+  const mine = body.items.find((m) => m.merchant_name === merchantName)
+  if (orderNo) expect(mine?.gross_fen).toBe(AMOUNT_FEN)
+  await expect(page.locator('[data-test="settle-table"] tr', { hasText: merchantName })).toBeVisible()
+  await expect(page.locator('[data-test="settle-totals"]')).toContainText('应结金额')
+  await shot('settlements')
+})
+
 test('the other pages render', async () => {
   // the dashboard again, now that today has a payment and a refund
   await page.goto('/admin/dashboard')

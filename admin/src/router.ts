@@ -15,6 +15,8 @@ export const routes: RouteRecordRaw[] = [
       { path: 'users', name: 'users', component: () => import('./views/UsersView.vue'), meta: { title: '用户管理' } },
       { path: 'orders', name: 'orders', component: () => import('./views/OrdersView.vue'), meta: { title: '订单管理' } },
       { path: 'points-rules', name: 'points-rules', component: () => import('./views/PointsRulesView.vue'), meta: { title: '积分规则' } },
+      { path: 'settlements', name: 'settlements', component: () => import('./views/SettlementsView.vue'), meta: { title: '商户结算' } },
+      { path: 'reconciliation', name: 'reconciliation', component: () => import('./views/ReconciliationView.vue'), meta: { title: '交易对账' } },
       { path: 'risk-rules', name: 'risk-rules', component: () => import('./views/RiskRulesView.vue'), meta: { title: '风控规则' } },
       { path: 'audit-log', name: 'audit-log', component: () => import('./views/AuditLogView.vue'), meta: { title: '操作日志' } },
     ],

@@ -154,6 +154,61 @@ export interface DailyOverview {
   payment_success_rate: number | null
 }
 
+export interface SettlementSums {
+  order_count: number
+  gross_fen: number
+  refund_count: number
+  refund_fen: number
+  fee_fen: number
+  fee_refund_fen: number
+  net_fen: number
+}
+
+export interface MerchantDaySettlement extends SettlementSums {
+  merchant_id: string
+  merchant_name: string
+}
+
+export interface DaySettlement {
+  date: string
+  fee_rate_bp: number
+  items: MerchantDaySettlement[]
+  next_cursor: string | null
+  /** Over every merchant of the day, not only this page. */
+  totals: SettlementSums
+}
+
+export interface ReconciliationRun {
+  id: string
+  bill_date: string
+  status: 'running' | 'succeeded' | 'failed' | (string & {})
+  trigger: string
+  requested_by?: string | null
+  bill_rows: number
+  matched: number
+  missing_here: number
+  missing_at_wechat: number
+  amount_mismatches: number
+  status_mismatches: number
+  repaired: number
+  error?: string | null
+  started_at: string
+  finished_at?: string | null
+}
+
+export interface Discrepancy {
+  id: string
+  kind: string
+  order_no: string
+  out_refund_no?: string | null
+  our_amount_fen?: number | null
+  wechat_amount_fen?: number | null
+  our_status?: string | null
+  wechat_status?: string | null
+  repaired_at?: string | null
+  repair_note?: string | null
+}
+
 /** The overview may come as a bare list or wrapped as `{items}` / `{days}`; accept each. */
 type OverviewAnswer = DailyOverview[] | { items?: DailyOverview[]; days?: DailyOverview[] }
 
@@ -201,22 +256,36 @@ export const adminApi = {
 
   auditLog: (q: PageQuery) => http.get<Page<AuditEntry>>('/api/admin/audit-log', { ...q }),
 
-  /** The CSV needs the bearer token, so it is fetched and handed to the browser as a Blob. */
-  ordersCsv: async (from: string, to: string): Promise<Blob> => {
-    const res = await fetchApi('GET', buildUrl('/api/admin/reports/orders.csv', { from, to }))
-    if (!res.ok) {
-      let body: { code?: string; message?: string; trace_id?: string } = {}
-      try {
-        body = await res.json()
-      } catch {
-        // not JSON
-      }
-      throw new ApiError(res.status, {
-        code: body.code ?? BAD_RESPONSE,
-        message: body.message ?? `HTTP ${res.status}`,
-        trace_id: body.trace_id ?? res.headers.get('X-Request-Id') ?? undefined,
-      })
+  settlements: (date: string, cursor?: string) =>
+    http.get<DaySettlement>('/api/admin/settlements', { date, cursor, limit: 100 }),
+  settlementsCsv: (date: string) => csv(buildUrl('/api/admin/settlements.csv', { date })),
+
+  reconciliationRuns: (cursor?: string) =>
+    http.get<Page<ReconciliationRun>>('/api/admin/reconciliation/runs', { cursor, limit: 50 }),
+  /** The run's fields with its differences beside them. */
+  reconciliationRun: (id: string) =>
+    http.get<ReconciliationRun & { discrepancies: Discrepancy[] }>(`/api/admin/reconciliation/runs/${enc(id)}`),
+  /** Downloads the day's bill from WeChat and matches it now; answers the finished run. */
+  reconcile: (date: string) => http.post<ReconciliationRun>('/api/admin/reconciliation/runs', { date }),
+
+  ordersCsv: (from: string, to: string): Promise<Blob> => csv(buildUrl('/api/admin/reports/orders.csv', { from, to })),
+}
+
+/** A CSV needs the bearer token, so it is fetched and handed to the browser as a Blob. */
+async function csv(url: string): Promise<Blob> {
+  const res = await fetchApi('GET', url)
+  if (!res.ok) {
+    let body: { code?: string; message?: string; trace_id?: string } = {}
+    try {
+      body = await res.json()
+    } catch {
+      // not JSON
     }
-    return res.blob()
-  },
+    throw new ApiError(res.status, {
+      code: body.code ?? BAD_RESPONSE,
+      message: body.message ?? `HTTP ${res.status}`,
+      trace_id: body.trace_id ?? res.headers.get('X-Request-Id') ?? undefined,
+    })
+  }
+  return res.blob()
 }
