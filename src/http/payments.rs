@@ -314,6 +314,29 @@ pub struct NotifyFailure {
     pub message: &'static str,
 }
 
+/// The headers WeChat signs a notification with: documented here, read and verified by the
+/// payment supervisor over the raw body.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct WechatpayHeaders {
+    /// the platform certificate serial or public-key id that signed
+    #[param(rename = "Wechatpay-Serial")]
+    serial: String,
+    /// Unix seconds; refused outside the freshness window
+    #[param(rename = "Wechatpay-Timestamp")]
+    timestamp: String,
+    /// the signature's nonce
+    #[param(rename = "Wechatpay-Nonce")]
+    nonce: String,
+    /// Base64 SHA256withRSA over timestamp, nonce and the raw body
+    #[param(rename = "Wechatpay-Signature")]
+    signature: String,
+    /// WECHATPAY2-SHA256-RSA2048
+    #[param(rename = "Wechatpay-Signature-Type")]
+    signature_type: Option<String>,
+}
+
 fn notify_fail(status: StatusCode, message: &'static str) -> HttpResponse {
     HttpResponse::build(status).json(NotifyFailure {
         code: "FAIL",
@@ -328,13 +351,7 @@ fn notify_fail(status: StatusCode, message: &'static str) -> HttpResponse {
 #[utoipa::path(post, path = "/api/wechat/pay/notify", tag = "wechat", operation_id = "pay_notify",
     summary = "WeChat Pay payment notification: verified over the raw body; 204, or 4xx/5xx {code: FAIL}",
     request_body = NotificationBody,
-    params(
-        ("Wechatpay-Serial" = String, Header, description = "the platform certificate serial or public-key id that signed"),
-        ("Wechatpay-Timestamp" = String, Header, description = "Unix seconds; refused outside the freshness window"),
-        ("Wechatpay-Nonce" = String, Header, description = "the signature's nonce"),
-        ("Wechatpay-Signature" = String, Header, description = "Base64 SHA256withRSA over timestamp, nonce and the raw body"),
-        ("Wechatpay-Signature-Type" = Option<String>, Header, description = "WECHATPAY2-SHA256-RSA2048"),
-    ),
+    params(WechatpayHeaders),
     responses(
         (status = 204, description = "recorded: WeChat does not send it again"),
         (status = 400, body = NotifyFailure, description = "malformed, or does not match the order"),
@@ -374,13 +391,7 @@ pub async fn notify(
 #[utoipa::path(post, path = "/api/wechat/refund/notify", tag = "wechat", operation_id = "refund_notify",
     summary = "WeChat Pay refund notification: verified over the raw body; 204, or 4xx/5xx {code: FAIL}",
     request_body = NotificationBody,
-    params(
-        ("Wechatpay-Serial" = String, Header, description = "the platform certificate serial or public-key id that signed"),
-        ("Wechatpay-Timestamp" = String, Header, description = "Unix seconds; refused outside the freshness window"),
-        ("Wechatpay-Nonce" = String, Header, description = "the signature's nonce"),
-        ("Wechatpay-Signature" = String, Header, description = "Base64 SHA256withRSA over timestamp, nonce and the raw body"),
-        ("Wechatpay-Signature-Type" = Option<String>, Header, description = "WECHATPAY2-SHA256-RSA2048"),
-    ),
+    params(WechatpayHeaders),
     responses(
         (status = 204, description = "recorded: WeChat does not send it again"),
         (status = 400, body = NotifyFailure, description = "malformed, or does not match the refund"),

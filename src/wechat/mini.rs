@@ -79,21 +79,31 @@ impl WechatClient {
         &self,
         message: &SubscribeMessage,
     ) -> Result<(), WechatError> {
-        let mut refreshed = false;
+        self.with_access_token("subscribe_send", |token| async move {
+            self.subscribe_send_once(&token, message).await
+        })
+        .await
+    }
+
+    /// Runs `call` with the access token, counted under `label`; when WeChat says the token
+    /// is invalid or expired (40001/42001), once more with a fresh one.
+    async fn with_access_token<T, F, Fut>(&self, label: &str, call: F) -> Result<T, WechatError>
+    where
+        F: Fn(SecretString) -> Fut,
+        Fut: std::future::Future<Output = Result<T, WechatError>>,
+    {
         let mut failed: Option<SecretString> = None;
         loop {
             let token = self.access_token(failed.as_ref()).await?;
-            let started = std::time::Instant::now();
-            let result = self.subscribe_send_once(&token, message).await;
-            self.metrics()
-                .observe("subscribe_send", started.elapsed(), &result);
+            let started = Instant::now();
+            let result = call(token.clone()).await;
+            self.metrics().observe(label, started.elapsed(), &result);
             match result {
                 Err(WechatError::MiniProgram {
                     code: MpErrorCode::InvalidCredential | MpErrorCode::AccessTokenExpired,
                     ..
-                }) if !refreshed => {
+                }) if failed.is_none() => {
                     self.forget_token().await;
-                    refreshed = true;
                     failed = Some(token);
                 }
                 other => return other,
@@ -143,26 +153,10 @@ impl WechatClient {
                 "page without a leading /, width 280..=1280".into(),
             ));
         }
-        let mut refreshed = false;
-        let mut failed: Option<SecretString> = None;
-        loop {
-            let token = self.access_token(failed.as_ref()).await?;
-            let started = std::time::Instant::now();
-            let result = self.wxacode_once(&token, req).await;
-            self.metrics()
-                .observe("wxacode", started.elapsed(), &result);
-            match result {
-                Err(WechatError::MiniProgram {
-                    code: MpErrorCode::InvalidCredential | MpErrorCode::AccessTokenExpired,
-                    ..
-                }) if !refreshed => {
-                    self.forget_token().await;
-                    refreshed = true;
-                    failed = Some(token);
-                }
-                other => return other,
-            }
-        }
+        self.with_access_token("wxacode", |token| async move {
+            self.wxacode_once(&token, req).await
+        })
+        .await
     }
 
     async fn wxacode_once(
