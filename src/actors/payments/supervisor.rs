@@ -269,6 +269,61 @@ fn watched(c: &CreatedPayment) -> Watched {
     }
 }
 
+/// What one supervision step found.
+enum Acted {
+    /// Another live instance holds the order's lease and acts on it.
+    HeldElsewhere,
+    Missing,
+    /// Paid, closed or refunded already.
+    NotOpen,
+    Settled(Settled),
+}
+
+/// One supervision step on an open order, as the watch list's tick and a reconciliation's
+/// repair take it: the order's lease first, then the order (so an order another instance
+/// finished and released is read after its final write and never acted on twice), then a
+/// close or a question to WeChat settled through `core`; the lease is released once the
+/// order is final.
+async fn supervise_once(
+    core: &PaymentCore,
+    order_no: &str,
+    due: Due,
+    instance: &str,
+    now: DateTime<Utc>,
+    until: NaiveDateTime,
+) -> Result<Acted, PaymentError> {
+    let db = &core.db;
+    if !leases::claim(db, order_no, instance, now.naive_utc(), until).await? {
+        return Ok(Acted::HeldElsewhere);
+    }
+    let acted = match orders::find(db, order_no).await? {
+        None => Acted::Missing,
+        Some(order) if !matches!(order.status()?, OrderStatus::Created | OrderStatus::Paying) => {
+            Acted::NotOpen
+        }
+        Some(order) => Acted::Settled(match due {
+            Due::Close => {
+                let settled = core.close(&order, now).await?;
+                tracing::info!(category = "business", action = "order_expire", order_no = %order_no, user_id = %order.user_id, outcome = ?settled, "order past its expiry closed (or settled, if WeChat says paid)");
+                settled
+            }
+            Due::Query => {
+                let settled = core.reconcile(&order, now).await?;
+                tracing::info!(category = "business", action = "order_query", order_no = %order_no, user_id = %order.user_id, outcome = ?settled, "open order asked about at WeChat");
+                settled
+            }
+        }),
+    };
+    let done = match &acted {
+        Acted::Settled(settled) => Step::of(*settled) == Step::Final,
+        _ => true,
+    };
+    if done {
+        leases::release(db, order_no, instance).await?;
+    }
+    Ok(acted)
+}
+
 /// One shard of the supervisor.
 pub struct PaymentShard {
     core: PaymentCore,
@@ -296,37 +351,14 @@ impl PaymentShard {
             let until = (now + self.sup.lease()).naive_utc();
             let trace = Trace::background("supervise").order(&order_no);
             let fut = async move {
-                let db = &core.db;
-                // The lease first, then the order: an order another instance finished and
-                // released is read after its final write, so it is never acted on twice.
-                if !leases::claim(db, &order_no, &instance, now.naive_utc(), until).await? {
-                    return Ok(Step::HeldElsewhere);
-                }
-                let open = match orders::find(db, &order_no).await? {
-                    Some(order) => {
-                        matches!(order.status()?, OrderStatus::Created | OrderStatus::Paying)
-                            .then_some(order)
-                    }
-                    None => None,
-                };
-                let step = match (open, due) {
-                    // Settled meanwhile (maybe by another instance): nothing to do.
-                    (None, _) => Step::Final,
-                    (Some(order), Due::Close) => {
-                        let settled = core.close(&order, now).await?;
-                        tracing::info!(category = "business", action = "order_expire", order_no = %order_no, user_id = %order.user_id, outcome = ?settled, "order past its expiry closed (or settled, if WeChat says paid)");
-                        Step::of(settled)
-                    }
-                    (Some(order), Due::Query) => {
-                        let settled = core.reconcile(&order, now).await?;
-                        tracing::info!(category = "business", action = "order_query", order_no = %order_no, user_id = %order.user_id, outcome = ?settled, "paying order asked about at WeChat");
-                        Step::of(settled)
-                    }
-                };
-                if step == Step::Final {
-                    leases::release(db, &order_no, &instance).await?;
-                }
-                Ok(step)
+                Ok(
+                    match supervise_once(&core, &order_no, due, &instance, now, until).await? {
+                        Acted::HeldElsewhere => Step::HeldElsewhere,
+                        // Gone, or settled meanwhile (maybe by another instance): nothing to do.
+                        Acted::Missing | Acted::NotOpen => Step::Final,
+                        Acted::Settled(settled) => Step::of(settled),
+                    },
+                )
             };
             ctx.spawn(trace.run(fut).into_actor(self).map(move |res, act, _| {
                 if let Err(e) = &res {
@@ -705,24 +737,14 @@ impl Handler<Requery> for PaymentShard {
         let until = (now + self.sup.lease()).naive_utc();
         let order_no = msg.0.clone();
         let fut = async move {
-            let db = &core.db;
-            let order = orders::find(db, &msg.0)
-                .await?
-                .ok_or(PaymentError::OrderNotFound)?;
-            if !matches!(order.status()?, OrderStatus::Created | OrderStatus::Paying) {
-                return Ok(Settled::Duplicate);
-            }
-            if !leases::claim(db, &order.order_no, &instance, now.naive_utc(), until).await? {
-                return Err(PaymentError::Unavailable(
+            match supervise_once(&core, &msg.0, Due::Query, &instance, now, until).await? {
+                Acted::HeldElsewhere => Err(PaymentError::Unavailable(
                     "another instance is asking WeChat about this order now".into(),
-                ));
+                )),
+                Acted::Missing => Err(PaymentError::OrderNotFound),
+                Acted::NotOpen => Ok(Settled::Duplicate),
+                Acted::Settled(settled) => Ok(settled),
             }
-            let settled = core.reconcile(&order, now).await?;
-            tracing::info!(category = "business", action = "order_query", order_no = %order.order_no, user_id = %order.user_id, outcome = ?settled, "order asked about at WeChat for reconciliation");
-            if Step::of(settled) == Step::Final {
-                leases::release(db, &order.order_no, &instance).await?;
-            }
-            Ok(settled)
         };
         Box::pin(msg.1.run(fut).into_actor(self).map(move |res, act, _| {
             if let Ok(Settled::Paid | Settled::Duplicate | Settled::Closed) = &res {
