@@ -10,6 +10,7 @@ use super::audit::{self, Actor, Audit};
 use super::error::{AppError, ErrorCode};
 use super::page::{PageRequest, Paged};
 use super::users::stale_plaintext;
+use crate::cache::{Cache, Kind, L1};
 use crate::security::{MerchantAccess, Phone, SecurityState};
 use crate::storage::Db;
 use crate::storage::merchants::{
@@ -94,7 +95,7 @@ impl From<PaymentCodeRow> for PaymentCode {
 }
 
 /// What a shopper sees after scanning.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ScannedCode {
     pub code_id: String,
     pub merchant_id: String,
@@ -141,6 +142,11 @@ fn merchant_not_found() -> AppError {
     AppError::new(ErrorCode::MerchantNotFound, "no such merchant")
 }
 
+/// The scan cache's key (the merchant kind's L1 also holds merchant ids).
+fn scan_key(code_id: &str) -> String {
+    format!("code:{code_id}")
+}
+
 fn code_not_found() -> AppError {
     AppError::new(ErrorCode::PaymentCodeNotFound, "no such payment code")
 }
@@ -158,11 +164,26 @@ fn review_audit_json(m: &MerchantRow) -> String {
 pub struct Merchants {
     db: Db,
     security: Arc<SecurityState>,
+    /// Scanned codes by code id (L1, the merchant kind's TTL): every shopper's first call.
+    /// Dropped on every instance when the code is disabled or its merchant reviewed; the
+    /// payment itself always reads the code and merchant afresh.
+    scans: Arc<L1<ScannedCode>>,
 }
 
 impl Merchants {
-    pub fn new(db: Db, security: Arc<SecurityState>) -> Merchants {
-        Merchants { db, security }
+    pub fn new(db: Db, security: Arc<SecurityState>, cache: &Cache) -> Merchants {
+        Merchants {
+            db,
+            security,
+            scans: Arc::new(cache.l1(Kind::Merchant)),
+        }
+    }
+
+    /// Forgets the cached scans of these codes, here and on the other instances.
+    async fn forget_scans(&self, code_ids: impl IntoIterator<Item = String>) {
+        for id in code_ids {
+            self.scans.invalidate(&scan_key(&id)).await;
+        }
     }
 
     /// Registers a merchant (pending review) for `owner`, unless they already have
@@ -293,6 +314,13 @@ impl Merchants {
             )),
             Reviewed::Done(after) => {
                 self.security.merchant_access.invalidate(merchant_id).await;
+                // The review is done: a failed read only leaves scans to their TTL.
+                match store::code_ids(&self.db, merchant_id).await {
+                    Ok(ids) => self.forget_scans(ids).await,
+                    Err(e) => {
+                        tracing::warn!(category = "system", merchant_id, error = %e, "cached scans left to expire");
+                    }
+                }
                 audit::logged(actor, &action, target);
                 Ok(Merchant::from(*after))
             }
@@ -358,6 +386,7 @@ impl Merchants {
         if !store::disable_code(&self.db, merchant_id, code_id).await? {
             return Err(code_not_found());
         }
+        self.forget_scans([code_id.to_string()]).await;
         let row = store::find_code(&self.db, code_id)
             .await?
             .ok_or_else(code_not_found)?;
@@ -369,17 +398,23 @@ impl Merchants {
         if code_id.len() > 64 {
             return Err(code_not_found());
         }
-        // One query: a scan is one of every shopper's calls.
+        // A scan is one of every shopper's calls: cached, else one query.
+        let key = scan_key(code_id);
+        if let Some(scanned) = self.scans.get(&key) {
+            return Ok(scanned);
+        }
         let (code, merchant) = store::find_code_with_merchant(&self.db, code_id)
             .await?
             .ok_or_else(code_not_found)?;
-        Ok(ScannedCode {
+        let scanned = ScannedCode {
             active: code.status == CODE_ACTIVE && merchant.status == MERCHANT_APPROVED,
             code_id: code.id,
             merchant_id: merchant.id,
             merchant_name: merchant.merchant_name,
             label: code.label,
             amount_fen: code.amount_fen,
-        })
+        };
+        self.scans.put(&key, scanned.clone());
+        Ok(scanned)
     }
 }

@@ -54,7 +54,7 @@ impl App {
         let users = users::Users::new(db.clone(), security.clone());
         App {
             identity: identity::Identity::new(db.clone(), security.clone(), users.clone()),
-            merchants: merchants::Merchants::new(db.clone(), security),
+            merchants: merchants::Merchants::new(db.clone(), security, &cache),
             reports: reports::Reports::new(db.clone(), cache),
             points: points::PointsDirectory::new(db.clone()),
             ops: ops::Ops::new(db.clone()),

@@ -191,6 +191,18 @@ pub async fn list_codes(
     })?)
 }
 
+/// The ids of every code of a merchant.
+pub async fn code_ids(db: &Db, merchant_id: &str) -> Result<Vec<String>, StorageError> {
+    let mut conn = db.conn().await?;
+    Ok(with_conn!(&mut conn, |c| {
+        payment_codes::table
+            .filter(payment_codes::merchant_id.eq(merchant_id))
+            .select(payment_codes::id)
+            .load(c)
+            .await
+    })?)
+}
+
 /// Disables a code of this merchant; false when no such code belongs to it.
 pub async fn disable_code(db: &Db, merchant_id: &str, code_id: &str) -> Result<bool, StorageError> {
     let mut conn = db.write_conn().await?;

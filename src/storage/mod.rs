@@ -13,6 +13,7 @@ pub mod orders;
 pub mod outbox;
 pub mod reconciliation;
 pub mod refunds;
+pub mod reuse;
 pub mod schema;
 pub mod settlement;
 pub mod shop;

@@ -18,40 +18,83 @@ pub struct CodeForPayment {
     pub merchant_active: bool,
 }
 
-pub async fn payment_code_for_payment(
+/// What the create step reads before it writes.
+pub struct PaymentContext {
+    pub code: CodeForPayment,
+    pub openid: Option<String>,
+    pub ip_known: bool,
+    pub retry: bool,
+}
+
+/// Everything the create step reads before it writes, in one round trip: the code with its
+/// merchant, the payer's openid (an active user only), whether the payer has logged in from
+/// `ip` before, and whether `idempotency_key` already made an order (a retry). `None` when
+/// the code does not exist.
+pub async fn payment_context(
     db: &Db,
     code_id: &str,
-) -> Result<Option<CodeForPayment>, StorageError> {
+    user_id: &str,
+    ip: &str,
+    idempotency_key: &str,
+) -> Result<Option<PaymentContext>, StorageError> {
+    use super::schema::{payment_orders, user_login_ips};
+    use diesel::dsl::exists;
+    type Row = (CodeColumns, Option<String>, bool, bool);
     let mut conn = db.conn().await?;
-    let row: Option<(String, String, String, Option<i64>, String, String)> =
-        with_conn!(&mut conn, |c| {
-            payment_codes::table
-                .inner_join(merchants::table.on(merchants::id.eq(payment_codes::merchant_id)))
-                .filter(payment_codes::id.eq(code_id))
-                .select((
+    let row: Option<Row> = with_conn!(&mut conn, |c| {
+        payment_codes::table
+            .inner_join(merchants::table.on(merchants::id.eq(payment_codes::merchant_id)))
+            .filter(payment_codes::id.eq(code_id))
+            .select((
+                (
                     payment_codes::merchant_id,
                     merchants::merchant_name,
                     payment_codes::label,
                     payment_codes::amount_fen,
                     payment_codes::status,
                     merchants::status,
-                ))
-                .first(c)
-                .await
-                .optional()
-        })?;
-    Ok(row.map(
-        |(merchant_id, merchant_name, label, amount_fen, code_status, merchant_status)| {
-            CodeForPayment {
-                merchant_id,
-                merchant_name,
-                label,
-                amount_fen,
-                code_active: code_status == "active",
-                merchant_active: merchant_status == "approved",
-            }
-        },
-    ))
+                ),
+                users::table
+                    .filter(users::id.eq(user_id))
+                    .filter(users::status.eq("active"))
+                    .select(users::openid)
+                    .single_value(),
+                exists(
+                    user_login_ips::table
+                        .filter(user_login_ips::user_id.eq(user_id))
+                        .filter(user_login_ips::ip.eq(ip)),
+                ),
+                exists(
+                    payment_orders::table
+                        .filter(payment_orders::user_id.eq(user_id))
+                        .filter(payment_orders::idempotency_key.eq(idempotency_key)),
+                ),
+            ))
+            .first(c)
+            .await
+            .optional()
+    })?;
+    Ok(row.map(|(code, openid, ip_known, retry)| PaymentContext {
+        code: code_for_payment(code),
+        openid,
+        ip_known,
+        retry,
+    }))
+}
+
+type CodeColumns = (String, String, String, Option<i64>, String, String);
+
+fn code_for_payment(
+    (merchant_id, merchant_name, label, amount_fen, code_status, merchant_status): CodeColumns,
+) -> CodeForPayment {
+    CodeForPayment {
+        merchant_id,
+        merchant_name,
+        label,
+        amount_fen,
+        code_active: code_status == "active",
+        merchant_active: merchant_status == "approved",
+    }
 }
 
 /// The payer's openid, for an active user only.
@@ -124,21 +167,6 @@ pub async fn payments_since(
             .get_result(c)
             .await
     })?)
-}
-
-/// Whether the user has logged in from this IP before.
-pub async fn ip_known(db: &Db, user_id: &str, ip: &str) -> Result<bool, StorageError> {
-    use super::schema::user_login_ips;
-    let mut conn = db.conn().await?;
-    let n: i64 = with_conn!(&mut conn, |c| {
-        user_login_ips::table
-            .filter(user_login_ips::user_id.eq(user_id))
-            .filter(user_login_ips::ip.eq(ip))
-            .count()
-            .get_result(c)
-            .await
-    })?;
-    Ok(n > 0)
 }
 
 /// The enabled risk rules as stored: (name, condition JSON, action, priority).

@@ -23,6 +23,7 @@ use crate::domain::order::OrderStatus;
 use crate::storage::group_commit::{BatchPolicy, Batched, Committer, GroupCommit};
 use crate::storage::orders::{self, Inserted, OrderRow, OutboxRow};
 use crate::storage::outbox::NotificationLogRow;
+use crate::storage::reuse::Reuse;
 use crate::storage::schema::{notification_log, outbox, payment_orders};
 use crate::storage::{Conn, Db, SqliteConn, StorageError};
 
@@ -245,36 +246,41 @@ async fn commit_txn(db: &Db, jobs: &[Job]) -> Result<Vec<Outcome>, StorageError>
                 for change in &changes {
                     match change {
                         Change::Prepaid(w) => {
-                            let n = diesel::update(
-                                payment_orders::table
-                                    .filter(payment_orders::order_no.eq(&w.order_no))
-                                    .filter(
-                                        payment_orders::status.eq(OrderStatus::Created.as_str()),
-                                    ),
+                            let n = Reuse(
+                                diesel::update(
+                                    payment_orders::table
+                                        .filter(payment_orders::order_no.eq(&w.order_no))
+                                        .filter(
+                                            payment_orders::status
+                                                .eq(OrderStatus::Created.as_str()),
+                                        ),
+                                )
+                                .set((
+                                    payment_orders::status.eq(OrderStatus::Paying.as_str()),
+                                    payment_orders::prepay_id.eq(&w.prepay_id),
+                                    payment_orders::updated_at.eq(w.now),
+                                    payment_orders::version.eq(payment_orders::version + 1),
+                                )),
                             )
-                            .set((
-                                payment_orders::status.eq(OrderStatus::Paying.as_str()),
-                                payment_orders::prepay_id.eq(&w.prepay_id),
-                                payment_orders::updated_at.eq(w.now),
-                                payment_orders::version.eq(payment_orders::version + 1),
-                            ))
                             .execute(c)
                             .await?;
                             outcomes.push(Outcome(n == 1));
                         }
                         Change::Paid(w) => {
-                            let n = diesel::update(
-                                payment_orders::table
-                                    .filter(payment_orders::order_no.eq(&w.order_no))
-                                    .filter(payment_orders::status.eq(w.from.as_str())),
+                            let n = Reuse(
+                                diesel::update(
+                                    payment_orders::table
+                                        .filter(payment_orders::order_no.eq(&w.order_no))
+                                        .filter(payment_orders::status.eq(w.from.as_str())),
+                                )
+                                .set((
+                                    payment_orders::status.eq(OrderStatus::Paid.as_str()),
+                                    payment_orders::wechat_transaction_id.eq(&w.transaction_id),
+                                    payment_orders::paid_at.eq(w.paid_at),
+                                    payment_orders::updated_at.eq(w.now),
+                                    payment_orders::version.eq(payment_orders::version + 1),
+                                )),
                             )
-                            .set((
-                                payment_orders::status.eq(OrderStatus::Paid.as_str()),
-                                payment_orders::wechat_transaction_id.eq(&w.transaction_id),
-                                payment_orders::paid_at.eq(w.paid_at),
-                                payment_orders::updated_at.eq(w.now),
-                                payment_orders::version.eq(payment_orders::version + 1),
-                            ))
                             .execute(c)
                             .await?;
                             if n == 1 {
@@ -327,13 +333,21 @@ trait InsertRows {
 
 impl InsertRows for AsyncMysqlConnection {
     async fn insert_orders(&mut self, orders: Vec<OrderRow>) -> QueryResult<usize> {
-        if orders.is_empty() {
-            return Ok(0);
+        match orders.as_slice() {
+            [] => Ok(0),
+            // One row (most batches below saturation): a statement kept per connection.
+            [order] => {
+                Reuse(diesel::insert_into(payment_orders::table).values(order))
+                    .execute(self)
+                    .await
+            }
+            _ => {
+                diesel::insert_into(payment_orders::table)
+                    .values(&orders)
+                    .execute(self)
+                    .await
+            }
         }
-        diesel::insert_into(payment_orders::table)
-            .values(&orders)
-            .execute(self)
-            .await
     }
 
     async fn insert_rows(
@@ -341,17 +355,33 @@ impl InsertRows for AsyncMysqlConnection {
         awards: Vec<OutboxRow>,
         logs: Vec<NotificationLogRow>,
     ) -> QueryResult<()> {
-        if !awards.is_empty() {
-            diesel::insert_or_ignore_into(outbox::table)
-                .values(&awards)
-                .execute(self)
-                .await?;
+        match awards.as_slice() {
+            [] => {}
+            [award] => {
+                Reuse(diesel::insert_or_ignore_into(outbox::table).values(award))
+                    .execute(self)
+                    .await?;
+            }
+            _ => {
+                diesel::insert_or_ignore_into(outbox::table)
+                    .values(&awards)
+                    .execute(self)
+                    .await?;
+            }
         }
-        if !logs.is_empty() {
-            diesel::insert_into(notification_log::table)
-                .values(&logs)
-                .execute(self)
-                .await?;
+        match logs.as_slice() {
+            [] => {}
+            [log] => {
+                Reuse(diesel::insert_into(notification_log::table).values(log))
+                    .execute(self)
+                    .await?;
+            }
+            _ => {
+                diesel::insert_into(notification_log::table)
+                    .values(&logs)
+                    .execute(self)
+                    .await?;
+            }
         }
         Ok(())
     }

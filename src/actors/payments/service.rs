@@ -129,9 +129,16 @@ impl PaymentCore {
                 "amount_fen must be between 1 and {MAX_AMOUNT_FEN}"
             )));
         }
-        let code = shop::payment_code_for_payment(&self.db, &req.payment_code_id)
-            .await?
-            .ok_or(PaymentError::CodeNotFound)?;
+        let context = shop::payment_context(
+            &self.db,
+            &req.payment_code_id,
+            &req.user_id,
+            &req.client_ip,
+            &req.idempotency_key,
+        )
+        .await?
+        .ok_or(PaymentError::CodeNotFound)?;
+        let code = context.code;
         if !code.code_active {
             return Err(PaymentError::CodeDisabled);
         }
@@ -145,15 +152,10 @@ impl PaymentCore {
                 "this code takes exactly {fixed} fen"
             )));
         }
-        let openid = shop::openid_of(&self.db, &req.user_id)
-            .await?
-            .ok_or(PaymentError::Forbidden)?;
+        let openid = context.openid.ok_or(PaymentError::Forbidden)?;
         // A retry of an earlier request is not a new payment: it skips the risk rules.
-        let retry = orders::find_by_idempotency(&self.db, &req.user_id, &req.idempotency_key)
-            .await?
-            .is_some();
-        if !retry {
-            self.check_risk(&req, now).await?;
+        if !context.retry {
+            self.check_risk(&req, context.ip_known, now).await?;
         }
         let naive = now.naive_utc();
         let request_hash = request_hash(&req.payment_code_id, req.amount_fen);
@@ -215,6 +217,7 @@ impl PaymentCore {
     async fn check_risk(
         &self,
         req: &CreatePayment,
+        ip_known: bool,
         now: DateTime<Utc>,
     ) -> Result<(), PaymentError> {
         let rules = self.risk_rules().await?;
@@ -227,10 +230,7 @@ impl PaymentCore {
             let recent = shop::payments_since(&self.db, &req.user_id, since).await?;
             payments.push((window, u32::try_from(recent).unwrap_or(u32::MAX)));
         }
-        let ctx = RiskContext {
-            payments,
-            ip_known: shop::ip_known(&self.db, &req.user_id, &req.client_ip).await?,
-        };
+        let ctx = RiskContext { payments, ip_known };
         let Some(rule) = evaluate(&rules, &ctx) else {
             return Ok(());
         };

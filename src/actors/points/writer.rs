@@ -20,6 +20,7 @@ use super::store::RecordInsert;
 use crate::cache::{Cache, Kind};
 use crate::domain::Totals;
 use crate::storage::group_commit::{BatchPolicy, Batched, Committer, GroupCommit};
+use crate::storage::reuse::Reuse;
 use crate::storage::schema::{outbox, points_records, user_points};
 use crate::storage::{Db, SqliteConn, StorageError};
 use crate::with_conn;
@@ -222,17 +223,27 @@ async fn commit_txn(db: &Db, writes: &[&UserWrite]) -> Result<Vec<bool>, Storage
             // Take the write lock first: on SQLite a deferred transaction that reads and
             // then writes fails with SQLITE_BUSY (no wait) when another connection (another
             // instance) committed in between; a write as the first statement waits instead.
-            // A no-op on MySQL.
-            diesel::sql_query("UPDATE user_points SET version = version WHERE 1 = 0")
-                .execute(c)
-                .await?;
+            // (MySQL's row locks need no such step.)
+            c.take_write_lock().await?;
             let mut existing: HashSet<(String, String)> = HashSet::new();
             for chunk in source_ids.chunks(INSERT_CHUNK) {
-                let found: Vec<(String, String)> = points_records::table
-                    .filter(points_records::source_id.eq_any(chunk))
-                    .select((points_records::source_type, points_records::source_id))
-                    .load(c)
-                    .await?;
+                let found: Vec<(String, String)> = match chunk {
+                    // One source: a statement of one shape, kept prepared.
+                    [one] => {
+                        points_records::table
+                            .filter(points_records::source_id.eq(*one))
+                            .select((points_records::source_type, points_records::source_id))
+                            .load(c)
+                            .await?
+                    }
+                    _ => {
+                        points_records::table
+                            .filter(points_records::source_id.eq_any(chunk))
+                            .select((points_records::source_type, points_records::source_id))
+                            .load(c)
+                            .await?
+                    }
+                };
                 existing.extend(found);
             }
             let mut committed = vec![false; writes.len()];
@@ -251,7 +262,7 @@ async fn commit_txn(db: &Db, writes: &[&UserWrite]) -> Result<Vec<bool>, Storage
                     new_users.push((i, SummaryInsert::new(w)));
                     continue;
                 }
-                let n = {
+                let n = Reuse(
                     diesel::update(
                         user_points::table
                             .filter(user_points::user_id.eq(&*w.user_id))
@@ -265,10 +276,10 @@ async fn commit_txn(db: &Db, writes: &[&UserWrite]) -> Result<Vec<bool>, Storage
                         user_points::total_clawed_back.eq(t.total_clawed_back),
                         user_points::version.eq(next),
                         user_points::updated_at.eq(w.now),
-                    ))
-                    .execute(c)
-                    .await?
-                };
+                    )),
+                )
+                .execute(c)
+                .await?;
                 if let Some(slot) = committed.get_mut(i) {
                     *slot = n == 1;
                 }
@@ -297,10 +308,12 @@ async fn commit_txn(db: &Db, writes: &[&UserWrite]) -> Result<Vec<bool>, Storage
                 rows.extend(w.records.iter().cloned());
                 outbox_ids.extend(w.outbox_deletes.iter().cloned());
                 for (lot, remaining) in &w.lot_updates {
-                    diesel::update(points_records::table.find(lot))
-                        .set(points_records::remaining.eq(*remaining))
-                        .execute(c)
-                        .await?;
+                    Reuse(
+                        diesel::update(points_records::table.find(lot))
+                            .set(points_records::remaining.eq(*remaining)),
+                    )
+                    .execute(c)
+                    .await?;
                 }
             }
             while !rows.is_empty() {
@@ -308,10 +321,19 @@ async fn commit_txn(db: &Db, writes: &[&UserWrite]) -> Result<Vec<bool>, Storage
                 c.insert_records(rows).await?;
                 rows = rest;
             }
-            if !outbox_ids.is_empty() {
-                diesel::delete(outbox::table.filter(outbox::id.eq_any(&outbox_ids)))
-                    .execute(c)
-                    .await?;
+            match outbox_ids.as_slice() {
+                [] => {}
+                // The usual case below saturation: a statement of one shape.
+                [id] => {
+                    diesel::delete(outbox::table.filter(outbox::id.eq(id)))
+                        .execute(c)
+                        .await?;
+                }
+                _ => {
+                    diesel::delete(outbox::table.filter(outbox::id.eq_any(&outbox_ids)))
+                        .execute(c)
+                        .await?;
+                }
             }
             Ok(committed)
         })
@@ -320,10 +342,12 @@ async fn commit_txn(db: &Db, writes: &[&UserWrite]) -> Result<Vec<bool>, Storage
     Ok(committed)
 }
 
-/// A multi-row insert of ledger rows. diesel-async has no batch insert for SQLite, so there
-/// the rows go through diesel's own (synchronous) batch insert on the wrapped connection,
-/// inside the same transaction.
-trait InsertRecords {
+/// The writes that differ by backend. A multi-row insert of ledger rows: diesel-async has
+/// no batch insert for SQLite, so there the rows go through diesel's own (synchronous) batch
+/// insert on the wrapped connection, inside the same transaction.
+trait LedgerWrites {
+    /// Takes the database's write lock at the start of the transaction (SQLite only).
+    fn take_write_lock(&mut self) -> impl std::future::Future<Output = QueryResult<()>> + Send;
     fn insert_records(
         &mut self,
         rows: Vec<RecordInsert>,
@@ -364,7 +388,11 @@ impl SummaryInsert {
     }
 }
 
-impl InsertRecords for AsyncMysqlConnection {
+impl LedgerWrites for AsyncMysqlConnection {
+    async fn take_write_lock(&mut self) -> QueryResult<()> {
+        Ok(())
+    }
+
     async fn insert_summaries(&mut self, rows: Vec<SummaryInsert>) -> QueryResult<usize> {
         diesel::insert_or_ignore_into(user_points::table)
             .values(&rows)
@@ -373,6 +401,12 @@ impl InsertRecords for AsyncMysqlConnection {
     }
 
     async fn insert_records(&mut self, rows: Vec<RecordInsert>) -> QueryResult<usize> {
+        if let [row] = rows.as_slice() {
+            // One record (most commits below saturation): a statement kept per connection.
+            return Reuse(diesel::insert_into(points_records::table).values(row))
+                .execute(self)
+                .await;
+        }
         diesel::insert_into(points_records::table)
             .values(&rows)
             .execute(self)
@@ -380,7 +414,14 @@ impl InsertRecords for AsyncMysqlConnection {
     }
 }
 
-impl InsertRecords for SqliteConn {
+impl LedgerWrites for SqliteConn {
+    async fn take_write_lock(&mut self) -> QueryResult<()> {
+        diesel::sql_query("UPDATE user_points SET version = version WHERE 1 = 0")
+            .execute(self)
+            .await
+            .map(|_| ())
+    }
+
     async fn insert_summaries(&mut self, rows: Vec<SummaryInsert>) -> QueryResult<usize> {
         self.spawn_blocking(move |c| {
             diesel::RunQueryDsl::execute(
