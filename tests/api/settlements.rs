@@ -412,7 +412,7 @@ async fn reconcile_today(app: &TestApp, admin: &str) -> Value {
 #[derive(diesel::QueryableByName, Debug, PartialEq, Eq)]
 struct StoredFee {
     #[diesel(sql_type = diesel::sql_types::Text)]
-    no: String,
+    ref_no: String,
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     fee: i64,
     #[diesel(sql_type = diesel::sql_types::Text)]
@@ -425,10 +425,10 @@ async fn stored_fees(app: &TestApp) -> Vec<StoredFee> {
     let mut conn = app.state.app.db().conn().await.unwrap();
     points_app::with_conn!(&mut conn, |c| {
         diesel::sql_query(
-            "SELECT order_no AS no, fee_fen AS fee, CAST(recorded_at AS CHAR) AS recorded \
+            "SELECT order_no AS ref_no, fee_fen AS fee, CAST(recorded_at AS CHAR) AS recorded \
              FROM bill_order_fees \
              UNION ALL SELECT out_refund_no, fee_returned_fen, CAST(recorded_at AS CHAR) \
-             FROM bill_refund_fees ORDER BY no",
+             FROM bill_refund_fees ORDER BY ref_no",
         )
         .load(c)
         .await
