@@ -152,6 +152,8 @@ mod tests {
             "fee_fen",
             1,
         );
-        assert!(my.ends_with("ON DUPLICATE KEY UPDATE fee_fen = VALUES(fee_fen), bill_date = VALUES(bill_date)"));
+        assert!(my.ends_with(
+            "ON DUPLICATE KEY UPDATE fee_fen = VALUES(fee_fen), bill_date = VALUES(bill_date)"
+        ));
     }
 }

@@ -546,7 +546,9 @@ mod tests {
         ] {
             assert_eq!(fee_to_fen(text), Ok(fen), "{text}");
         }
-        for bad in ["0.07100", "0.000001", "0.07000x", "", "-", ".07000", "0,07000", "1.2.3"] {
+        for bad in [
+            "0.07100", "0.000001", "0.07000x", "", "-", ".07000", "0,07000", "1.2.3",
+        ] {
             assert!(fee_to_fen(bad).is_err(), "{bad}");
         }
     }
@@ -570,8 +572,11 @@ mod tests {
             Err(BillError::Amount(_))
         ));
         // Without a fee column the bill is not WeChat's layout.
-        let no_fee = bill(&[PAY], "`1,`12.34,`0.00,`0.00,`0.07000,`12.34,`0.00")
-            .replacen("手续费", "fee", 1);
+        let no_fee = bill(&[PAY], "`1,`12.34,`0.00,`0.00,`0.07000,`12.34,`0.00").replacen(
+            "手续费",
+            "fee",
+            1,
+        );
         assert!(parse_trade_bill(&no_fee).is_err());
     }
 

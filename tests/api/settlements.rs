@@ -488,7 +488,10 @@ async fn settlement_takes_the_fee_from_the_reconciled_bill_and_estimates_the_res
 
     // Before any reconciliation: the estimate at 0.6% (as in the test above).
     let before_a = today(&app, &owner_a, &a).await;
-    assert_eq!(sums(&before_a), [3, 13_179, 1, 5_000, 80, 30, 13_179 - 5_000 - 80 + 30]);
+    assert_eq!(
+        sums(&before_a),
+        [3, 13_179, 1, 5_000, 80, 30, 13_179 - 5_000 - 80 + 30]
+    );
     assert_eq!(source(&before_a), (0, 0, "estimate".to_string()));
     let before_b = today(&app, &owner_b, &b).await;
     assert_eq!(sums(&before_b), [1, 10_000, 2, 10_000, 60, 60, -60 + 60]);
@@ -521,7 +524,8 @@ async fn settlement_takes_the_fee_from_the_reconciled_bill_and_estimates_the_res
     assert_eq!(sums(&after_b), [1, 10_000, 2, 10_000, 38, 38, 0]);
     assert_eq!(source(&after_b), (1, 2, "bill".to_string()));
     let net = |v: &Value| {
-        v["gross_fen"].as_i64().unwrap() - v["refund_fen"].as_i64().unwrap()
+        v["gross_fen"].as_i64().unwrap()
+            - v["refund_fen"].as_i64().unwrap()
             - v["fee_fen"].as_i64().unwrap()
             + v["fee_refund_fen"].as_i64().unwrap()
     };
@@ -555,7 +559,11 @@ async fn settlement_takes_the_fee_from_the_reconciled_bill_and_estimates_the_res
     .await;
     assert_eq!(cells(&rows[0], 1), sums(&mixed));
     assert_eq!(csv_source(&rows[0], 1), (3, 1, "mixed".to_string()));
-    assert_eq!(csv_source(&rows[1], 1), (3, 1, "mixed".to_string()), "total");
+    assert_eq!(
+        csv_source(&rows[1], 1),
+        (3, 1, "mixed".to_string()),
+        "total"
+    );
     let page = json(&app, &admin, &format!("/api/admin/settlements?date={day}")).await;
     let items = page["items"].as_array().unwrap();
     let of = |id: &str| items.iter().find(|m| m["merchant_id"] == id).unwrap();
@@ -563,7 +571,12 @@ async fn settlement_takes_the_fee_from_the_reconciled_bill_and_estimates_the_res
     assert_eq!(source(of(&a)), (3, 1, "mixed".to_string()));
     assert_eq!(source(of(&b)), (1, 2, "bill".to_string()));
     assert_eq!(source(&page["totals"]), (4, 3, "mixed".to_string()));
-    let rows = csv_rows(&app, &admin, &format!("/api/admin/settlements.csv?date={day}")).await;
+    let rows = csv_rows(
+        &app,
+        &admin,
+        &format!("/api/admin/settlements.csv?date={day}"),
+    )
+    .await;
     let line = |id: &str| rows.iter().find(|r| r[1] == id).unwrap();
     assert_eq!(csv_source(line(&a), 3), (3, 1, "mixed".to_string()));
     assert_eq!(csv_source(line(&b), 3), (1, 2, "bill".to_string()));

@@ -400,11 +400,7 @@ impl Ledger {
         // on a refund row (the fee returned).
         let fee = |fen: i64| self.bill_fee(fen);
         let fee_text = |fen: i64| format!("{}000", fen_to_yuan(fen));
-        let rate_text = format!(
-            "{}.{:02}%",
-            self.fee_rate_bp / 100,
-            self.fee_rate_bp % 100
-        );
+        let rate_text = format!("{}.{:02}%", self.fee_rate_bp / 100, self.fee_rate_bp % 100);
         let mut rows: Vec<(String, String, Vec<String>)> = Vec::new();
         let (mut settled, mut refunded, mut fees, mut ordered, mut asked) = (0, 0, 0, 0, 0);
         if bill_type != "REFUND" {
