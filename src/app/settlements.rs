@@ -4,11 +4,15 @@
 //!
 //! - gross: the amounts of the orders paid that day;
 //! - refunds: the refunds that succeeded that day (whichever day their order was paid);
-//! - fee: WeChat's fee on each order paid that day, at `APP_WECHAT_FEE_RATE_BP`, rounded half
-//!   up to the fen per order (`domain::money::wechat_fee_fen`);
-//! - fee refunded: the fee WeChat returns with the day's refunds, in proportion to the
-//!   amount refunded (cumulatively per order, so it never exceeds the order's fee);
-//! - net = gross - refunds - fee + fee refunded.
+//! - fee: WeChat's fee on each order paid that day: the fee the trade bill charged where a
+//!   reconciliation run recorded it, else estimated at `APP_WECHAT_FEE_RATE_BP`, rounded
+//!   half up to the fen per order (`domain::money::wechat_fee_fen`);
+//! - fee refunded: the fee WeChat returns with the day's refunds: the bill's returned fee
+//!   where recorded, else in proportion to the amount refunded (cumulatively per order, so
+//!   it never exceeds the order's fee);
+//! - net = gross - refunds - fee + fee refunded;
+//! - where the fees came from: how many orders and refunds took the bill's, and in a word
+//!   ([`FeeSource`]).
 
 use chrono::{Duration, NaiveDate};
 use serde::Serialize;
@@ -22,6 +26,43 @@ use crate::storage::{Db, shop};
 /// Merchants read and written per chunk of the admin CSV export.
 pub const CSV_CHUNK_MERCHANTS: i64 = 500;
 
+/// Where the fees of a day, a merchant or a range came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FeeSource {
+    /// No order and no refund: no fee.
+    #[default]
+    None,
+    /// Every fee is WeChat's, from a reconciled trade bill.
+    Bill,
+    /// Every fee is estimated at the configured rate (no reconciliation recorded it yet).
+    Estimate,
+    /// Some from the bill, some estimated.
+    Mixed,
+}
+
+impl FeeSource {
+    /// From the number of orders and refunds whose fee came from the bill, and the number
+    /// estimated.
+    pub fn of(from_bill: i64, estimated: i64) -> FeeSource {
+        match (from_bill > 0, estimated > 0) {
+            (false, false) => FeeSource::None,
+            (true, false) => FeeSource::Bill,
+            (false, true) => FeeSource::Estimate,
+            (true, true) => FeeSource::Mixed,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeeSource::None => "none",
+            FeeSource::Bill => "bill",
+            FeeSource::Estimate => "estimate",
+            FeeSource::Mixed => "mixed",
+        }
+    }
+}
+
 /// The sums of a day, a merchant or a range; every amount in fen.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SettlementSums {
@@ -32,12 +73,23 @@ pub struct SettlementSums {
     /// Refunds that succeeded.
     pub refund_count: i64,
     pub refund_fen: i64,
-    /// WeChat's fee on the orders paid, each rounded half up to the fen.
+    /// WeChat's fee on the orders paid: the trade bill's where reconciled, else estimated at
+    /// the configured rate, each rounded half up to the fen.
     pub fee_fen: i64,
-    /// The fee WeChat returns with the refunds.
+    /// The fee WeChat returns with the refunds: the trade bill's where reconciled, else
+    /// estimated.
     pub fee_refund_fen: i64,
     /// gross_fen - refund_fen - fee_fen + fee_refund_fen (negative on a day of refunds only).
     pub net_fen: i64,
+    /// Orders whose fee is WeChat's from the trade bill; the other order_count -
+    /// fee_from_bill_orders are estimated.
+    pub fee_from_bill_orders: i64,
+    /// Refunds whose returned fee is WeChat's from the trade bill; the other refund_count -
+    /// fee_from_bill_refunds are estimated.
+    pub fee_from_bill_refunds: i64,
+    /// `bill` when every fee is the bill's, `estimate` when none is, `mixed` otherwise, and
+    /// `none` without orders or refunds.
+    pub fee_source: FeeSource,
 }
 
 impl SettlementSums {
@@ -50,7 +102,19 @@ impl SettlementSums {
             fee_fen: f.fee_fen,
             fee_refund_fen: f.fee_refund_fen,
             net_fen: f.gross_fen - f.refund_fen - f.fee_fen + f.fee_refund_fen,
+            fee_from_bill_orders: f.fee_from_bill_orders,
+            fee_from_bill_refunds: f.fee_from_bill_refunds,
+            fee_source: FeeSource::None,
         }
+        .with_source()
+    }
+
+    /// `fee_source` from the counts.
+    fn with_source(mut self) -> SettlementSums {
+        let from_bill = self.fee_from_bill_orders + self.fee_from_bill_refunds;
+        let estimated = self.order_count + self.refund_count - from_bill;
+        self.fee_source = FeeSource::of(from_bill, estimated);
+        self
     }
 
     fn add(&mut self, o: &SettlementSums) {
@@ -61,23 +125,28 @@ impl SettlementSums {
         self.fee_fen += o.fee_fen;
         self.fee_refund_fen += o.fee_refund_fen;
         self.net_fen += o.net_fen;
+        self.fee_from_bill_orders += o.fee_from_bill_orders;
+        self.fee_from_bill_refunds += o.fee_from_bill_refunds;
+        *self = self.with_source();
     }
 
-    fn cells(&self) -> [String; 7] {
+    fn cells(&self) -> [String; 10] {
         [
-            self.order_count,
-            self.gross_fen,
-            self.refund_count,
-            self.refund_fen,
-            self.fee_fen,
-            self.fee_refund_fen,
-            self.net_fen,
+            self.order_count.to_string(),
+            self.gross_fen.to_string(),
+            self.refund_count.to_string(),
+            self.refund_fen.to_string(),
+            self.fee_fen.to_string(),
+            self.fee_refund_fen.to_string(),
+            self.net_fen.to_string(),
+            self.fee_from_bill_orders.to_string(),
+            self.fee_from_bill_refunds.to_string(),
+            self.fee_source.as_str().to_string(),
         ]
-        .map(|v| v.to_string())
     }
 }
 
-const SUM_COLUMNS: [&str; 7] = [
+const SUM_COLUMNS: [&str; 10] = [
     "order_count",
     "gross_fen",
     "refund_count",
@@ -85,6 +154,9 @@ const SUM_COLUMNS: [&str; 7] = [
     "fee_fen",
     "fee_refund_fen",
     "net_fen",
+    "fee_from_bill_orders",
+    "fee_from_bill_refunds",
+    "fee_source",
 ];
 
 /// One CST day of a merchant's settlement.
@@ -103,7 +175,8 @@ pub struct MerchantSettlement {
     pub merchant_id: String,
     pub from: String,
     pub to: String,
-    /// The fee rate the fees were computed at, in basis points (60 = 0.6%).
+    /// The fee rate the estimated fees are computed at, in basis points (60 = 0.6%); fees
+    /// from a reconciled trade bill are WeChat's own.
     pub fee_rate_bp: u32,
     pub items: Vec<SettlementDay>,
     pub totals: SettlementSums,
@@ -123,6 +196,7 @@ pub struct MerchantDaySettlement {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DaySettlement {
     pub date: String,
+    /// The rate the estimated fees are computed at, in basis points.
     pub fee_rate_bp: u32,
     pub items: Vec<MerchantDaySettlement>,
     pub next_cursor: Option<String>,

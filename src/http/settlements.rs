@@ -65,7 +65,7 @@ fn csv_response(
 /// status (a disabled merchant still reads what it was paid); another owner's merchant
 /// answers 404 like a missing one.
 #[utoipa::path(get, path = "/api/merchants/{id}/settlements", tag = "merchants",
-    summary = "Settlement per China Standard Time day (gross, refunds, WeChat fee, net) and totals",
+    summary = "Settlement per China Standard Time day (gross, refunds, WeChat fee from the trade bill or estimated, net) and totals",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "the merchant"), RangeQuery),
     responses(
@@ -97,7 +97,7 @@ pub async fn merchant_settlements(
     params(("id" = String, Path, description = "the merchant"), RangeQuery),
     responses(
         (status = 200, content_type = "text/csv", body = String,
-            description = "CSV: date, order_count, gross_fen, refund_count, refund_fen, fee_fen, fee_refund_fen, net_fen; as an attachment",
+            description = "CSV: date, order_count, gross_fen, refund_count, refund_fen, fee_fen, fee_refund_fen, net_fen, fee_from_bill_orders, fee_from_bill_refunds, fee_source; as an attachment",
             headers(("Content-Disposition" = String))),
         (status = 400, description = "INVALID_QUERY: a bad date, from after to, or more than 92 days"),
         (status = 401, description = "not signed in"),
@@ -154,7 +154,7 @@ pub async fn admin_settlements(
     security(("bearer" = [])), params(DayCsvQuery),
     responses(
         (status = 200, content_type = "text/csv", body = String,
-            description = "CSV: date, merchant_id, merchant_name, order_count, gross_fen, refund_count, refund_fen, fee_fen, fee_refund_fen, net_fen; as an attachment",
+            description = "CSV: date, merchant_id, merchant_name, order_count, gross_fen, refund_count, refund_fen, fee_fen, fee_refund_fen, net_fen, fee_from_bill_orders, fee_from_bill_refunds, fee_source; as an attachment",
             headers(("Content-Disposition" = String))),
         (status = 400, description = "INVALID_QUERY: a missing or bad date"),
         (status = 401, description = "not signed in"),

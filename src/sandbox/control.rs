@@ -19,6 +19,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/sandbox/orders/{no}/bill-amount",
             web::post().to(bill_amount),
         )
+        .route("/sandbox/fee-rate", web::post().to(fee_rate))
         .route(
             "/sandbox/refunds/{no}/succeed",
             web::post().to(succeed_refund),
@@ -139,6 +140,21 @@ async fn bill_amount(
     body: web::Json<BillAmount>,
 ) -> HttpResponse {
     match lock(&sb).and_then(|mut l| l.alter_bill_amount(&no, body.amount_fen)) {
+        Ok(()) => HttpResponse::NoContent().finish(),
+        Err(fail) => refuse(&fail),
+    }
+}
+
+#[derive(Deserialize)]
+struct FeeRate {
+    rate_bp: i64,
+}
+
+/// The trade bill charges `rate_bp` basis points from now on (default 60, WeChat's usual
+/// 0.6%), each row's fee rounded half up to the fen: a bill whose fee differs from the
+/// server's configured estimate.
+async fn fee_rate(sb: web::Data<Sandbox>, body: web::Json<FeeRate>) -> HttpResponse {
+    match lock(&sb).and_then(|mut l| l.set_fee_rate_bp(body.rate_bp)) {
         Ok(()) => HttpResponse::NoContent().finish(),
         Err(fail) => refuse(&fail),
     }

@@ -4,6 +4,7 @@
 //! Each query is written once and run on either backend through [`with_conn!`].
 
 pub mod admins;
+pub mod bill_fees;
 pub mod field_keys;
 pub mod group_commit;
 pub mod leases;

@@ -302,6 +302,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    bill_order_fees (order_no) {
+        order_no -> Text,
+        bill_date -> Text,
+        fee_fen -> BigInt,
+        recorded_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    bill_refund_fees (out_refund_no) {
+        out_refund_no -> Text,
+        order_no -> Text,
+        bill_date -> Text,
+        fee_returned_fen -> BigInt,
+        recorded_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     refresh_tokens,
@@ -322,4 +341,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     subscribe_messages,
     reconciliation_runs,
     reconciliation_discrepancies,
+    bill_order_fees,
+    bill_refund_fees,
 );

@@ -5,6 +5,10 @@
 //! An order counts on the CST day it was paid, with its fee; a refund counts on the CST day
 //! it succeeded, with the share of the fee WeChat returns for it. Both reads are range scans
 //! of the indexes of migration `2026-12-07-000020_settlement_indexes`.
+//!
+//! The fee is WeChat's own where reconciliation recorded it from the trade bill
+//! (`bill_order_fees`, `bill_refund_fees`, joined by their primary keys) and the estimate at
+//! the configured rate otherwise; the figures count how many of each came from the bill.
 
 use std::collections::BTreeMap;
 
@@ -31,6 +35,10 @@ pub struct Figures {
     pub refund_fen: i64,
     /// The fee WeChat returns with the refunds (see [`fee_sql`]).
     pub fee_refund_fen: i64,
+    /// Orders whose fee is WeChat's from the trade bill (the others' is the estimate).
+    pub fee_from_bill_orders: i64,
+    /// Refunds whose returned fee is WeChat's from the trade bill.
+    pub fee_from_bill_refunds: i64,
 }
 
 #[derive(QueryableByName)]
@@ -43,6 +51,8 @@ struct OrderSums {
     gross: i64,
     #[diesel(sql_type = BigInt)]
     fee: i64,
+    #[diesel(sql_type = BigInt)]
+    billed: i64,
 }
 
 #[derive(QueryableByName)]
@@ -55,6 +65,8 @@ struct RefundSums {
     refund: i64,
     #[diesel(sql_type = BigInt)]
     fee_back: i64,
+    #[diesel(sql_type = BigInt)]
+    billed: i64,
 }
 
 /// WeChat's fee on `amount` fen at `rate_bp` basis points, rounded half up to the fen, as
@@ -129,37 +141,50 @@ async fn load(
     } else {
         ""
     };
+    // WeChat's fee from the bill where reconciliation recorded it, else the estimate.
     let orders_sql = format!(
-        "SELECT {order_key} AS k, {count} AS n, {gross} AS gross, {fee} AS fee \
+        "SELECT {order_key} AS k, {count} AS n, {gross} AS gross, {fee} AS fee, \
+                {billed} AS billed \
          FROM payment_orders po{orders_hint} \
+         LEFT JOIN bill_order_fees bf ON bf.order_no = po.order_no \
          WHERE po.paid_at >= ? AND po.paid_at < ? AND po.status IN {PAID}{filter} \
          GROUP BY k{tail}",
         gross = sum(kind, "po.amount_fen"),
-        fee = sum(kind, &fee_sql(kind, rate_bp, "po.amount_fen")),
+        fee = sum(
+            kind,
+            &format!(
+                "COALESCE(bf.fee_fen, {})",
+                fee_sql(kind, rate_bp, "po.amount_fen")
+            )
+        ),
+        billed = sum(kind, "CASE WHEN bf.order_no IS NULL THEN 0 ELSE 1 END"),
         filter = filter("po"),
         orders_hint = hint("idx_orders_paid"),
     );
-    // The fee returned with a refund is the fee on everything refunded of the order so far
-    // less the fee on what was refunded before it: each refund returns its share, and the
-    // refunds of one order together never return more than its fee (a full refund returns
-    // exactly the fee).
+    // The fee returned with a refund is WeChat's from the bill where recorded. Otherwise it is
+    // estimated: the fee on everything refunded of the order so far less the fee on what was
+    // refunded before it, so each refund returns its share, and the refunds of one order
+    // together never return more than its fee (a full refund returns exactly the fee).
     let fee_back = format!(
-        "{} - {}",
+        "COALESCE(bf.fee_returned_fen, {} - {})",
         fee_sql(kind, rate_bp, "x.before_fen + x.amount_fen"),
         fee_sql(kind, rate_bp, "x.before_fen"),
     );
     let refunds_sql = format!(
-        "SELECT {refund_key} AS k, {count} AS n, {refund} AS refund, {fee_back} AS fee_back \
-         FROM (SELECT r.merchant_id, r.success_at, r.amount_fen, \
+        "SELECT {refund_key} AS k, {count} AS n, {refund} AS refund, {fee_back} AS fee_back, \
+                {billed} AS billed \
+         FROM (SELECT r.merchant_id, r.success_at, r.amount_fen, r.out_refund_no, \
                  (SELECT COALESCE(SUM(e.amount_fen), 0) FROM refunds e \
                   WHERE e.order_no = r.order_no AND e.status = 'success' \
                     AND (e.success_at < r.success_at \
                          OR (e.success_at = r.success_at AND e.id < r.id))) AS before_fen \
                FROM refunds r{refunds_hint} \
                WHERE r.status = 'success' AND r.success_at >= ? AND r.success_at < ?{filter}) x \
+         LEFT JOIN bill_refund_fees bf ON bf.out_refund_no = x.out_refund_no \
          GROUP BY k{tail}",
         refund = sum(kind, "x.amount_fen"),
         fee_back = sum(kind, &fee_back),
+        billed = sum(kind, "CASE WHEN bf.out_refund_no IS NULL THEN 0 ELSE 1 END"),
         filter = filter("r"),
         refunds_hint = hint("idx_refunds_success"),
     );
@@ -194,12 +219,14 @@ fn merge(orders: Vec<OrderSums>, refunds: Vec<RefundSums>) -> BTreeMap<String, F
         f.order_count = o.n;
         f.gross_fen = o.gross;
         f.fee_fen = o.fee;
+        f.fee_from_bill_orders = o.billed;
     }
     for r in refunds {
         let f = out.entry(r.k).or_default();
         f.refund_count = r.n;
         f.refund_fen = r.refund;
         f.fee_refund_fen = r.fee_back;
+        f.fee_from_bill_refunds = r.billed;
     }
     out
 }

@@ -2,7 +2,9 @@
 //! its SHA1), the signed download of `download_url` (whose answer WeChat does not sign), and
 //! the bill's CSV: a header line, one row per payment or refund with every field prefixed
 //! by a backtick, then a summary header and a summary line. Amounts are yuan with two
-//! decimals, read into fen by string arithmetic (never floats).
+//! decimals, read into fen by string arithmetic (never floats). The fee (`手续费`) is written
+//! with five decimals but is charged per row rounded to the fen (`0.07000`); on a refund row
+//! it is negative, the fee WeChat returns (`-0.01000`).
 
 use std::io::Read as _;
 
@@ -61,6 +63,9 @@ pub struct BillRow {
     pub refund_fen: i64,
     /// `退款状态` (refund rows): SUCCESS, PROCESSING, …
     pub refund_status: Option<String>,
+    /// `手续费` in fen as WeChat writes it: what it charged on a payment row (positive), what
+    /// it returns on a refund row (negative).
+    pub fee_fen: i64,
     pub kind: BillRowKind,
 }
 
@@ -73,6 +78,8 @@ pub struct BillSummary {
     pub settlement_fen: i64,
     /// `退款总金额` in fen.
     pub refund_fen: i64,
+    /// `手续费总金额` in fen: the rows' fees, returned ones subtracted.
+    pub fee_fen: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,6 +178,23 @@ pub fn yuan_to_fen(s: &str) -> Result<i64, BillError> {
     Ok(if negative { -fen } else { fen })
 }
 
+/// A fee as WeChat writes it (yuan with up to five decimals: `0.07000`, `-0.01000`, `0.5`) to
+/// fen, exactly. WeChat charges each fee rounded to the fen, so the digits past the fen must
+/// be zeros; a fraction of a fen is refused rather than rounded here.
+pub fn fee_to_fen(s: &str) -> Result<i64, BillError> {
+    let bad = || BillError::Amount(s.to_string());
+    match s.split_once('.') {
+        Some((whole, frac)) if frac.len() > 2 => {
+            let (fen, rest) = frac.split_at(2);
+            if frac.len() > 5 || !rest.bytes().all(|b| b == b'0') {
+                return Err(bad());
+            }
+            yuan_to_fen(&format!("{whole}.{fen}")).map_err(|_| bad())
+        }
+        _ => yuan_to_fen(s),
+    }
+}
+
 /// Fen as WeChat writes yuan: `1234` -> `12.34`, `-5` -> `-0.05`.
 pub fn fen_to_yuan(fen: i64) -> String {
     let sign = if fen < 0 { "-" } else { "" };
@@ -226,6 +250,7 @@ pub fn parse_trade_bill(text: &str) -> Result<TradeBill, BillError> {
     let c_out_refund = col("商户退款单号")?;
     let c_refund = col("退款金额")?;
     let c_refund_status = col("退款状态")?;
+    let c_fee = col("手续费")?;
     let width = header.len();
 
     let mut rows = Vec::new();
@@ -258,6 +283,7 @@ pub fn parse_trade_bill(text: &str) -> Result<TradeBill, BillError> {
                 rows: count,
                 settlement_fen: yuan_to_fen(get("应结订单总金额")?.trim())?,
                 refund_fen: yuan_to_fen(get("退款总金额")?.trim())?,
+                fee_fen: fee_to_fen(get("手续费总金额")?.trim())?,
             });
             if lines.any(|l| !l.trim().is_empty()) {
                 return Err(BillError::Format("lines after the summary".into()));
@@ -296,6 +322,7 @@ pub fn parse_trade_bill(text: &str) -> Result<TradeBill, BillError> {
             out_refund_no: opt(c_out_refund),
             refund_fen: yuan_to_fen(f[c_refund].trim())?,
             refund_status: opt(c_refund_status),
+            fee_fen: fee_to_fen(f[c_fee].trim())?,
             kind,
         });
     }
@@ -303,11 +330,15 @@ pub fn parse_trade_bill(text: &str) -> Result<TradeBill, BillError> {
     let count = i64::try_from(rows.len()).unwrap_or(i64::MAX);
     let settled: i64 = rows.iter().map(|r| r.settlement_fen).sum();
     let refunded: i64 = rows.iter().map(|r| r.refund_fen).sum();
-    if summary.rows != count || summary.settlement_fen != settled || summary.refund_fen != refunded
+    let fees: i64 = rows.iter().map(|r| r.fee_fen).sum();
+    if summary.rows != count
+        || summary.settlement_fen != settled
+        || summary.refund_fen != refunded
+        || summary.fee_fen != fees
     {
         return Err(BillError::Format(format!(
-            "summary ({} rows, {} / {} fen) disagrees with the rows ({count}, {settled} / {refunded})",
-            summary.rows, summary.settlement_fen, summary.refund_fen
+            "summary ({} rows, {} / {} / fee {} fen) disagrees with the rows ({count}, {settled} / {refunded} / fee {fees})",
+            summary.rows, summary.settlement_fen, summary.refund_fen, summary.fee_fen
         )));
     }
     Ok(TradeBill { rows, summary })
@@ -495,7 +526,58 @@ mod tests {
         assert_eq!(b.rows[1].refund_fen, 200);
         assert_eq!(b.rows[1].out_refund_no.as_deref(), Some("r1"));
         assert_eq!(b.rows[1].refund_status.as_deref(), Some("SUCCESS"));
+        assert_eq!(b.rows[0].fee_fen, 7, "the fee charged");
+        assert_eq!(b.rows[1].fee_fen, -1, "the fee returned, negative");
         assert_eq!(b.summary.rows, 2);
+        assert_eq!(b.summary.fee_fen, 6);
+    }
+
+    #[test]
+    fn fees_become_fen_exactly_and_a_fraction_of_a_fen_is_refused() {
+        for (text, fen) in [
+            ("0.07000", 7),
+            ("-0.01000", -1),
+            ("0.00000", 0),
+            ("74.07000", 7407),
+            ("0.5", 50),
+            ("3", 300),
+            ("1.23", 123),
+            ("-12.340", -1234),
+        ] {
+            assert_eq!(fee_to_fen(text), Ok(fen), "{text}");
+        }
+        for bad in [
+            "0.07100", "0.000001", "0.07000x", "", "-", ".07000", "0,07000", "1.2.3",
+        ] {
+            assert!(fee_to_fen(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_bill_whose_fee_total_disagrees_with_its_rows_is_refused() {
+        // The rows' fees are 0.07 - 0.01 = 0.06; the summary says 0.07.
+        let text = bill(
+            &[PAY, REFUND],
+            "`2,`12.34,`2.00,`0.00,`0.07000,`12.34,`2.00",
+        );
+        let err = parse_trade_bill(&text).unwrap_err();
+        assert!(err.to_string().contains("fee"), "{err}");
+        // A row whose fee is not money is refused whole too.
+        let odd_fee = bill(
+            &[&PAY.replace("`0.07000,", "`0.07x,")],
+            "`1,`12.34,`0.00,`0.00,`0.07000,`12.34,`0.00",
+        );
+        assert!(matches!(
+            parse_trade_bill(&odd_fee),
+            Err(BillError::Amount(_))
+        ));
+        // Without a fee column the bill is not WeChat's layout.
+        let no_fee = bill(&[PAY], "`1,`12.34,`0.00,`0.00,`0.07000,`12.34,`0.00").replacen(
+            "手续费",
+            "fee",
+            1,
+        );
+        assert!(parse_trade_bill(&no_fee).is_err());
     }
 
     #[test]

@@ -54,6 +54,8 @@ const TABLES: &[&str] = &[
     "audit_log",
     "reconciliation_runs",
     "reconciliation_discrepancies",
+    "bill_order_fees",
+    "bill_refund_fees",
 ];
 
 #[actix_web::test]

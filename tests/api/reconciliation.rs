@@ -299,6 +299,23 @@ async fn an_amount_the_bill_disagrees_on_is_reported_and_not_repaired() {
     // Reported again by the next run: a person decides.
     let again = run_ok(&app, &admin, &today_cst()).await;
     assert_eq!(again["amount_mismatches"], 1, "{again}");
+    // Settlement takes WeChat's fee only for the rows that matched: the order the bill
+    // disagrees on keeps the estimate (the day is mixed); the refund's is the bill's.
+    let day = today_cst();
+    let s: Value = get_auth(
+        &app,
+        &owner.access_token,
+        &format!("/api/merchants/{merchant}/settlements?from={day}&to={day}"),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let d = &s["items"][0];
+    assert_eq!(d["order_count"], 3, "{s}");
+    assert_eq!(d["fee_from_bill_orders"], 2, "{s}");
+    assert_eq!(d["fee_from_bill_refunds"], 1, "{s}");
+    assert_eq!(d["fee_source"], "mixed", "{s}");
 }
 
 #[actix_web::test]

@@ -162,6 +162,11 @@ export interface SettlementSums {
   fee_fen: number
   fee_refund_fen: number
   net_fen: number
+  /** Orders whose fee is WeChat's from a reconciled trade bill (the rest are estimated). */
+  fee_from_bill_orders: number
+  /** Refunds whose returned fee is WeChat's from a reconciled trade bill. */
+  fee_from_bill_refunds: number
+  fee_source: 'bill' | 'estimate' | 'mixed' | 'none'
 }
 
 export interface MerchantDaySettlement extends SettlementSums {

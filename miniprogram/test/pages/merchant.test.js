@@ -219,6 +219,29 @@ describe('settlement', () => {
     expect(span).toBe(29);
   });
 
+  test('says which fees are the bill\'s and which are estimated', async () => {
+    const fake = useFakeWx({ loggedIn: true });
+    fake.routes['GET /api/merchants/m1/settlements'] = (req, u) =>
+      json(200, {
+        merchant_id: 'm1',
+        from: u.searchParams.get('from'),
+        to: u.searchParams.get('to'),
+        fee_rate_bp: 60,
+        items: [
+          day('2026-01-01', { order_count: 2, gross_fen: 20000, fee_fen: 76, net_fen: 19924, fee_from_bill_orders: 2, fee_source: 'bill' }),
+          day('2026-01-02', { order_count: 1, gross_fen: 1000, fee_fen: 6, net_fen: 994, fee_source: 'estimate' }),
+        ],
+        totals: { order_count: 3, gross_fen: 21000, refund_count: 0, refund_fen: 0, fee_fen: 82, fee_refund_fen: 0, net_fen: 20918, fee_from_bill_orders: 2, fee_from_bill_refunds: 0, fee_source: 'mixed' },
+      });
+    const page = render(id);
+    page.instance.onLoad({ id: 'm1', name: encodeURIComponent('老王面馆') });
+    await flush();
+    expect(page.data.dayRows.map((d) => d.feeMark)).toEqual(['估', '']);
+    expect(page.querySelectorAll('.settlement__fee-mark')).toHaveLength(1);
+    expect(text(page, '.settlement__fee-source')).toBe('手续费来源：微信账单 2 笔，按费率估算 1 笔');
+    expect(text(page, '.settlement__rate')).toContain('已对账的手续费取微信账单实收');
+  });
+
   test('another owner\'s merchant reads as missing', async () => {
     const fake = useFakeWx({ loggedIn: true });
     fake.routes['GET /api/merchants/m9/settlements'] = () => json(404, { code: 'MERCHANT_NOT_FOUND', message: 'no such merchant', trace_id: 't' });

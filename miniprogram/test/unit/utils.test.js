@@ -118,10 +118,20 @@ describe('merchant helpers', () => {
   test('settlement rows and the fee rate', () => {
     const { feeRateText, settlementRow } = require('../../src/merchant/utils/settlement');
     expect([60, 38, 100, 0, 125].map(feeRateText)).toEqual(['0.6%', '0.38%', '1%', '0%', '1.25%']);
-    expect(settlementRow({ order_count: 3, gross_fen: 13179, refund_count: 1, refund_fen: 5000, fee_fen: 79, fee_refund_fen: 30, net_fen: 8130 })).toEqual({
+    expect(settlementRow({ order_count: 3, gross_fen: 13179, refund_count: 1, refund_fen: 5000, fee_fen: 79, fee_refund_fen: 30, net_fen: 8130, fee_from_bill_orders: 0, fee_from_bill_refunds: 0, fee_source: 'estimate' })).toEqual({
       orders: 3, refunds: 1, grossText: '131.79', refundText: '50.00', feeText: '0.49', netText: '81.30',
+      feeSource: '按费率估算', feeMark: '估', feeDetail: '按费率估算 4 笔',
     });
-    expect(settlementRow({})).toEqual({ orders: 0, refunds: 0, grossText: '0.00', refundText: '', feeText: '0.00', netText: '0.00' });
+    expect(settlementRow({})).toEqual({ orders: 0, refunds: 0, grossText: '0.00', refundText: '', feeText: '0.00', netText: '0.00', feeSource: '', feeMark: '', feeDetail: '' });
+  });
+  test('settlement fees from the bill, estimated or both', () => {
+    const { settlementRow, feeSourceText } = require('../../src/merchant/utils/settlement');
+    const day = { order_count: 2, gross_fen: 20000, refund_count: 1, refund_fen: 5000, fee_fen: 76, fee_refund_fen: 19, net_fen: 14943 };
+    const billed = settlementRow(Object.assign({}, day, { fee_from_bill_orders: 2, fee_from_bill_refunds: 1, fee_source: 'bill' }));
+    expect(billed).toMatchObject({ feeText: '0.57', feeSource: '微信账单', feeMark: '', feeDetail: '微信账单 3 笔' });
+    const mixed = settlementRow(Object.assign({}, day, { fee_from_bill_orders: 2, fee_from_bill_refunds: 0, fee_source: 'mixed' }));
+    expect(mixed).toMatchObject({ feeSource: '部分估算', feeMark: '部分估', feeDetail: '微信账单 2 笔，按费率估算 1 笔' });
+    expect(feeSourceText({ order_count: 0, refund_count: 0 })).toBe('');
   });
   test('takings totals', () => {
     expect(summarize([{ order_count: 2, amount_fen: 3000, refund_fen: 500, points_awarded: 30 }, { order_count: 1, amount_fen: 100, refund_fen: 0, points_awarded: 1 }])).toEqual({

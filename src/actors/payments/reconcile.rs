@@ -10,6 +10,10 @@
 //! - **amount_mismatch** / **status_mismatch**: both sides know it but disagree. Reported,
 //!   never repaired automatically: a person decides.
 //!
+//! For every matched row (and every order repaired), WeChat's own fee from the bill's `手续费`
+//! column is recorded (`storage::bill_fees`, upserted, so a second run changes nothing):
+//! settlement takes it instead of the estimate at the configured rate.
+//!
 //! A run that cannot get or verify the bill (a hash mismatch, a truncated file, WeChat
 //! refusing) fails whole and changes nothing. Runs are recorded in `reconciliation_runs`,
 //! differences in `reconciliation_discrepancies`; a second run of a day is a new run and
@@ -26,6 +30,7 @@ use super::supervisor::Payments;
 use super::{PaymentError, Settled};
 use crate::domain::order::OrderStatus;
 use crate::domain::time::cst;
+use crate::storage::bill_fees::{self, OrderFee, RefundFee};
 use crate::storage::leases;
 use crate::storage::reconciliation::{
     self as store, DiscrepancyRow, RUN_FAILED, RUN_RUNNING, RUN_SUCCEEDED, RunCounts, RunRow,
@@ -149,8 +154,11 @@ fn discrepancy(
 struct Matching {
     counts: RunCounts,
     found: Vec<DiscrepancyRow>,
-    /// Indexes into `found` of orders to re-query.
-    to_repair: Vec<usize>,
+    /// Indexes into `found` of orders to re-query, with the bill's fee on each.
+    to_repair: Vec<(usize, i64)>,
+    /// WeChat's fee on each matched order and refund.
+    order_fees: Vec<OrderFee>,
+    refund_fees: Vec<RefundFee>,
 }
 
 /// Matches the bill against our side. Pure: reads nothing, changes nothing.
@@ -170,6 +178,8 @@ fn match_bill(
         },
         found: Vec::new(),
         to_repair: Vec::new(),
+        order_fees: Vec::new(),
+        refund_fees: Vec::new(),
     };
     let mut paid_in_bill: HashSet<&str> = HashSet::new();
     let mut refunds_in_bill: HashSet<&str> = HashSet::new();
@@ -257,7 +267,13 @@ fn match_payment(
     }
     let paid_here = store::paid_statuses().contains(&order.status.as_str());
     match (row.kind, paid_here) {
-        (BillRowKind::Payment, true) => m.counts.matched += 1,
+        (BillRowKind::Payment, true) => {
+            m.counts.matched += 1;
+            m.order_fees.push(OrderFee {
+                order_no: order.order_no.clone(),
+                fee_fen: row.fee_fen,
+            });
+        }
         (BillRowKind::Payment, false)
             if matches!(
                 order.status(),
@@ -265,7 +281,7 @@ fn match_payment(
             ) =>
         {
             m.counts.missing_here += 1;
-            m.to_repair.push(m.found.len());
+            m.to_repair.push((m.found.len(), row.fee_fen));
             m.found.push(discrepancy(
                 run_id,
                 MISSING_HERE,
@@ -332,6 +348,12 @@ fn match_refund(
         ));
     } else if refund.status == "success" && row.refund_status.as_deref() == Some("SUCCESS") {
         m.counts.matched += 1;
+        // A refund row's fee is negative: the fee WeChat gives back.
+        m.refund_fees.push(RefundFee {
+            out_refund_no: refund.out_refund_no.clone(),
+            order_no: refund.order_no.clone(),
+            fee_returned_fen: -row.fee_fen,
+        });
     } else if refund.status == "processing" {
         // The payment recovery asks WeChat about refunds still processing and books them.
         m.counts.missing_here += 1;
@@ -466,18 +488,24 @@ impl Payments {
             now,
         );
         // Repairs: each order WeChat says is paid, re-queried through its shard.
-        let repairs: Vec<(usize, Result<Settled, PaymentError>)> =
+        let repairs: Vec<(usize, i64, Result<Settled, PaymentError>)> =
             futures_util::stream::iter(m.to_repair.clone())
-                .map(|i| {
+                .map(|(i, fee_fen)| {
                     let order_no = m.found[i].order_no.clone();
-                    async move { (i, self.requery(&order_no).await) }
+                    async move { (i, fee_fen, self.requery(&order_no).await) }
                 })
                 .buffer_unordered(REPAIRS_IN_FLIGHT)
                 .collect()
                 .await;
-        for (i, result) in repairs {
+        for (i, fee_fen, result) in repairs {
             let d = &mut m.found[i];
             let at = Utc::now().naive_utc();
+            if matches!(result, Ok(Settled::Paid | Settled::Duplicate)) {
+                m.order_fees.push(OrderFee {
+                    order_no: d.order_no.clone(),
+                    fee_fen,
+                });
+            }
             match result {
                 Ok(Settled::Paid) => {
                     d.repaired_at = Some(at);
@@ -507,6 +535,7 @@ impl Payments {
                 .with_label_values(&[d.kind.as_str()])
                 .inc();
         }
+        bill_fees::record(db, &run.bill_date, &m.order_fees, &m.refund_fees, now).await?;
         let finished = Utc::now().naive_utc();
         store::finish_run(db, &run.id, RUN_SUCCEEDED, &m.counts, None, finished).await?;
         core.metrics

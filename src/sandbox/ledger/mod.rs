@@ -63,8 +63,16 @@ pub struct Ledger {
     /// Amounts the trade bill shows instead of the real one, by `out_trade_no` (control call:
     /// a bill that disagrees with the order, for reconciliation tests).
     bill_amounts: HashMap<String, i64>,
+    /// The fee rate the trade bill charges, in basis points (WeChat's usual 0.6% unless a
+    /// control call sets another, so a bill can differ from the server's estimate).
+    fee_rate_bp: i64,
     seq: u64,
 }
+
+/// The fee rate the sandbox's bill charges by default, in basis points.
+pub const DEFAULT_FEE_RATE_BP: i64 = 60;
+/// The highest fee rate the sandbox takes, in basis points (100%).
+pub const MAX_FEE_RATE_BP: i64 = 10_000;
 
 impl Ledger {
     pub fn new(appid: impl Into<String>, mchid: impl Into<String>) -> Self {
@@ -75,6 +83,7 @@ impl Ledger {
             by_transaction_id: HashMap::new(),
             refunds: HashMap::new(),
             bill_amounts: HashMap::new(),
+            fee_rate_bp: DEFAULT_FEE_RATE_BP,
             seq: 0,
         }
     }
@@ -360,6 +369,22 @@ impl Ledger {
         Ok(())
     }
 
+    /// Sets the fee rate the trade bill charges from now on, in basis points.
+    pub fn set_fee_rate_bp(&mut self, rate_bp: i64) -> Result<(), Fail> {
+        if !(0..=MAX_FEE_RATE_BP).contains(&rate_bp) {
+            return Err(param("rate_bp must be 0-10000"));
+        }
+        self.fee_rate_bp = rate_bp;
+        Ok(())
+    }
+
+    /// WeChat's fee on `fen` at the bill's rate, rounded half up to the fen per row, as WeChat
+    /// charges it: on a payment, the fee charged; on a refund, the fee returned (the same rule
+    /// on the amount refunded).
+    pub fn bill_fee(&self, fen: i64) -> i64 {
+        (fen * self.fee_rate_bp + 5_000) / 10_000
+    }
+
     /// The ALL / SUCCESS / REFUND trade bill of one China Standard Time day, in WeChat's CSV:
     /// every payment that succeeded that day (a SUCCESS row, kept when it was refunded
     /// later) and every refund that succeeded that day (a REFUND row), then the summary.
@@ -371,9 +396,11 @@ impl Ledger {
                 .filter(|t| t.date_naive() == day)
         };
         let bill_time = |t: DateTime<FixedOffset>| t.format("%Y-%m-%d %H:%M:%S").to_string();
-        // WeChat's 0.6% fee, rounded half up, in fen (negative for a refund).
-        let fee = |fen: i64| (fen * 6 + 500) / 1000;
+        // The fee per row, rounded half up to the fen; written with five decimals, negative
+        // on a refund row (the fee returned).
+        let fee = |fen: i64| self.bill_fee(fen);
         let fee_text = |fen: i64| format!("{}000", fen_to_yuan(fen));
+        let rate_text = format!("{}.{:02}%", self.fee_rate_bp / 100, self.fee_rate_bp % 100);
         let mut rows: Vec<(String, String, Vec<String>)> = Vec::new();
         let (mut settled, mut refunded, mut fees, mut ordered, mut asked) = (0, 0, 0, 0, 0);
         if bill_type != "REFUND" {
@@ -417,7 +444,7 @@ impl Ledger {
                         r.description.clone(),
                         r.attach.clone().unwrap_or_default(),
                         fee_text(fee(amount)),
-                        "0.60%".into(),
+                        rate_text.clone(),
                         fen_to_yuan(amount),
                         "0.00".into(),
                         String::new(),
@@ -469,7 +496,7 @@ impl Ledger {
                         r.description.clone(),
                         r.attach.clone().unwrap_or_default(),
                         fee_text(-fee(amount)),
-                        "0.60%".into(),
+                        rate_text.clone(),
                         "0.00".into(),
                         fen_to_yuan(amount),
                         String::new(),

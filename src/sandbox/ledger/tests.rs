@@ -189,3 +189,38 @@ fn the_trade_bill_lists_the_days_payments_and_refunds_in_wechats_format() {
     assert_eq!(altered.rows[0].settlement_fen, 499);
     assert_eq!(l.query("order-b", next).unwrap().amount.total, 500);
 }
+
+#[test]
+fn the_trade_bill_charges_its_own_fee_rate_per_row_rounded_half_up() {
+    use crate::wechat::bill::parse_trade_bill;
+    let mut l = Ledger::new("wxapp", "1900");
+    let at = DateTime::parse_from_rfc3339("2026-12-07T02:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    let day = NaiveDate::from_ymd_opt(2026, 12, 7).unwrap();
+    l.prepay(body("order-a", 12_345), at).unwrap();
+    l.pay("order-a", at).unwrap();
+    l.refund(refund("order-a", "refund-a", 5_000, 12_345), at)
+        .unwrap();
+    l.settle_refund("refund-a", RefundStatus::Success, at)
+        .unwrap();
+
+    // 0.6% by default: 74.07 -> 74 charged, 30 returned.
+    let bill = parse_trade_bill(&l.trade_bill(day, "ALL")).unwrap();
+    let fees: Vec<i64> = bill.rows.iter().map(|r| r.fee_fen).collect();
+    assert_eq!(fees.iter().sum::<i64>(), 74 - 30);
+    assert!(fees.contains(&74) && fees.contains(&-30), "{fees:?}");
+    assert_eq!(bill.summary.fee_fen, 44);
+
+    // 0.38%: 46.911 -> 47 charged, 19 returned; the rate column says so.
+    l.set_fee_rate_bp(38).unwrap();
+    let text = l.trade_bill(day, "ALL");
+    assert!(text.contains("`0.38%"), "{text}");
+    let bill = parse_trade_bill(&text).unwrap();
+    let fees: Vec<i64> = bill.rows.iter().map(|r| r.fee_fen).collect();
+    assert!(fees.contains(&47) && fees.contains(&-19), "{fees:?}");
+    assert_eq!(bill.summary.fee_fen, 28);
+
+    assert_eq!(l.set_fee_rate_bp(-1).unwrap_err().code, "PARAM_ERROR");
+    assert_eq!(l.set_fee_rate_bp(10_001).unwrap_err().code, "PARAM_ERROR");
+}

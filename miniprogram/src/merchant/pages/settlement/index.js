@@ -1,5 +1,6 @@
 // Settlement by China Standard Time day from GET /api/merchants/{id}/settlements?from=&to=:
-// what was paid, refunded, WeChat Pay's fee and the net, with the totals of the range.
+// what was paid, refunded, WeChat Pay's fee and the net, with the totals of the range. The fee
+// is the trade bill's where a reconciliation recorded it, else the configured-rate estimate.
 const { services, errorText } = require('../../../utils/page');
 const { cstRange } = require('../../../utils/format');
 const { feeRateText, settlementRow } = require('../../utils/settlement');

@@ -1,0 +1,20 @@
+-- WeChat's own fee from the trade bill, recorded by reconciliation for each order and refund
+-- it matched (one row each, upserted: a second run of a day changes nothing). Settlement
+-- takes the fee from here where present and estimates it at the configured rate otherwise,
+-- so the payment path writes nothing for it.
+CREATE TABLE bill_order_fees (
+    order_no VARCHAR(64) NOT NULL,
+    bill_date VARCHAR(10) NOT NULL,
+    fee_fen BIGINT NOT NULL,
+    recorded_at DATETIME(6) NOT NULL,
+    PRIMARY KEY (order_no)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+
+CREATE TABLE bill_refund_fees (
+    out_refund_no VARCHAR(64) NOT NULL,
+    order_no VARCHAR(64) NOT NULL,
+    bill_date VARCHAR(10) NOT NULL,
+    fee_returned_fen BIGINT NOT NULL,
+    recorded_at DATETIME(6) NOT NULL,
+    PRIMARY KEY (out_refund_no)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
