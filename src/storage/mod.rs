@@ -16,6 +16,7 @@ pub mod refunds;
 pub mod schema;
 pub mod settlement;
 pub mod shop;
+pub mod staff;
 pub mod stats;
 pub mod subscribe;
 pub mod users;

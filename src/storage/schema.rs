@@ -302,6 +302,33 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    merchant_staff (merchant_id, user_id) {
+        merchant_id -> Text,
+        user_id -> Text,
+        role -> Text,
+        invited_by -> Text,
+        invite_id -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    merchant_staff_invites (id) {
+        id -> Text,
+        code_hash -> Text,
+        merchant_id -> Text,
+        role -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        redeemed_by -> Nullable<Text>,
+        redeemed_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     refresh_tokens,
@@ -322,4 +349,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     subscribe_messages,
     reconciliation_runs,
     reconciliation_discrepancies,
+    merchant_staff,
+    merchant_staff_invites,
 );
