@@ -184,7 +184,7 @@ impl Staff {
             redeemed_at: None,
             revoked_at: None,
         };
-        let target = ("staff_invite", row.id.as_str());
+        let target = ("merchant", merchant_id);
         let audit_row = Audit::row(actor, "staff.invite", target);
         match store::insert_invite(&self.db, &row, MAX_PENDING_INVITES, t, audit_row).await? {
             InviteInsert::Inserted => {
@@ -221,7 +221,7 @@ impl Staff {
         merchant_id: &str,
         invite_id: &str,
     ) -> Result<(), AppError> {
-        let target = ("staff_invite", invite_id);
+        let target = ("merchant", merchant_id);
         let audit_row = Audit::row(actor, "staff.invite_revoke", target);
         if invite_id.len() > 64
             || !store::revoke_invite(&self.db, merchant_id, invite_id, now(), audit_row).await?
@@ -243,7 +243,7 @@ impl Staff {
     /// work at, is 409 `ALREADY_STAFF` and the invite stays pending.
     pub async fn redeem(&self, actor: &Actor, typed: &str) -> Result<JoinedMerchant, AppError> {
         let normalized = normalize_invite_code(typed).ok_or_else(invite_invalid)?;
-        let audit_row = Audit::row(actor, "staff.join", ("merchant_staff", ""));
+        let audit_row = Audit::row(actor, "staff.join", ("merchant", ""));
         let outcome = match store::redeem(
             &self.db,
             &code_hash(&normalized),
@@ -279,8 +279,7 @@ impl Staff {
             }
             Redeemed::Joined(invite) => invite,
         };
-        let target = format!("{}:{}", invite.merchant_id, actor.id);
-        audit::logged(actor, "staff.join", ("merchant_staff", &target));
+        audit::logged(actor, "staff.join", ("merchant", &invite.merchant_id));
         self.joined(invite).await
     }
 
@@ -322,8 +321,7 @@ impl Staff {
         if role == MerchantRole::Owner {
             return Err(AppError::validation("role must be manager or cashier"));
         }
-        let target_id = format!("{merchant_id}:{user_id}");
-        let target = ("merchant_staff", target_id.as_str());
+        let target = ("merchant", merchant_id);
         let audit_row = Audit::row(actor, "staff.role", target);
         store::change_role(
             &self.db,
@@ -346,8 +344,7 @@ impl Staff {
         merchant_id: &str,
         user_id: &str,
     ) -> Result<(), AppError> {
-        let target_id = format!("{merchant_id}:{user_id}");
-        let target = ("merchant_staff", target_id.as_str());
+        let target = ("merchant", merchant_id);
         let audit_row = Audit::row(actor, "staff.remove", target);
         store::remove(&self.db, merchant_id, user_id, audit_row)
             .await?

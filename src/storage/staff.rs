@@ -37,8 +37,9 @@ pub struct InviteRow {
     pub revoked_at: Option<NaiveDateTime>,
 }
 
-fn role_json(role: &str) -> Option<String> {
-    Some(serde_json::json!({ "role": role }).to_string())
+/// An audit row's before or after: whose role (a staff member's or an invite's) it was.
+fn role_json(who: (&str, &str), role: &str) -> Option<String> {
+    Some(serde_json::json!({ who.0: who.1, "role": role }).to_string())
 }
 
 /// The staff role of `user_id` at `merchant_id` (`None`: not staff there). One primary-key
@@ -138,7 +139,7 @@ pub async fn insert_invite(
     mut audit: AuditRow,
 ) -> Result<InviteInsert, StorageError> {
     let mut conn = db.write_conn().await?;
-    audit.after_json = role_json(&row.role);
+    audit.after_json = role_json(("invite_id", &row.id), &row.role);
     Ok(with_conn!(&mut conn, |c| {
         c.transaction::<_, diesel::result::Error, _>(async |c| {
             // Lock first (the row on MySQL, the database on SQLite): see merchants::insert_capped.
@@ -223,7 +224,7 @@ pub async fn revoke_invite(
                 .select(merchant_staff_invites::role)
                 .first(c)
                 .await?;
-            audit.before_json = role_json(&role);
+            audit.before_json = role_json(("invite_id", invite_id), &role);
             diesel::insert_into(audit_log::table)
                 .values(&audit)
                 .execute(c)
@@ -253,7 +254,7 @@ pub enum Redeemed {
 /// Redeems the invite with `code_hash` for `user_id`, as one transaction: the invite is
 /// taken by compare-and-set (`redeemed_at IS NULL AND revoked_at IS NULL AND expires_at >
 /// now`), so of two concurrent redeems exactly one wins; the staff row and the audit row
-/// (its `actor_id` and `target_id` are set here) commit with it. A unique-key violation
+/// (its `target_id`, the merchant, is set here) commit with it. A unique-key violation
 /// (the user joined through another invite meanwhile) rolls everything back.
 pub async fn redeem(
     db: &Db,
@@ -349,9 +350,11 @@ pub async fn redeem(
                 })
                 .execute(c)
                 .await?;
-            audit.target_id = format!("{}:{user_id}", invite.merchant_id);
-            audit.after_json =
-                Some(serde_json::json!({"role": invite.role, "invite_id": invite.id}).to_string());
+            audit.target_id = invite.merchant_id.clone();
+            audit.after_json = Some(
+                serde_json::json!({"user_id": user_id, "role": invite.role, "invite_id": invite.id})
+                    .to_string(),
+            );
             diesel::insert_into(audit_log::table)
                 .values(&audit)
                 .execute(c)
@@ -396,8 +399,8 @@ pub async fn change_role(
                 ))
                 .execute(c)
                 .await?;
-            audit.before_json = role_json(&before);
-            audit.after_json = role_json(role);
+            audit.before_json = role_json(("user_id", user_id), &before);
+            audit.after_json = role_json(("user_id", user_id), role);
             diesel::insert_into(audit_log::table)
                 .values(&audit)
                 .execute(c)
@@ -435,7 +438,7 @@ pub async fn remove(
             diesel::delete(merchant_staff::table.find((merchant_id, user_id)))
                 .execute(c)
                 .await?;
-            audit.before_json = role_json(&before);
+            audit.before_json = role_json(("user_id", user_id), &before);
             diesel::insert_into(audit_log::table)
                 .values(&audit)
                 .execute(c)

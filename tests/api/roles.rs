@@ -18,6 +18,10 @@ use crate::identity::{
 use crate::payments::{paid_order, payment_code};
 
 pub async fn roles_app() -> TestApp {
+    // Logs only when asked for (`TEST_LOG=1`), as `spawn_app` does.
+    if std::env::var("TEST_LOG").is_ok() {
+        points_app::telemetry::init_subscriber("pretty");
+    }
     spawn_identity_app_with(|s| {
         s.rate_limit_payments_per_min = 1000;
         s.rate_limit_login_per_min_per_ip = 1000;
@@ -903,6 +907,16 @@ async fn an_invite_is_redeemed_once_and_the_role_works() {
         actions.contains(&("staff.join".into(), "user".into(), joiner.user_id.clone())),
         "{actions:?}"
     );
+    let join = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "staff.join")
+        .unwrap();
+    assert_eq!(join["target_type"], "merchant");
+    assert_eq!(join["target_id"], merchant.as_str());
+    assert_eq!(join["after"]["user_id"], joiner.user_id.as_str());
+    assert_eq!(join["after"]["role"], "manager");
 }
 
 #[actix_web::test]
