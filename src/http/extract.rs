@@ -3,8 +3,8 @@
 //! - [`AuthUser`]: a valid user access token of an active user.
 //! - [`AdminUser`]: a valid admin access token of an active admin.
 //! - [`Member<N>`]: an [`AuthUser`] who owns or works at the merchant `{id}` of the path,
-//!   whose role allows what the marker `N` ([`Need`]) names, e.g. `Member<CanRefund>`;
-//!   [`MerchantOwner`] is the owner's (staff management).
+//!   whose role allows what the marker `N` ([`Need`]) names, e.g. `Member<CanRefund>` (the
+//!   role table: `domain::staff`).
 //! - [`Signed`]: the request carries a valid signature with a fresh nonce (mutating calls).
 //!
 //! Statuses come from the database through a 2 s cache, so a disable or an approval takes
@@ -345,9 +345,6 @@ pub struct Member<N: Need> {
     pub role: MerchantRole,
     _need: PhantomData<N>,
 }
-
-/// The owner's routes (staff and invites).
-pub type MerchantOwner = Member<CanManageStaff>;
 
 impl<N: Need> Member<N> {
     async fn extract(req: HttpRequest) -> Result<Member<N>, ApiError> {
