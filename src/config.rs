@@ -76,6 +76,8 @@ pub struct Settings {
     pub rate_limit_payments_per_min: u32,
     pub rate_limit_points_queries_per_min: u32,
     pub rate_limit_login_per_min_per_ip: u32,
+    /// Staff invite codes one user may try per minute (`POST /api/staff/invites/redeem`).
+    pub rate_limit_staff_redeem_per_min: u32,
     /// Graceful shutdown: how long in-flight requests get to finish.
     pub shutdown_timeout_secs: u64,
     /// Origins (comma-separated, e.g. `https://console.example.com`) whose pages may call the
@@ -208,6 +210,7 @@ impl Settings {
             .set_default("rate_limit_payments_per_min", 5)?
             .set_default("rate_limit_points_queries_per_min", 100)?
             .set_default("rate_limit_login_per_min_per_ip", 60)?
+            .set_default("rate_limit_staff_redeem_per_min", 10)?
             .set_default("shutdown_timeout_secs", 30)?
             .set_default("body_timeout_secs", 10)?
             .set_default("trusted_proxies", "")?

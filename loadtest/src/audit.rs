@@ -155,6 +155,52 @@ pub async fn pending_work(db: &Db) -> anyhow::Result<i64> {
     Ok(rows.into_iter().next().map_or(0, |r| r.n))
 }
 
+/// The MySQL/MariaDB server's command counters that show how much work the database was
+/// asked for (server-wide: anything else on the server counts too). Empty on SQLite.
+pub const DB_COUNTERS: [&str; 7] = [
+    "Questions",
+    "Com_stmt_prepare",
+    "Com_stmt_execute",
+    "Com_stmt_close",
+    "Com_commit",
+    "Com_select",
+    "Innodb_os_log_fsyncs",
+];
+
+#[derive(QueryableByName, Debug)]
+struct StatusRow {
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Text)]
+    value: String,
+}
+
+/// The [`DB_COUNTERS`] now (MySQL only; `None` on SQLite or when they cannot be read).
+pub async fn db_counters(db: &Db, database_url: &str) -> Option<HashMap<String, i64>> {
+    if !database_url.starts_with("mysql") {
+        return None;
+    }
+    let read = async {
+        let rows: Vec<StatusRow> = load!(
+            db,
+            StatusRow,
+            "SELECT VARIABLE_NAME AS name, VARIABLE_VALUE AS value FROM information_schema.GLOBAL_STATUS"
+        );
+        anyhow::Ok(rows)
+    };
+    let rows = read.await.ok()?;
+    Some(
+        rows.into_iter()
+            .filter_map(|r| {
+                let name = DB_COUNTERS
+                    .iter()
+                    .find(|c| c.eq_ignore_ascii_case(&r.name))?;
+                Some((name.to_string(), r.value.parse().ok()?))
+            })
+            .collect(),
+    )
+}
+
 /// Orders paid with an award record, for the notify scenario's "all points visible".
 pub async fn awarded_orders(db: &Db) -> anyhow::Result<i64> {
     let rows: Vec<CountRow> = load!(

@@ -356,6 +356,7 @@ async fn run(a: RunArgs) -> anyhow::Result<bool> {
     );
     // CPU of every process under test, just before the load and just after it.
     let cpu_before = cost::snapshot(a.pid_dir.as_deref());
+    let db_before = audit::db_counters(&db, &a.database_url).await;
     let measured_from = Instant::now();
     if tokio::time::timeout(hard_stop, scenario).await.is_err() {
         rec.stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -363,6 +364,7 @@ async fn run(a: RunArgs) -> anyhow::Result<bool> {
     }
     let elapsed = measured_from.elapsed();
     let cpu_after = cost::snapshot(a.pid_dir.as_deref());
+    let db_after = audit::db_counters(&db, &a.database_url).await;
     live_task.abort();
     rec.stop.store(true, std::sync::atomic::Ordering::Relaxed);
 
@@ -412,6 +414,19 @@ async fn run(a: RunArgs) -> anyhow::Result<bool> {
             None
         }
     };
+    // The database's work per paid order (MySQL's server-wide counters over the load).
+    if let (Some(before), Some(after)) = (&db_before, &db_after)
+        && t.paid_orders > 0
+    {
+        for name in audit::DB_COUNTERS {
+            if let (Some(b), Some(e)) = (before.get(name), after.get(name)) {
+                figures.insert(
+                    format!("db_{}_per_paid_order", name.to_ascii_lowercase()),
+                    (e - b) as f64 / t.paid_orders as f64,
+                );
+            }
+        }
+    }
     let redis_used = a
         .pid_dir
         .as_ref()

@@ -1,4 +1,6 @@
-//! The audit log: who changed what, before and after. Every admin change writes one row.
+//! The audit log: who changed what, before and after. Every admin change writes one row, and
+//! so does every change to a merchant's staff (invites, joining, role changes, removals),
+//! made by a user.
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -10,11 +12,32 @@ use crate::storage::admins::{self, AuditRow};
 use crate::storage::users::now;
 use crate::telemetry::current_trace_id;
 
-/// The admin making a change, as the audit log records them.
+/// Who makes a change (an admin, or a user acting on a merchant), as the audit log records
+/// them.
 #[derive(Debug, Clone)]
 pub struct Actor {
-    pub admin_id: String,
+    /// `admin` or `user`: the audit row's `actor_type`.
+    pub kind: &'static str,
+    pub id: String,
     pub ip: String,
+}
+
+impl Actor {
+    pub fn admin(id: &str, ip: String) -> Actor {
+        Actor {
+            kind: "admin",
+            id: id.to_string(),
+            ip,
+        }
+    }
+
+    pub fn user(id: &str, ip: String) -> Actor {
+        Actor {
+            kind: "user",
+            id: id.to_string(),
+            ip,
+        }
+    }
 }
 
 /// One audit record as admins read it.
@@ -48,8 +71,8 @@ impl Audit {
     pub(crate) fn row(actor: &Actor, action: &str, target: (&str, &str)) -> AuditRow {
         AuditRow {
             id: uuid::Uuid::now_v7().to_string(),
-            actor_type: "admin".into(),
-            actor_id: actor.admin_id.clone(),
+            actor_type: actor.kind.into(),
+            actor_id: actor.id.clone(),
             action: action.into(),
             target_type: target.0.into(),
             target_id: target.1.into(),
@@ -103,5 +126,5 @@ impl Audit {
 
 /// The audit line in the log (category `audit`), once the record is committed.
 pub(crate) fn logged(actor: &Actor, action: &str, target: (&str, &str)) {
-    tracing::info!(category = "audit", admin_id = %actor.admin_id, action, target_type = target.0, target_id = target.1, "admin action");
+    tracing::info!(category = "audit", actor_type = actor.kind, actor_id = %actor.id, action, target_type = target.0, target_id = target.1, "audited change");
 }

@@ -63,6 +63,12 @@ pub enum ErrorCode {
     InvalidMerchantStatus,
     TooManyMerchants,
     PaymentCodeNotFound,
+    // Merchant staff
+    InviteInvalid,
+    InviteNotFound,
+    TooManyInvites,
+    StaffNotFound,
+    AlreadyStaff,
     // Payments and refunds
     AmountInvalid,
     PaymentCodeDisabled,
@@ -136,6 +142,11 @@ impl ErrorCode {
             E::InvalidMerchantStatus => "INVALID_MERCHANT_STATUS",
             E::TooManyMerchants => "TOO_MANY_MERCHANTS",
             E::PaymentCodeNotFound => "PAYMENT_CODE_NOT_FOUND",
+            E::InviteInvalid => "INVITE_INVALID",
+            E::InviteNotFound => "INVITE_NOT_FOUND",
+            E::TooManyInvites => "TOO_MANY_INVITES",
+            E::StaffNotFound => "STAFF_NOT_FOUND",
+            E::AlreadyStaff => "ALREADY_STAFF",
             E::AmountInvalid => "AMOUNT_INVALID",
             E::PaymentCodeDisabled => "PAYMENT_CODE_DISABLED",
             E::MerchantNotActive => "MERCHANT_NOT_ACTIVE",
@@ -191,11 +202,16 @@ impl ErrorCode {
             | E::UserNotFound
             | E::MerchantNotFound
             | E::PaymentCodeNotFound
+            | E::InviteInvalid
+            | E::InviteNotFound
+            | E::StaffNotFound
             | E::OrderNotFound => 404,
             E::MethodNotAllowed => 405,
             E::ReplayedRequest
             | E::InvalidMerchantStatus
             | E::TooManyMerchants
+            | E::TooManyInvites
+            | E::AlreadyStaff
             | E::PaymentCodeDisabled
             | E::MerchantNotActive
             | E::OrderNotPayable

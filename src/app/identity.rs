@@ -49,6 +49,7 @@ pub struct Identity {
     db: Db,
     security: Arc<SecurityState>,
     users: Users,
+    staff: super::staff::Staff,
 }
 
 fn user_disabled() -> AppError {
@@ -136,6 +137,7 @@ fn login_error(e: LoginError) -> AppError {
 impl Identity {
     pub fn new(db: Db, security: Arc<SecurityState>, users: Users) -> Identity {
         Identity {
+            staff: super::staff::Staff::new(db.clone()),
             db,
             security,
             users,
@@ -143,7 +145,9 @@ impl Identity {
     }
 
     /// Creates a session (or continues `family` on refresh): access token, refresh token,
-    /// and for users the request signing key.
+    /// and for users the request signing key. A user's access token carries their merchant
+    /// memberships as they are now, so a role change or removal reaches the token at the
+    /// next refresh (and every change re-checks the database anyway).
     async fn issue(
         &self,
         subject_type: &str,
@@ -169,10 +173,14 @@ impl Identity {
             },
         )
         .await?;
+        let memberships = match role {
+            Role::User => self.staff.memberships(subject_id).await?,
+            Role::Admin => Vec::new(),
+        };
         let (access_token, expires_in) = self
             .security
             .tokens
-            .issue(subject_id, role, &sid)
+            .issue(subject_id, role, &sid, memberships)
             .map_err(AppError::internal)?;
         Ok(TokenPair {
             access_token,

@@ -60,6 +60,14 @@ impl From<MerchantRow> for Merchant {
     }
 }
 
+/// A merchant of the caller's, with their role there (`owner`, `manager` or `cashier`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MyMerchant {
+    #[serde(flatten)]
+    pub merchant: Merchant,
+    pub role: String,
+}
+
 /// A registration, its fields already checked.
 #[derive(Debug)]
 pub struct NewMerchant {
@@ -259,6 +267,30 @@ impl Merchants {
         Ok(rows.into_iter().map(Merchant::from).collect())
     }
 
+    /// The merchants the user owns (first, newest first) or works at (newest first), each
+    /// with their role there.
+    pub async fn of_member(&self, user_id: &str) -> Result<Vec<MyMerchant>, AppError> {
+        let owned = self.of_owner(user_id).await?;
+        let staffed = crate::storage::staff::merchants_of_member(&self.db, user_id).await?;
+        let mut out: Vec<MyMerchant> = owned
+            .into_iter()
+            .map(|merchant| MyMerchant {
+                merchant,
+                role: crate::domain::staff::MerchantRole::Owner
+                    .as_str()
+                    .to_string(),
+            })
+            .collect();
+        for (m, role) in staffed {
+            self.rotate_contact(&m).await?;
+            out.push(MyMerchant {
+                merchant: Merchant::from(m),
+                role,
+            });
+        }
+        Ok(out)
+    }
+
     /// Owner and status of a merchant, for authorization.
     pub async fn access(&self, merchant_id: &str) -> Result<Option<MerchantAccess>, AppError> {
         Ok(store::find(&self.db, merchant_id)
@@ -301,7 +333,7 @@ impl Merchants {
             merchant_id,
             review.allowed_from(),
             review.to_status(),
-            &actor.admin_id,
+            &actor.id,
             Audit::row(actor, &action, target),
             review_audit_json,
         )

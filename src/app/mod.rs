@@ -21,6 +21,7 @@ pub mod reconciliation;
 pub mod reports;
 pub mod risk;
 pub mod settlements;
+pub mod staff;
 pub mod users;
 
 use std::sync::Arc;
@@ -45,6 +46,7 @@ pub struct App {
     pub ops: ops::Ops,
     pub risk: risk::RiskRules,
     pub settlements: settlements::Settlements,
+    pub staff: staff::Staff,
     pub reconciliation: reconciliation::Reconciliation,
 }
 
@@ -60,6 +62,7 @@ impl App {
             ops: ops::Ops::new(db.clone()),
             risk: risk::RiskRules::new(db.clone()),
             settlements: settlements::Settlements::new(db.clone(), fee_rate_bp),
+            staff: staff::Staff::new(db.clone()),
             reconciliation: reconciliation::Reconciliation::new(db.clone()),
             users,
             audit: audit::Audit::new(db.clone()),

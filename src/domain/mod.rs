@@ -7,6 +7,7 @@ pub mod money;
 pub mod order;
 pub mod risk;
 pub mod rule;
+pub mod staff;
 pub mod text;
 pub mod time;
 

@@ -61,10 +61,7 @@ pub struct AuditList {
 
 /// The admin behind a request, as the audit log records them.
 pub fn actor(req: &HttpRequest, admin: &AdminUser) -> Actor {
-    Actor {
-        admin_id: admin.admin_id.clone(),
-        ip: client_ip(req),
-    }
+    Actor::admin(&admin.admin_id, client_ip(req))
 }
 
 #[utoipa::path(get, path = "/api/admin/merchants", tag = "admin", security(("bearer" = [])), params(MerchantFilter),

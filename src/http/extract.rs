@@ -2,8 +2,9 @@
 //!
 //! - [`AuthUser`]: a valid user access token of an active user.
 //! - [`AdminUser`]: a valid admin access token of an active admin.
-//! - [`MerchantOwner`]: an [`AuthUser`] who owns the merchant `{id}` of the path (any status);
-//!   [`ApprovedMerchant`]: the same, and the merchant is approved.
+//! - [`Member<N>`]: an [`AuthUser`] who owns or works at the merchant `{id}` of the path,
+//!   whose role allows what the marker `N` ([`Need`]) names, e.g. `Member<CanRefund>` (the
+//!   role table: `domain::staff`).
 //! - [`Signed`]: the request carries a valid signature with a fresh nonce (mutating calls).
 //!
 //! Statuses come from the database through a 2 s cache, so a disable or an approval takes
@@ -15,12 +16,14 @@ use actix_web::web::Bytes;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
+use std::marker::PhantomData;
 
 use super::{AppState, JSON_LIMIT, error::ApiError, error::ErrorCode};
 use crate::app::AppError;
 use crate::app::identity::ADMIN_ACTIVE;
 use crate::app::merchants::MERCHANT_APPROVED;
 use crate::app::users::USER_ACTIVE;
+use crate::domain::staff::{MerchantRole, Permission};
 use crate::security::signing::{self, SignatureError, SignedParts};
 use crate::security::tokens::{Claims, Role, TokenError};
 use crate::security::{MerchantAccess, RateLimited, RateLimiter};
@@ -282,69 +285,126 @@ impl FromRequest for AdminUser {
     }
 }
 
-/// The owner of the merchant named by the path's `{id}`, whatever its status.
+/// What a merchant route needs: the permission of the role table
+/// (`domain::staff::MerchantRole::allows`), whether it changes something, and whether the
+/// merchant must be approved. One marker type per kind of route, named in its extractor:
+/// `Member<CanRefund>`.
+pub trait Need: 'static {
+    const PERMISSION: Permission;
+    /// Changes something or moves money: a staff member's role is read from the database
+    /// now, not taken from the access token, so a removal or demotion takes effect at once.
+    const CHANGES: bool;
+    /// Only an approved merchant (403 `MERCHANT_NOT_APPROVED` otherwise).
+    const APPROVED: bool;
+}
+
+macro_rules! needs {
+    ($($(#[$doc:meta])* $name:ident = ($perm:ident, changes: $changes:literal, approved: $approved:literal);)*) => {
+        $(
+            $(#[$doc])*
+            #[derive(Debug, Clone, Copy)]
+            pub struct $name;
+            impl Need for $name {
+                const PERMISSION: Permission = Permission::$perm;
+                const CHANGES: bool = $changes;
+                const APPROVED: bool = $approved;
+            }
+        )*
+    };
+}
+
+needs! {
+    /// The orders list (a cashier's is today's only).
+    CanReadOrders = (Orders, changes: false, approved: true);
+    CanRefund = (Refund, changes: true, approved: true);
+    CanCreateCodes = (Codes, changes: true, approved: true);
+    /// List and print payment codes, whatever the merchant's status.
+    CanReadCodes = (Codes, changes: false, approved: false);
+    CanChangeCodes = (Codes, changes: true, approved: false);
+    CanReadStats = (Stats, changes: false, approved: true);
+    /// Settlements: a disabled merchant still reads what it was paid.
+    CanReadSettlements = (Settlements, changes: false, approved: false);
+    CanReadStaff = (Staff, changes: false, approved: false);
+    CanManageStaff = (Staff, changes: true, approved: false);
+}
+
+/// A member of the merchant named by the path's `{id}` whose role allows what `N` needs.
+///
+/// The owner is the merchant's `owner_user_id` (read through the 2 s status cache; ownership
+/// never moves). A staff member's role comes from the access token's memberships for reads,
+/// and from the database, read now, for changes ([`Need::CHANGES`]); a merchant the token
+/// does not list (joined after sign-in, or beyond the token's cap) is looked up in the
+/// database. Someone who is not a member is answered like a missing merchant (404
+/// `MERCHANT_NOT_FOUND`: ids are not confirmed); a member whose role does not allow the
+/// route is 403 `FORBIDDEN`.
 #[derive(Debug, Clone)]
-pub struct MerchantOwner {
+pub struct Member<N: Need> {
     pub user: AuthUser,
     pub merchant_id: String,
     pub status: String,
+    pub role: MerchantRole,
+    _need: PhantomData<N>,
 }
 
-impl MerchantOwner {
-    async fn extract(req: HttpRequest) -> Result<MerchantOwner, ApiError> {
+impl<N: Need> Member<N> {
+    async fn extract(req: HttpRequest) -> Result<Member<N>, ApiError> {
         let user = AuthUser::extract(req.clone()).await?;
         let state = state(&req)?;
+        let claims = claims(&req, &state)?;
         let merchant_id = req.match_info().get("id").unwrap_or_default().to_string();
         let not_found = || ApiError::new(ErrorCode::MerchantNotFound, "no such merchant");
-        // Another owner's merchant answers like a missing one: ids are not confirmed.
-        match merchant_access(&state, &merchant_id).await? {
-            Some(a) if a.owner_user_id == user.user_id => {
-                tracing::Span::current().record("merchant_id", merchant_id.as_str());
-                Ok(MerchantOwner {
-                    user,
-                    merchant_id,
-                    status: a.status,
-                })
+        let Some(access) = merchant_access(&state, &merchant_id).await? else {
+            return Err(not_found());
+        };
+        let role = if access.owner_user_id == user.user_id {
+            Some(MerchantRole::Owner)
+        } else {
+            let listed = claims
+                .merchant_role(&merchant_id)
+                .filter(|r| *r != MerchantRole::Owner);
+            match listed {
+                Some(r) if !N::CHANGES => Some(r),
+                _ => {
+                    let (app, m, u) =
+                        (state.app.clone(), merchant_id.clone(), user.user_id.clone());
+                    detached(async move { app.staff.role(&m, &u).await }).await?
+                }
             }
-            Some(_) => {
-                state.security.event("forbidden", &merchant_id);
-                Err(not_found())
-            }
-            None => Err(not_found()),
+        };
+        let Some(role) = role else {
+            state.security.event("forbidden", &merchant_id);
+            return Err(not_found());
+        };
+        if !role.allows(N::PERMISSION) {
+            state.security.event("forbidden", &merchant_id);
+            return Err(ApiError::forbidden(format!(
+                "your role at this merchant ({}) does not allow this",
+                role.as_str()
+            )));
         }
-    }
-}
-
-impl FromRequest for MerchantOwner {
-    type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        Box::pin(MerchantOwner::extract(req.clone()))
-    }
-}
-
-/// The owner of an approved merchant: the merchant role.
-#[derive(Debug, Clone)]
-pub struct ApprovedMerchant(pub MerchantOwner);
-
-impl FromRequest for ApprovedMerchant {
-    type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            let owner = MerchantOwner::extract(req).await?;
-            if owner.status == MERCHANT_APPROVED {
-                Ok(ApprovedMerchant(owner))
-            } else {
-                Err(ApiError::new(
-                    ErrorCode::MerchantNotApproved,
-                    format!("the merchant is {}, not approved", owner.status),
-                ))
-            }
+        if N::APPROVED && access.status != MERCHANT_APPROVED {
+            return Err(ApiError::new(
+                ErrorCode::MerchantNotApproved,
+                format!("the merchant is {}, not approved", access.status),
+            ));
+        }
+        tracing::Span::current().record("merchant_id", merchant_id.as_str());
+        Ok(Member {
+            user,
+            merchant_id,
+            status: access.status,
+            role,
+            _need: PhantomData,
         })
+    }
+}
+
+impl<N: Need> FromRequest for Member<N> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        Box::pin(Member::<N>::extract(req.clone()))
     }
 }
 

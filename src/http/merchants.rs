@@ -5,14 +5,16 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::extract::{ApprovedMerchant, AuthUser, MerchantOwner, Signed, text_field};
+use super::extract::{
+    AuthUser, CanChangeCodes, CanCreateCodes, CanReadCodes, Member, Signed, text_field,
+};
 use super::page::PageQuery;
 use super::{AppState, error::ApiError, error::ErrorCode, qr};
 use crate::app::merchants::{NewMerchant, PaymentCode};
 use crate::security::Phone;
 use crate::wechat::WxaCodeRequest;
 
-pub use crate::app::merchants::{Merchant as MerchantView, ScannedCode};
+pub use crate::app::merchants::{Merchant as MerchantView, MyMerchant, ScannedCode};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -28,6 +30,13 @@ pub struct RegisterMerchant {
 #[derive(Serialize, ToSchema)]
 pub struct MerchantList {
     pub items: Vec<MerchantView>,
+    pub next_cursor: Option<String>,
+}
+
+/// The caller's merchants: owned ones first, then those they work at, each with the role.
+#[derive(Serialize, ToSchema)]
+pub struct MyMerchantList {
+    pub items: Vec<MyMerchant>,
     pub next_cursor: Option<String>,
 }
 
@@ -122,13 +131,14 @@ pub async fn register(
 }
 
 #[utoipa::path(get, path = "/api/merchants/me", tag = "merchants", security(("bearer" = [])),
-    responses((status = 200, body = MerchantList), (status = 401)))]
+    summary = "The merchants the caller owns or works at, each with the caller's role",
+    responses((status = 200, body = MyMerchantList), (status = 401)))]
 pub async fn my_merchants(
     user: AuthUser,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let items = state.app.merchants.of_owner(&user.user_id).await?;
-    Ok(HttpResponse::Ok().json(MerchantList {
+    let items = state.app.merchants.of_member(&user.user_id).await?;
+    Ok(HttpResponse::Ok().json(MyMerchantList {
         items,
         next_cursor: None,
     }))
@@ -138,7 +148,7 @@ pub async fn my_merchants(
     security(("bearer" = [])), params(("id" = String, Path), ("X-Timestamp" = String, Header), ("X-Nonce" = String, Header), ("X-Signature" = String, Header)),
     responses((status = 201, body = PaymentCodeView), (status = 403, description = "MERCHANT_NOT_APPROVED"), (status = 404), (status = 422)))]
 pub async fn create_code(
-    merchant: ApprovedMerchant,
+    merchant: Member<CanCreateCodes>,
     signed: Signed,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
@@ -147,7 +157,7 @@ pub async fn create_code(
     let code = state
         .app
         .merchants
-        .create_code(&merchant.0.merchant_id, label, body.amount_fen)
+        .create_code(&merchant.merchant_id, label, body.amount_fen)
         .await?;
     Ok(HttpResponse::Created().json(PaymentCodeView::from(code)))
 }
@@ -155,7 +165,7 @@ pub async fn create_code(
 #[utoipa::path(get, path = "/api/merchants/{id}/payment-codes", tag = "merchants", security(("bearer" = [])),
     params(("id" = String, Path), PageQuery), responses((status = 200, body = PaymentCodeList), (status = 404)))]
 pub async fn list_codes(
-    merchant: MerchantOwner,
+    merchant: Member<CanReadCodes>,
     page: web::Query<PageQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
@@ -174,7 +184,7 @@ pub async fn list_codes(
     security(("bearer" = [])), params(("id" = String, Path), ("code_id" = String, Path), ("X-Timestamp" = String, Header), ("X-Nonce" = String, Header), ("X-Signature" = String, Header)),
     responses((status = 200, body = PaymentCodeView), (status = 404)))]
 pub async fn disable_code(
-    merchant: MerchantOwner,
+    merchant: Member<CanChangeCodes>,
     _signed: Signed,
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
@@ -250,7 +260,7 @@ pub struct QrQuery {
         (status = 404, description = "MERCHANT_NOT_FOUND, or PAYMENT_CODE_NOT_FOUND (also for another merchant's code)"),
         (status = 503, description = "WECHAT_UNAVAILABLE: WeChat did not make the mini-program code (`kind=wxacode`)")))]
 pub async fn owner_code_qr(
-    merchant: MerchantOwner,
+    merchant: Member<CanReadCodes>,
     path: web::Path<(String, String)>,
     query: web::Query<QrQuery>,
     state: web::Data<AppState>,

@@ -45,7 +45,7 @@ pub async fn observe(
     let method = req.method().to_string();
     let client_ip = super::extract::remember_client_ip(req.request());
     // `user_id` and `merchant_id` are filled in by the extractors once known (AuthUser,
-    // MerchantOwner), so every later line of the request names them.
+    // Member), so every later line of the request names them.
     let span = tracing::info_span!(
         "request",
         trace_id = %trace_id,

@@ -18,6 +18,7 @@ pub mod qr;
 pub mod reconciliation;
 pub mod routes;
 pub mod settlements;
+pub mod staff;
 pub mod users;
 
 use std::sync::Arc;

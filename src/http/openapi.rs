@@ -13,7 +13,8 @@ use utoipa::{Modify, OpenApi};
 
 use super::error::ApiError;
 use super::{
-    admin, auth, health, merchants, orders, payments, points, reconciliation, settlements, users,
+    admin, auth, health, merchants, orders, payments, points, reconciliation, settlements, staff,
+    users,
 };
 
 #[utoipa::path(get, path = "/api-docs/openapi.json", tag = "operations",
@@ -218,7 +219,8 @@ impl Modify for ErrorResponses {
             }
             let ops = [
                 (&mut item.get, false),
-                (&mut item.delete, false),
+                // A DELETE is signed too, and the signature covers whatever body it has.
+                (&mut item.delete, true),
                 (&mut item.post, true),
                 (&mut item.put, true),
                 (&mut item.patch, true),
@@ -251,6 +253,8 @@ User, merchant and admin routes take `Authorization: Bearer <access token>`; mut
         orders::merchant_orders, orders::merchant_refund, orders::merchant_stats,
         settlements::merchant_settlements, settlements::merchant_settlements_csv,
         settlements::admin_settlements, settlements::admin_settlements_csv,
+        staff::create_invite, staff::list_invites, staff::revoke_invite, staff::list_staff,
+        staff::change_role, staff::remove_staff, staff::redeem,
         points::adjust, points::get_rules, points::put_rules,
         reconciliation::start_run, reconciliation::list_runs, reconciliation::get_run,
         points::balance, points::history, points::statistics, points::deduct,

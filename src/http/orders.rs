@@ -8,12 +8,13 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::admin::actor;
 use super::error::{ApiError, ErrorCode};
-use super::extract::{AdminUser, ApprovedMerchant, Signed};
+use super::extract::{AdminUser, CanReadOrders, CanReadStats, CanRefund, Member, Signed};
 use super::page::PageQuery;
 use super::payments::payment_error;
 use crate::actors::payments::{RefundView, RequestRefund};
 use crate::app::page::Paged;
 use crate::app::reports::{DayStats, OrderFilter, OrderView, OverviewDay};
+use crate::domain::staff::OrdersScope;
 
 /// The longest range one stats request may cover.
 const MAX_DAYS: i64 = 92;
@@ -54,15 +55,16 @@ fn optional_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     }
 }
 
-/// `GET /api/merchants/{id}/orders`: the merchant role, so an approved merchant only.
+/// `GET /api/merchants/{id}/orders`: owner, manager or cashier of an approved merchant; a
+/// cashier's list holds only orders created today (China Standard Time).
 #[utoipa::path(get, path = "/api/merchants/{id}/orders", tag = "merchants",
-    summary = "The merchant's orders, cursor-paged", security(("bearer" = [])),
+    summary = "The merchant's orders, cursor-paged (owner and manager: all; cashier: today's, CST)", security(("bearer" = [])),
     params(("id" = String, Path, description = "the merchant"), PageQuery),
     responses(
         (status = 200, body = Paged<OrderView>),
         (status = 400, description = "INVALID_QUERY / INVALID_CURSOR"),
         (status = 401, description = "not signed in"),
-        (status = 403, description = "MERCHANT_NOT_APPROVED / not the owner"),
+        (status = 403, description = "MERCHANT_NOT_APPROVED"),
         (status = 404, description = "not found"),
         (status = 409, description = "conflict"),
         (status = 422, description = "validation failed"),
@@ -70,19 +72,29 @@ fn optional_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     ))]
 pub async fn merchant_orders(
     state: web::Data<AppState>,
-    ApprovedMerchant(owner): ApprovedMerchant,
+    member: Member<CanReadOrders>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    // A cashier sees today's payments only, whatever the query asks.
+    let created_days = match member.role.orders_scope() {
+        OrdersScope::All => None,
+        OrdersScope::Today => {
+            let today = crate::domain::cst_day(Utc::now());
+            Some((today, today))
+        }
+    };
     let filter = OrderFilter {
-        merchant_id: Some(owner.merchant_id.clone()),
+        merchant_id: Some(member.merchant_id.clone()),
+        created_days,
         ..Default::default()
     };
     let page = state.app.reports.orders(&filter, &query.page()?).await?;
     Ok(HttpResponse::Ok().json(page))
 }
 
-/// `POST /api/merchants/{id}/orders/{order_no}/refund` (signed). Only an approved merchant
-/// moves money back: a pending or disabled one is refused (`403 MERCHANT_NOT_APPROVED`).
+/// `POST /api/merchants/{id}/orders/{order_no}/refund` (signed): the owner or a manager,
+/// whose membership is read from the database at the time. Only an approved merchant moves
+/// money back: a pending or disabled one is refused (`403 MERCHANT_NOT_APPROVED`).
 #[utoipa::path(post, path = "/api/merchants/{id}/orders/{order_no}/refund", tag = "merchants",
     summary = "Refund all or part of an order (signed; optional Idempotency-Key)",
     request_body = RefundBody, security(("bearer" = [])),
@@ -99,8 +111,8 @@ pub async fn merchant_orders(
         (status = 200, body = RefundView, description = "The refund, requested at WeChat Pay"),
         (status = 400, description = "IDEMPOTENCY_KEY_INVALID / MALFORMED_JSON"),
         (status = 401, description = "not signed in, or SIGNATURE_INVALID / SIGNATURE_EXPIRED"),
-        (status = 403, description = "MERCHANT_NOT_APPROVED / not the owner"),
-        (status = 404, description = "ORDER_NOT_FOUND"),
+        (status = 403, description = "MERCHANT_NOT_APPROVED / FORBIDDEN: a cashier"),
+        (status = 404, description = "ORDER_NOT_FOUND / MERCHANT_NOT_FOUND: not a member"),
         (status = 409, description = "ORDER_NOT_REFUNDABLE / REPLAYED_REQUEST"),
         (status = 422, description = "REFUND_EXCEEDS_PAID / VALIDATION_FAILED"),
         (status = 429, description = "rate limited"),
@@ -109,7 +121,7 @@ pub async fn merchant_orders(
 pub async fn merchant_refund(
     req: HttpRequest,
     state: web::Data<AppState>,
-    ApprovedMerchant(owner): ApprovedMerchant,
+    member: Member<CanRefund>,
     signed: Signed,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -121,8 +133,8 @@ pub async fn merchant_refund(
             order_no,
             amount_fen: body.amount_fen,
             reason: body.reason,
-            requested_by: format!("merchant:{}", owner.merchant_id),
-            merchant_id: Some(owner.merchant_id.clone()),
+            requested_by: format!("user:{}", member.user.user_id),
+            merchant_id: Some(member.merchant_id.clone()),
             idempotency_key: optional_key(&req)?,
         },
     )
@@ -328,7 +340,7 @@ pub fn date_range(q: &RangeQuery) -> Result<(NaiveDate, NaiveDate), ApiError> {
 }
 
 /// `GET /api/merchants/{id}/stats?from=YYYY-MM-DD&to=YYYY-MM-DD` (CST days, inclusive): the
-/// merchant role, so an approved merchant only.
+/// owner or a manager of an approved merchant.
 #[utoipa::path(get, path = "/api/merchants/{id}/stats", tag = "merchants",
     summary = "Takings per China Standard Time day: date, order_count, amount_fen, refund_fen, points_awarded",
     security(("bearer" = [])),
@@ -337,7 +349,7 @@ pub fn date_range(q: &RangeQuery) -> Result<(NaiveDate, NaiveDate), ApiError> {
         (status = 200, body = MerchantStats),
         (status = 400, description = "INVALID_QUERY: a bad date, from after to, or more than 92 days"),
         (status = 401, description = "not signed in"),
-        (status = 403, description = "MERCHANT_NOT_APPROVED / not the owner"),
+        (status = 403, description = "MERCHANT_NOT_APPROVED / FORBIDDEN: a cashier"),
         (status = 404, description = "not found"),
         (status = 409, description = "conflict"),
         (status = 422, description = "validation failed"),
@@ -345,7 +357,7 @@ pub fn date_range(q: &RangeQuery) -> Result<(NaiveDate, NaiveDate), ApiError> {
     ))]
 pub async fn merchant_stats(
     state: web::Data<AppState>,
-    ApprovedMerchant(owner): ApprovedMerchant,
+    owner: Member<CanReadStats>,
     query: web::Query<RangeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (from, to) = date_range(&query)?;

@@ -49,7 +49,7 @@ pub async fn start_run(
     // The run and its audit records finish even if the caller goes away meanwhile.
     let task = crate::telemetry::Trace::current().run(async move {
         let outcome = payments
-            .reconcile_day(date, Trigger::Admin(who.admin_id.clone()))
+            .reconcile_day(date, Trigger::Admin(who.id.clone()))
             .await
             .map_err(payment_error)?;
         record(&audit, &who, &outcome).await?;

@@ -9,7 +9,7 @@ use actix_web::{Route, web};
 
 use super::{
     admin, auth, health, merchants, openapi, orders, payments, points, reconciliation, settlements,
-    users,
+    staff, users,
 };
 
 /// One registered route.
@@ -92,6 +92,14 @@ route_table! {
     GET "/api/merchants/{id}/stats" => orders::merchant_stats,
     GET "/api/merchants/{id}/settlements" => settlements::merchant_settlements,
     GET "/api/merchants/{id}/settlements.csv" => settlements::merchant_settlements_csv,
+    // Merchant staff (the owner's) and joining a merchant by invite code
+    POST "/api/merchants/{id}/staff/invites" => staff::create_invite,
+    GET "/api/merchants/{id}/staff/invites" => staff::list_invites,
+    DELETE "/api/merchants/{id}/staff/invites/{invite_id}" => staff::revoke_invite,
+    GET "/api/merchants/{id}/staff" => staff::list_staff,
+    PATCH "/api/merchants/{id}/staff/{user_id}" => staff::change_role,
+    DELETE "/api/merchants/{id}/staff/{user_id}" => staff::remove_staff,
+    POST "/api/staff/invites/redeem" => staff::redeem,
     // Payments
     POST "/api/payments" => payments::create,
     GET "/api/payments" => payments::list,

@@ -10,7 +10,7 @@ use utoipa::IntoParams;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{AdminUser, MerchantOwner};
+use super::extract::{AdminUser, CanReadSettlements, Member};
 use super::orders::{RangeQuery, cst_date, date_range};
 use super::page::PageQuery;
 use crate::app::AppError;
@@ -78,7 +78,7 @@ fn csv_response(
     ))]
 pub async fn merchant_settlements(
     state: web::Data<AppState>,
-    owner: MerchantOwner,
+    owner: Member<CanReadSettlements>,
     query: web::Query<RangeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (from, to) = date_range(&query)?;
@@ -107,7 +107,7 @@ pub async fn merchant_settlements(
     ))]
 pub async fn merchant_settlements_csv(
     state: web::Data<AppState>,
-    owner: MerchantOwner,
+    owner: Member<CanReadSettlements>,
     query: web::Query<RangeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (from, to) = date_range(&query)?;

@@ -50,6 +50,7 @@ pub const SECURITY_EVENTS: &[&str] = &[
     "admin_login_locked",
     "refresh_token_reused",
     "rate_limited",
+    "bad_invite_code",
 ];
 
 /// What authorization needs to know about a merchant.
@@ -107,7 +108,7 @@ impl SecurityState {
         for event in SECURITY_EVENTS {
             security_events_total.with_label_values(&[event]);
         }
-        for limit in ["payments", "points_queries", "login_ip"] {
+        for limit in ["payments", "points_queries", "login_ip", "staff_redeem"] {
             rate_limited_total.with_label_values(&[limit]);
         }
         metrics.register(Box::new(security_events_total.clone()));

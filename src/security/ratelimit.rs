@@ -134,6 +134,8 @@ pub struct Limits {
     pub payments: RateLimiter,
     pub points_queries: RateLimiter,
     pub login_per_ip: RateLimiter,
+    /// Invite codes tried per user: with 60 bits per code, guessing is hopeless at this rate.
+    pub staff_redeem: RateLimiter,
 }
 
 impl Limits {
@@ -159,6 +161,12 @@ impl Limits {
             login_per_ip: RateLimiter::new(
                 "login_ip",
                 settings.rate_limit_login_per_min_per_ip,
+                shared(),
+                refused.clone(),
+            ),
+            staff_redeem: RateLimiter::new(
+                "staff_redeem",
+                settings.rate_limit_staff_redeem_per_min,
                 shared(),
                 refused,
             ),

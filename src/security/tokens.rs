@@ -6,11 +6,18 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::crypto::{hmac_hex, hmac_sha256, random_token, sha256_hex};
+use crate::domain::staff::MerchantRole;
 
 /// Access tokens live 15 minutes; the refresh token renews them.
 pub const ACCESS_TTL_SECS: i64 = 15 * 60;
 /// Refresh tokens live 30 days (each use replaces it).
 pub const REFRESH_TTL_SECS: i64 = 30 * 24 * 3600;
+/// The most merchant memberships an access token carries; a user with more is looked up
+/// in the database for the merchants not listed.
+pub const MAX_TOKEN_MEMBERSHIPS: usize = 50;
+
+/// One merchant the user owns or works at, and their role there: `[merchant_id, role]`.
+pub type Membership = (String, MerchantRole);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -38,6 +45,20 @@ pub struct Claims {
     pub iat: i64,
     pub exp: i64,
     pub jti: String,
+    /// The user's merchants and roles when the token was issued (sign-in or refresh), at
+    /// most [`MAX_TOKEN_MEMBERSHIPS`]. Absent for admins and users of no merchant.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mer: Vec<Membership>,
+}
+
+impl Claims {
+    /// The role the token names for `merchant_id`, if it lists it.
+    pub fn merchant_role(&self, merchant_id: &str) -> Option<MerchantRole> {
+        self.mer
+            .iter()
+            .find(|(id, _)| id == merchant_id)
+            .map(|(_, role)| *role)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,10 +88,19 @@ impl TokenKeys {
         }
     }
 
-    /// An access token for `sub` in session `sid`; returns (token, expires_in seconds).
-    pub fn issue(&self, sub: &str, role: Role, sid: &str) -> Result<(String, i64), TokenError> {
+    /// An access token for `sub` in session `sid` with its merchant memberships (at most
+    /// [`MAX_TOKEN_MEMBERSHIPS`] are kept); returns (token, expires_in seconds).
+    pub fn issue(
+        &self,
+        sub: &str,
+        role: Role,
+        sid: &str,
+        mut mer: Vec<Membership>,
+    ) -> Result<(String, i64), TokenError> {
+        mer.truncate(MAX_TOKEN_MEMBERSHIPS);
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
+            mer,
             sub: sub.to_string(),
             role,
             sid: sid.to_string(),
@@ -119,7 +149,7 @@ mod tests {
     #[test]
     fn tokens_round_trip_and_refuse_tampering() {
         let keys = TokenKeys::new(&"secret-one".to_string().into());
-        let (token, ttl) = keys.issue("u1", Role::User, "s1").unwrap();
+        let (token, ttl) = keys.issue("u1", Role::User, "s1", Vec::new()).unwrap();
         assert_eq!(ttl, ACCESS_TTL_SECS);
         let claims = keys.verify(&token).unwrap();
         assert_eq!(
@@ -132,5 +162,22 @@ mod tests {
         assert_eq!(keys.sign_key("s1"), keys.sign_key("s1"));
         assert_ne!(keys.sign_key("s1"), keys.sign_key("s2"));
         assert_eq!(keys.sign_key("s1").len(), 64);
+        assert!(claims.mer.is_empty());
+        assert!(!token.contains("mer"));
+    }
+
+    #[test]
+    fn memberships_ride_in_the_token_capped() {
+        let keys = TokenKeys::new(&"secret-one".to_string().into());
+        let mer: Vec<Membership> = (0..MAX_TOKEN_MEMBERSHIPS + 10)
+            .map(|i| (format!("m{i}"), MerchantRole::Cashier))
+            .chain([("late".to_string(), MerchantRole::Owner)])
+            .collect();
+        let (token, _) = keys.issue("u1", Role::User, "s1", mer).unwrap();
+        let claims = keys.verify(&token).unwrap();
+        assert_eq!(claims.mer.len(), MAX_TOKEN_MEMBERSHIPS);
+        assert_eq!(claims.merchant_role("m3"), Some(MerchantRole::Cashier));
+        assert_eq!(claims.merchant_role("late"), None);
+        assert!(token.len() < 4096, "{}", token.len());
     }
 }

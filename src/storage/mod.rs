@@ -18,6 +18,7 @@ pub mod reuse;
 pub mod schema;
 pub mod settlement;
 pub mod shop;
+pub mod staff;
 pub mod stats;
 pub mod subscribe;
 pub mod users;

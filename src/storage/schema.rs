@@ -312,12 +312,39 @@ diesel::table! {
 }
 
 diesel::table! {
+    merchant_staff (merchant_id, user_id) {
+        merchant_id -> Text,
+        user_id -> Text,
+        role -> Text,
+        invited_by -> Text,
+        invite_id -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     bill_refund_fees (out_refund_no) {
         out_refund_no -> Text,
         order_no -> Text,
         bill_date -> Text,
         fee_returned_fen -> BigInt,
         recorded_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    merchant_staff_invites (id) {
+        id -> Text,
+        code_hash -> Text,
+        merchant_id -> Text,
+        role -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        redeemed_by -> Nullable<Text>,
+        redeemed_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
     }
 }
 
@@ -343,4 +370,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     reconciliation_discrepancies,
     bill_order_fees,
     bill_refund_fees,
+    merchant_staff,
+    merchant_staff_invites,
 );

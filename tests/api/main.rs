@@ -26,6 +26,7 @@ mod points_http;
 mod qr;
 mod ratelimit;
 mod reconciliation;
+mod roles;
 mod security;
 mod settlements;
 mod shutdown;

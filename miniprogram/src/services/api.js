@@ -96,6 +96,22 @@ function createApi(client, session) {
           retry: false,
         }),
     },
+    // Merchant staff: the owner's invites and staff; anyone signed in redeems a code.
+    staff: {
+      // { id, code, role, expires_at }: the code is shown this once.
+      invite: (merchantId, role) =>
+        request({ method: 'POST', path: `/api/merchants/${enc(merchantId)}/staff/invites`, data: { role }, retry: false }),
+      invites: async (merchantId) => listOf(await request({ path: `/api/merchants/${enc(merchantId)}/staff/invites` })).items,
+      revokeInvite: (merchantId, inviteId) =>
+        request({ method: 'DELETE', path: `/api/merchants/${enc(merchantId)}/staff/invites/${enc(inviteId)}` }),
+      list: async (merchantId) => listOf(await request({ path: `/api/merchants/${enc(merchantId)}/staff` })).items,
+      changeRole: (merchantId, userId, role) =>
+        request({ method: 'PATCH', path: `/api/merchants/${enc(merchantId)}/staff/${enc(userId)}`, data: { role } }),
+      remove: (merchantId, userId) =>
+        request({ method: 'DELETE', path: `/api/merchants/${enc(merchantId)}/staff/${enc(userId)}` }),
+      // { merchant_id, merchant_name, role }. The same code again answers the same.
+      redeem: (code) => request({ method: 'POST', path: '/api/staff/invites/redeem', data: { code } }),
+    },
   };
 }
 

@@ -31,6 +31,13 @@ const MESSAGES = {
   ORDER_NOT_PAYABLE: '订单已支付、已关闭或正在处理，无法再次支付',
   RISK_BLOCKED: '出于安全考虑，本次操作已被拦截',
   POINTS_INSUFFICIENT: '积分不足',
+  // merchant staff
+  INVITE_INVALID: '邀请码无效、已使用、已撤销或已过期，请向店主索取新的邀请码',
+  ALREADY_STAFF: '你已是该商户的店主或员工，无需再次加入',
+  TOO_MANY_INVITES: '待使用的邀请码太多，请先撤销不用的邀请码',
+  INVITE_NOT_FOUND: '该邀请码已被使用、撤销或已过期',
+  STAFF_NOT_FOUND: '该员工已不在本店',
+  MERCHANT_NOT_FOUND: '商户不存在，或你已不是该商户的成员',
   // server health
   DATABASE_UNAVAILABLE: '系统繁忙，请稍后重试',
   NOT_READY: '服务正在启动，请稍后重试',

@@ -2,7 +2,7 @@
 // (`'GET /api/points/balance': (req) => ({status, data})`), so pages run the real request layer.
 function createFakeWx({ envVersion = 'develop', routes = {} } = {}) {
   const storage = new Map();
-  const calls = { request: [], navigateTo: [], redirectTo: [], reLaunch: [], navigateBack: [], showToast: [], showModal: [], requestPayment: [], scanCode: [], downloadFile: [] };
+  const calls = { request: [], navigateTo: [], redirectTo: [], reLaunch: [], navigateBack: [], showToast: [], showModal: [], requestPayment: [], scanCode: [], downloadFile: [], setNavigationBarTitle: [], setClipboardData: [] };
   const fake = {
     calls,
     routes,
@@ -72,7 +72,11 @@ function createFakeWx({ envVersion = 'develop', routes = {} } = {}) {
       Promise.resolve().then(() => o.success && o.success({ confirm: fake.modalAnswer, cancel: !fake.modalAnswer }));
     },
     stopPullDownRefresh: () => {},
-    setClipboardData: (o) => o.success && o.success(),
+    setClipboardData(o) {
+      calls.setClipboardData.push(o.data);
+      if (o.success) o.success();
+    },
+    setNavigationBarTitle: (o) => calls.setNavigationBarTitle.push(o.title),
     previewImage: () => {},
     saveImageToPhotosAlbum: (o) => o.success && o.success(),
   };

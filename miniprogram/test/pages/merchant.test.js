@@ -87,7 +87,7 @@ describe('status', () => {
     const page = render(id);
     page.instance.onShow();
     await flush();
-    expect(page.dom.textContent).toContain('你还没有注册商户');
+    expect(page.dom.textContent).toContain('你还没有注册或加入商户');
     await tap(page, '.status__register');
     expect(fake.calls.navigateTo).toEqual(['/merchant/pages/register/index']);
   });

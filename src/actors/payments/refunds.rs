@@ -22,7 +22,8 @@ pub struct RequestRefund {
     pub order_no: String,
     pub amount_fen: i64,
     pub reason: String,
-    /// `merchant:{id}` or `admin:{id}`, stored with the refund and in the audit log.
+    /// `user:{id}` (the merchant's owner or manager who asked) or `admin:{id}`, stored with
+    /// the refund and in the audit log.
     pub requested_by: String,
     /// Set for a merchant's request: the order must belong to it.
     pub merchant_id: Option<String>,

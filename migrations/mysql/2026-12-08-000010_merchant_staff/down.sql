@@ -1,0 +1,2 @@
+DROP TABLE merchant_staff_invites;
+DROP TABLE merchant_staff;
