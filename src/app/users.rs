@@ -172,9 +172,14 @@ impl Users {
         self.profile(user_id).await
     }
 
-    /// A user's status (`None` when there is no such user), for authorization.
-    pub async fn status(&self, user_id: &str) -> Result<Option<String>, AppError> {
-        Ok(store::find(&self.db, user_id).await?.map(|u| u.status))
+    /// The user's status and whether session `sid` was revoked, in one read, for
+    /// authorization (`None`: no such user).
+    pub async fn auth_state(
+        &self,
+        user_id: &str,
+        sid: &str,
+    ) -> Result<Option<(String, bool)>, AppError> {
+        Ok(store::auth_state(&self.db, user_id, sid).await?)
     }
 
     /// Admin search by nickname substring or phone (through its blind index), newest first.

@@ -129,19 +129,6 @@ async fn detached<T: 'static>(
         .map_err(ApiError::from)
 }
 
-/// The current status of a user (cached briefly); `None` when the user does not exist.
-pub async fn user_status(state: &AppState, user_id: &str) -> Result<Option<String>, ApiError> {
-    if let Some(s) = state.security.user_status.get(user_id) {
-        return Ok(Some(s));
-    }
-    let (app, id) = (state.app.clone(), user_id.to_string());
-    let status = detached(async move { app.users.status(&id).await }).await?;
-    if let Some(s) = &status {
-        state.security.user_status.put(user_id, s.clone());
-    }
-    Ok(status)
-}
-
 /// The owner and status of a merchant (cached briefly).
 pub async fn merchant_access(
     state: &AppState,
@@ -158,6 +145,38 @@ pub async fn merchant_access(
     Ok(access)
 }
 
+/// A user's status (`None`: no such user) and whether the session `sid` was revoked, from
+/// the caches (the status and session kinds' 2 s) or else in one read that fills both: every
+/// signed-in shopper's request needs the two.
+async fn user_and_session(
+    state: &AppState,
+    user_id: &str,
+    sid: &str,
+) -> Result<(Option<String>, bool), ApiError> {
+    let security = &state.security;
+    if let (Some(status), Some(revoked)) = (
+        security.user_status.get(user_id),
+        security.session_revoked.get(sid),
+    ) {
+        return Ok((Some(status), revoked));
+    }
+    let (app, user, session) = (state.app.clone(), user_id.to_string(), sid.to_string());
+    let read = detached(async move { app.users.auth_state(&user, &session).await }).await?;
+    let Some((status, revoked)) = read else {
+        return Ok((None, false));
+    };
+    security.user_status.put(user_id, status.clone());
+    security.session_revoked.put(sid, revoked);
+    Ok((Some(status), revoked))
+}
+
+fn session_revoked() -> ApiError {
+    ApiError::new(
+        ErrorCode::SessionRevoked,
+        "this session was revoked; sign in again",
+    )
+}
+
 /// Refuses access tokens of a revoked session (a reused refresh token revokes the session).
 async fn check_session(state: &AppState, sid: &str) -> Result<(), ApiError> {
     let revoked = match state.security.session_revoked.get(sid) {
@@ -170,10 +189,7 @@ async fn check_session(state: &AppState, sid: &str) -> Result<(), ApiError> {
         }
     };
     if revoked {
-        return Err(ApiError::new(
-            ErrorCode::SessionRevoked,
-            "this session was revoked; sign in again",
-        ));
+        return Err(session_revoked());
     }
     Ok(())
 }
@@ -194,9 +210,12 @@ impl AuthUser {
         }
         // The account's status first: a disabled user (whose sessions ended with the
         // disable) is told so, not just that the session ended.
-        match user_status(&state, &claims.sub).await?.as_deref() {
+        let (status, revoked) = user_and_session(&state, &claims.sub, &claims.sid).await?;
+        match status.as_deref() {
             Some(USER_ACTIVE) => {
-                check_session(&state, &claims.sid).await?;
+                if revoked {
+                    return Err(session_revoked());
+                }
                 // Every later log line of the request carries the user (span field).
                 tracing::Span::current().record("user_id", claims.sub.as_str());
                 Ok(AuthUser {

@@ -8,6 +8,10 @@
 //! types, so a write of another shape gets its own entry and never a wrong one. Use it only
 //! where the number of shapes is small (not for multi-row inserts, whose SQL grows with the
 //! row count): each shape is one statement kept per connection.
+//!
+//! The mark holds where the statement is passed by value, as diesel-async does (MySQL and
+//! the SQLite wrapper, which is all the server uses); diesel's synchronous API passes it by
+//! reference, and the reference's default answer ignores the mark.
 
 use diesel::backend::Backend;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
@@ -36,10 +40,12 @@ impl<Q: QueryFragment<DB>, DB: Backend> QueryFragment<DB> for Reuse<Q> {
 mod tests {
     use std::sync::{Arc, Mutex};
 
-    use diesel::connection::{Connection, Instrumentation, InstrumentationEvent};
+    use diesel::connection::InstrumentationEvent;
     use diesel::prelude::*;
+    use diesel_async::{AsyncConnection, RunQueryDsl, SimpleAsyncConnection};
 
     use super::Reuse;
+    use crate::storage::SqliteConn;
 
     diesel::table! {
         counters (id) {
@@ -48,66 +54,76 @@ mod tests {
         }
     }
 
-    /// A connection that records the SQL of every statement its cache keeps.
-    fn connection() -> (SqliteConnection, Arc<Mutex<Vec<String>>>) {
-        let mut c = SqliteConnection::establish(":memory:").unwrap();
-        diesel::sql_query("CREATE TABLE counters (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)")
-            .execute(&mut c)
-            .unwrap();
-        diesel::sql_query("INSERT INTO counters (id, n) VALUES (1, 0)")
-            .execute(&mut c)
-            .unwrap();
+    /// The server's SQLite connection (diesel-async's wrapper, as the writers use it), with
+    /// the SQL of every statement its cache keeps recorded.
+    async fn connection() -> (SqliteConn, Arc<Mutex<Vec<String>>>) {
+        let mut c = SqliteConn::establish(":memory:").await.unwrap();
+        c.batch_execute(
+            "CREATE TABLE counters (id INTEGER PRIMARY KEY, n INTEGER NOT NULL);
+             INSERT INTO counters (id, n) VALUES (1, 0);",
+        )
+        .await
+        .unwrap();
         let kept = Arc::new(Mutex::new(Vec::new()));
         let seen = kept.clone();
-        let recorder = move |event: InstrumentationEvent<'_>| {
+        c.set_instrumentation(move |event: InstrumentationEvent<'_>| {
             if let InstrumentationEvent::CacheQuery { sql, .. } = event {
                 seen.lock().unwrap().push(sql.to_string());
             }
-        };
-        let boxed: Box<dyn Instrumentation> = Box::new(recorder);
-        c.set_instrumentation(boxed);
+        });
         (c, kept)
     }
 
-    fn bump(c: &mut SqliteConnection, to: i32) -> usize {
-        let write = Reuse(diesel::update(counters::table.find(1)).set(counters::n.eq(to)));
-        c.execute_returning_count(&write).unwrap()
+    fn kept_updates(kept: &Mutex<Vec<String>>) -> Vec<String> {
+        let kept = kept.lock().unwrap();
+        kept.iter()
+            .filter(|sql| sql.starts_with("UPDATE"))
+            .cloned()
+            .collect()
+    }
+
+    fn run(test: impl std::future::Future<Output = ()>) {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(test);
     }
 
     #[test]
     fn a_reused_write_is_prepared_once_and_still_writes_each_time() {
-        let (mut c, kept) = connection();
-        for n in 1..=3 {
-            assert_eq!(bump(&mut c, n), 1);
-            let stored: i32 = counters::table.select(counters::n).first(&mut c).unwrap();
-            assert_eq!(stored, n, "each execution binds its own values");
-        }
-        let updates: Vec<String> = kept
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|sql| sql.starts_with("UPDATE"))
-            .cloned()
-            .collect();
-        assert_eq!(updates.len(), 1, "kept once, reused after: {updates:?}");
+        run(async {
+            let (mut c, kept) = connection().await;
+            for n in 1..=3 {
+                let write = Reuse(diesel::update(counters::table.find(1)).set(counters::n.eq(n)));
+                assert_eq!(write.execute(&mut c).await.unwrap(), 1);
+                let stored: i32 = counters::table
+                    .select(counters::n)
+                    .first(&mut c)
+                    .await
+                    .unwrap();
+                assert_eq!(stored, n, "each execution binds its own values");
+            }
+            let updates = kept_updates(&kept);
+            assert_eq!(updates.len(), 1, "kept once, reused after: {updates:?}");
+        });
     }
 
     #[test]
     fn a_plain_update_is_never_kept() {
-        let (mut c, kept) = connection();
-        for n in 1..=2 {
-            diesel::update(counters::table.find(1))
-                .set(counters::n.eq(n))
-                .execute(&mut c)
-                .unwrap();
-        }
-        assert!(
-            !kept
-                .lock()
-                .unwrap()
-                .iter()
-                .any(|sql| sql.starts_with("UPDATE")),
-            "diesel keeps no UPDATE by itself (what Reuse is for)"
-        );
+        run(async {
+            let (mut c, kept) = connection().await;
+            for n in 1..=2 {
+                diesel::update(counters::table.find(1))
+                    .set(counters::n.eq(n))
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
+            }
+            assert!(
+                kept_updates(&kept).is_empty(),
+                "diesel keeps no UPDATE by itself (what Reuse is for)"
+            );
+        });
     }
 }

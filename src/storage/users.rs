@@ -397,6 +397,31 @@ pub async fn family_revoked(db: &Db, family_id: &str) -> Result<bool, StorageErr
     Ok(n > 0)
 }
 
+/// What authorising a user's request reads, in one round trip: the user's status and
+/// whether the session (refresh family) `family_id` was revoked. `None`: no such user.
+pub async fn auth_state(
+    db: &Db,
+    user_id: &str,
+    family_id: &str,
+) -> Result<Option<(String, bool)>, StorageError> {
+    let mut conn = db.conn().await?;
+    Ok(with_conn!(&mut conn, |c| {
+        users::table
+            .filter(users::id.eq(user_id))
+            .select((
+                users::status,
+                diesel::dsl::exists(
+                    refresh_tokens::table
+                        .filter(refresh_tokens::family_id.eq(family_id))
+                        .filter(refresh_tokens::status.eq(TOKEN_REVOKED)),
+                ),
+            ))
+            .first(c)
+            .await
+            .optional()
+    })?)
+}
+
 /// Ends one session: every refresh token of the family is revoked.
 pub async fn revoke_family(db: &Db, family_id: &str) -> Result<usize, StorageError> {
     let mut conn = db.write_conn().await?;
