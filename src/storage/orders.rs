@@ -11,7 +11,7 @@ use super::{Db, StorageError};
 use crate::domain::order::OrderStatus;
 use crate::with_conn;
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, Serialize)]
 #[diesel(table_name = payment_orders)]
 pub struct OrderRow {
     pub id: String,

@@ -226,6 +226,49 @@ async fn a_notification_whose_amount_differs_is_refused_and_changes_nothing() {
     assert_eq!(balance(&app, &shopper).await, 50);
 }
 
+/// The shard that created an order settles its notification from the row it wrote, not a
+/// fresh read. When the order was closed meanwhile by someone else (another instance's
+/// expiry close, here written straight to the database as that instance would), the
+/// compare-and-set on the remembered status misses, the order is read again, and a payment
+/// for a closed order changes nothing: no `paid`, no points, and the alert it always raises.
+#[actix_web::test]
+async fn a_notification_for_an_order_closed_elsewhere_is_not_paid_from_the_remembered_row() {
+    let app = app().await;
+    let (owner, merchant) = approved_merchant(&app, "m-stale-row").await;
+    let code = payment_code(&app, &owner, &merchant, None).await;
+    let shopper = login(&app, "shopper-stale-row").await;
+    let order = crate::payments::created(&app, &shopper, &code, 5_000, "stale-row-key-01").await;
+    let order_no = order["order_no"].as_str().unwrap();
+    assert_eq!(order["status"], "paying", "{order}");
+    let closed = points_app::storage::orders::change_status(
+        app.state.app.db(),
+        order_no,
+        OrderStatus::Paying,
+        OrderStatus::Closed,
+        Utc::now().naive_utc(),
+    )
+    .await
+    .unwrap();
+    assert!(closed, "closed behind the shard's back");
+
+    // Money for a closed order: refused with 500 (WeChat sends it again while an operator
+    // looks), exactly as when the order is read first.
+    let res = deliver(&app, transaction(&app, order_no, 5_000)).await;
+    assert_eq!(res.status(), 500);
+    let o = order_of(&app, &shopper, order_no).await;
+    assert_eq!(o["status"], "closed", "not paid: {o}");
+    assert_eq!(o["points_awarded"], 0, "{o}");
+    assert_eq!(balance(&app, &shopper).await, 0);
+
+    // The same notification for an order the shard remembers and nobody moved still pays.
+    let order = crate::payments::created(&app, &shopper, &code, 5_000, "stale-row-key-02").await;
+    let order_no = order["order_no"].as_str().unwrap();
+    let res = deliver(&app, transaction(&app, order_no, 5_000)).await;
+    assert_eq!(res.status(), 204);
+    let o = crate::payments::wait_order(&app, &shopper, order_no, |o| o["points_awarded"] == 50).await;
+    assert_eq!(o["status"], "paid", "{o}");
+}
+
 #[actix_web::test]
 async fn an_award_left_in_the_outbox_is_made_once_after_a_restart() {
     let app = app().await;

@@ -108,6 +108,10 @@ pub struct CreatedPayment {
     pub created_at: chrono::NaiveDateTime,
     #[serde(skip)]
     pub expires_at: chrono::NaiveDateTime,
+    /// The row as written, status included, for the owning shard's watch (not part of the
+    /// answer).
+    #[serde(skip)]
+    pub row: Option<Arc<OrderRow>>,
 }
 
 fn request_hash(code: &str, amount: i64) -> String {
@@ -323,6 +327,11 @@ impl PaymentCore {
             .map(|p| self.wechat.pay_params(p))
             .transpose()
             .map_err(PaymentError::Wechat)?;
+        let row = OrderRow {
+            status: status.as_str().into(),
+            prepay_id: prepay_id.map(str::to_string),
+            ..order.clone()
+        };
         Ok(CreatedPayment {
             order_no: order.order_no.clone(),
             amount_fen: order.amount_fen,
@@ -330,6 +339,7 @@ impl PaymentCore {
             pay_params,
             created_at: order.created_at,
             expires_at: order.expires_at,
+            row: Some(Arc::new(row)),
         })
     }
 
@@ -355,7 +365,24 @@ impl PaymentCore {
         txn: &Transaction,
         now: DateTime<Utc>,
     ) -> Result<Settled, PaymentError> {
-        let mut order = self.load(&txn.out_trade_no).await?;
+        self.settle_from(txn, None, now).await
+    }
+
+    /// [`PaymentCore::settle`] starting from the row the owning shard last wrote, when it
+    /// has one, instead of reading it. The fields checked here (amount, user, number) never
+    /// change, and the status is only what the compare-and-set is tried on: when another
+    /// step or instance has moved the order since, the write changes nothing and the
+    /// order is read and decided again, as after any race.
+    pub async fn settle_from(
+        &self,
+        txn: &Transaction,
+        known: Option<Arc<OrderRow>>,
+        now: DateTime<Utc>,
+    ) -> Result<Settled, PaymentError> {
+        let mut order = match known {
+            Some(row) if row.order_no == txn.out_trade_no => Arc::unwrap_or_clone(row),
+            _ => self.load(&txn.out_trade_no).await?,
+        };
         let cfg = self.wechat.config();
         if txn.mchid != cfg.mchid || txn.appid != cfg.appid {
             self.metrics.mismatches.inc();

@@ -138,6 +138,10 @@ pub struct Watched {
     pub expires_at: NaiveDateTime,
     pub created_at: NaiveDateTime,
     pub last_query: Option<NaiveDateTime>,
+    /// The row as this shard last wrote or read it. A settle starts from it instead of
+    /// reading the order again: every write is a compare-and-set on the status, so a row
+    /// another instance has moved since only costs the read it would have made anyway.
+    pub row: Option<Arc<OrderRow>>,
 }
 
 /// What a tick decided for one watched order.
@@ -197,6 +201,11 @@ impl WatchList {
 
     pub fn contains(&self, order_no: &str) -> bool {
         self.watch.contains_key(order_no)
+    }
+
+    /// The row last known of a watched order (see [`Watched::row`]).
+    pub fn row(&self, order_no: &str) -> Option<Arc<OrderRow>> {
+        self.watch.get(order_no).and_then(|w| w.row.clone())
     }
 
     /// The orders due at `now` (at most `limit`), marked busy until [`WatchList::done`].
@@ -266,6 +275,7 @@ fn watched(c: &CreatedPayment) -> Watched {
         expires_at: c.expires_at,
         created_at: c.created_at,
         last_query: None,
+        row: c.row.clone(),
     }
 }
 
@@ -582,6 +592,7 @@ fn reloaded(order: &OrderRow, status: OrderStatus) -> Watched {
         expires_at: order.expires_at,
         created_at: order.created_at,
         last_query: None,
+        row: Some(Arc::new(order.clone())),
     }
 }
 
@@ -642,9 +653,10 @@ impl Handler<Settle> for PaymentShard {
         let core = self.core.clone();
         let now = self.clock.now();
         let order_no = msg.0.out_trade_no.clone();
+        let known = self.watch.row(&order_no);
         Box::pin(
             msg.1
-                .run(async move { core.settle(&msg.0, now).await })
+                .run(async move { core.settle_from(&msg.0, known, now).await })
                 .into_actor(self)
                 .map(move |res, act, _| {
                     if let Ok(Settled::Paid | Settled::Duplicate | Settled::Closed) = &res {
@@ -972,6 +984,7 @@ mod tests {
             expires_at: t(expires),
             created_at: t(created),
             last_query: None,
+            row: None,
         }
     }
 

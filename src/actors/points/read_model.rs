@@ -123,8 +123,37 @@ async fn summary(db: &Db, user: &str) -> Result<Option<SummaryRow>, StorageError
     })?)
 }
 
+/// The balance and the lots expiring soon, in one query: the user's summary row joined with
+/// its lots that still hold points and expire within [`EXPIRING_SOON_DAYS`] (the summary
+/// repeats on every lot row; a user without such lots gives one row with no lot).
 pub async fn balance(db: &Db, user: &str, now: DateTime<Utc>) -> Result<Balance, StorageError> {
-    let Some((_, available, earned, used, expired, clawed, _)) = summary(db, user).await? else {
+    type BalanceRow = (i64, i64, i64, i64, i64, Option<i64>, Option<NaiveDateTime>);
+    let horizon = (now + Duration::days(EXPIRING_SOON_DAYS)).naive_utc();
+    let mut conn = db.conn().await?;
+    let rows: Vec<BalanceRow> = with_conn!(&mut conn, |c| {
+        user_points::table
+            .left_join(
+                points_records::table.on(points_records::user_id
+                    .eq(user_points::user_id)
+                    .and(points_records::remaining.gt(0))
+                    .and(points_records::expires_at.le(horizon))),
+            )
+            .filter(user_points::user_id.eq(user))
+            .order(points_records::expires_at.asc())
+            .select((
+                user_points::available,
+                user_points::total_earned,
+                user_points::total_used,
+                user_points::total_expired,
+                user_points::total_clawed_back,
+                points_records::remaining.nullable(),
+                points_records::expires_at.nullable(),
+            ))
+            .limit(1000)
+            .load(c)
+            .await
+    })?;
+    let Some(&(available, earned, used, expired, clawed, ..)) = rows.as_slice().first() else {
         return Ok(Balance {
             available: 0,
             total_earned: 0,
@@ -134,19 +163,7 @@ pub async fn balance(db: &Db, user: &str, now: DateTime<Utc>) -> Result<Balance,
             expiring_soon: Vec::new(),
         });
     };
-    let horizon = (now + Duration::days(EXPIRING_SOON_DAYS)).naive_utc();
-    let mut conn = db.conn().await?;
-    let lots: Vec<(Option<i64>, Option<NaiveDateTime>)> = with_conn!(&mut conn, |c| {
-        points_records::table
-            .filter(points_records::user_id.eq(user))
-            .filter(points_records::remaining.gt(0))
-            .filter(points_records::expires_at.le(horizon))
-            .order(points_records::expires_at.asc())
-            .select((points_records::remaining, points_records::expires_at))
-            .limit(1000)
-            .load(c)
-            .await
-    })?;
+    let lots = rows.into_iter().map(|(.., remaining, at)| (remaining, at));
     // One entry per CST day, dated by the first expiry of that day.
     let mut days: BTreeMap<chrono::NaiveDate, ExpiringSoon> = BTreeMap::new();
     for (remaining, expires_at) in lots {
