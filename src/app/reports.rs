@@ -115,17 +115,32 @@ fn cst_bounds(from: NaiveDate, to: NaiveDate) -> (NaiveDateTime, NaiveDateTime) 
 }
 
 fn view(order: OrderRow, merchant_name: Option<String>, points_awarded: Option<i64>) -> OrderView {
-    let utc = |t| DateTime::<Utc>::from_naive_utc_and_offset(t, Utc);
-    OrderView {
-        merchant_name: merchant_name.unwrap_or_default(),
-        points_awarded: points_awarded.unwrap_or(0),
+    view_of(orders::ViewRow {
         order_no: order.order_no,
+        user_id: order.user_id,
+        merchant_id: order.merchant_id,
         status: order.status,
         amount_fen: order.amount_fen,
         refunded_fen: order.refunded_fen,
-        merchant_id: order.merchant_id,
-        created_at: utc(order.created_at),
-        paid_at: order.paid_at.map(utc),
+        created_at: order.created_at,
+        paid_at: order.paid_at,
+        merchant_name,
+        points_awarded,
+    })
+}
+
+fn view_of(row: orders::ViewRow) -> OrderView {
+    let utc = |t| DateTime::<Utc>::from_naive_utc_and_offset(t, Utc);
+    OrderView {
+        merchant_name: row.merchant_name.unwrap_or_default(),
+        points_awarded: row.points_awarded.unwrap_or(0),
+        order_no: row.order_no,
+        status: row.status,
+        amount_fen: row.amount_fen,
+        refunded_fen: row.refunded_fen,
+        merchant_id: row.merchant_id,
+        created_at: utc(row.created_at),
+        paid_at: row.paid_at.map(utc),
     }
 }
 
@@ -160,7 +175,7 @@ impl Reports {
     pub async fn order(&self, order_no: &str) -> Result<Option<OrderView>, AppError> {
         Ok(orders::find_with_view(&self.db, order_no)
             .await?
-            .map(|(order, name, points)| view(order, name, points)))
+            .map(view_of))
     }
 
     /// One order of this user; another user's order reads as missing.
@@ -171,8 +186,8 @@ impl Reports {
     ) -> Result<Option<OrderView>, AppError> {
         Ok(orders::find_with_view(&self.db, order_no)
             .await?
-            .filter(|(o, ..)| o.user_id == user_id)
-            .map(|(order, name, points)| view(order, name, points)))
+            .filter(|o| o.user_id == user_id)
+            .map(view_of))
     }
 
     /// The caller's order, and whether it is still moving: not yet paid or closed, or paid

@@ -81,12 +81,26 @@ pub async fn find(db: &Db, order_no: &str) -> Result<Option<OrderRow>, StorageEr
     })?)
 }
 
-/// One order with what its view shows beside it: the merchant's name and the points awarded
-/// for it (the ledger's award row), in one query rather than three.
-pub async fn find_with_view(
-    db: &Db,
-    order_no: &str,
-) -> Result<Option<(OrderRow, Option<String>, Option<i64>)>, StorageError> {
+/// What an order's view shows: the order's own fields it needs (and the owner, for the
+/// caller's check), the merchant's name and the points awarded for the order.
+#[derive(Debug, Clone, Queryable)]
+pub struct ViewRow {
+    pub order_no: String,
+    pub user_id: String,
+    pub merchant_id: String,
+    pub status: String,
+    pub amount_fen: i64,
+    pub refunded_fen: i64,
+    pub created_at: NaiveDateTime,
+    pub paid_at: Option<NaiveDateTime>,
+    pub merchant_name: Option<String>,
+    pub points_awarded: Option<i64>,
+}
+
+/// One order's [`ViewRow`], in one query rather than three, and only the ten columns the
+/// view needs: a shopper waiting for a payment reads it twice, so every column not sent
+/// is work saved on both sides.
+pub async fn find_with_view(db: &Db, order_no: &str) -> Result<Option<ViewRow>, StorageError> {
     use super::schema::{merchants, points_records};
     let mut conn = db.conn().await?;
     Ok(with_conn!(&mut conn, |c| {
@@ -99,7 +113,14 @@ pub async fn find_with_view(
             )
             .filter(payment_orders::order_no.eq(order_no))
             .select((
-                OrderRow::as_select(),
+                payment_orders::order_no,
+                payment_orders::user_id,
+                payment_orders::merchant_id,
+                payment_orders::status,
+                payment_orders::amount_fen,
+                payment_orders::refunded_fen,
+                payment_orders::created_at,
+                payment_orders::paid_at,
                 merchants::merchant_name.nullable(),
                 points_records::points_change.nullable(),
             ))
