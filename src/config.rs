@@ -36,6 +36,9 @@ impl Environment {
     }
 }
 
+/// Most threads `APP_PAYMENT_SHARDS` or `APP_POINTS_ARBITERS` may ask for.
+const MAX_THREADS: usize = 64;
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
     pub host: String,
@@ -71,6 +74,10 @@ pub struct Settings {
     pub sandbox_time_scale: f64,
     /// Seconds an idle points actor lives before it stops.
     pub actor_idle_secs: u64,
+    /// Payment shards (one thread each); 0 means one per core.
+    pub payment_shards: usize,
+    /// Threads the points actors run on.
+    pub points_arbiters: usize,
     /// Seconds between expiry sweeps of points lots (0 disables the sweep).
     pub points_expiry_sweep_secs: u64,
     pub rate_limit_payments_per_min: u32,
@@ -206,6 +213,8 @@ impl Settings {
             .set_default("field_key", DEFAULT_FIELD_KEY)?
             .set_default("admin_username", "admin")?
             .set_default("actor_idle_secs", 300)?
+            .set_default("payment_shards", 0)?
+            .set_default("points_arbiters", 2)?
             .set_default("points_expiry_sweep_secs", 600)?
             .set_default("rate_limit_payments_per_min", 5)?
             .set_default("rate_limit_points_queries_per_min", 100)?
@@ -281,6 +290,12 @@ impl Settings {
             )));
         }
         self.reconcile_time()?;
+        if self.payment_shards > MAX_THREADS || !(1..=MAX_THREADS).contains(&self.points_arbiters) {
+            return Err(ConfigError::Invalid(format!(
+                "APP_PAYMENT_SHARDS={} must be 0..={MAX_THREADS} and APP_POINTS_ARBITERS={} 1..={MAX_THREADS}",
+                self.payment_shards, self.points_arbiters
+            )));
+        }
         if self.env != Environment::Production {
             let mut public = Vec::new();
             if self.jwt_secret.expose_secret() == DEFAULT_JWT_SECRET {
@@ -506,6 +521,24 @@ mod tests {
         assert_eq!(s.database_kind(), DatabaseKind::Mysql);
         assert_eq!(s.wechat.appid.as_deref(), Some("wx123"));
         assert!(!s.wechat.is_sandbox());
+    }
+
+    #[test]
+    fn thread_counts_are_bounded() {
+        let s = Settings::load_from(&vars(&[
+            ("APP_PAYMENT_SHARDS", "1"),
+            ("APP_POINTS_ARBITERS", "1"),
+        ]))
+        .unwrap();
+        assert_eq!((s.payment_shards, s.points_arbiters), (1, 1));
+        for (name, value) in [
+            ("APP_PAYMENT_SHARDS", "65"),
+            ("APP_POINTS_ARBITERS", "0"),
+            ("APP_POINTS_ARBITERS", "65"),
+        ] {
+            let err = Settings::load_from(&vars(&[(name, value)])).unwrap_err();
+            assert!(err.to_string().contains(name), "{name}={value}: {err}");
+        }
     }
 
     #[test]

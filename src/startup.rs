@@ -114,7 +114,10 @@ impl Application {
             risk_rules: Default::default(),
             changes: Default::default(),
         };
-        let shards = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let shards = match settings.payment_shards {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
         let supervision = crate::actors::payments::Supervision::from_settings(&settings);
         tracing::info!(category = "system", instance = %supervision.instance, "order leases are taken under this instance id");
         let instance = supervision.instance.clone();

@@ -265,7 +265,8 @@ async fn a_notification_for_an_order_closed_elsewhere_is_not_paid_from_the_remem
     let order_no = order["order_no"].as_str().unwrap();
     let res = deliver(&app, transaction(&app, order_no, 5_000)).await;
     assert_eq!(res.status(), 204);
-    let o = crate::payments::wait_order(&app, &shopper, order_no, |o| o["points_awarded"] == 50).await;
+    let o =
+        crate::payments::wait_order(&app, &shopper, order_no, |o| o["points_awarded"] == 50).await;
     assert_eq!(o["status"], "paid", "{o}");
 }
 

@@ -53,7 +53,7 @@ impl PointsConfig {
             max_commit_records: 1000,
             writer_tasks: if sqlite { 1 } else { 4 },
             max_actor_batch: 1000,
-            arbiters: 2,
+            arbiters: settings.points_arbiters.max(1),
             sweep_interval: (settings.points_expiry_sweep_secs > 0)
                 .then(|| Duration::from_secs(settings.points_expiry_sweep_secs)),
             send_timeout: Duration::from_secs(30),
