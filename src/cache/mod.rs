@@ -21,7 +21,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use bb8_redis::RedisConnectionManager;
 use bb8_redis::redis;
 use parking_lot::{Mutex, RwLock};
 use prometheus::{IntCounterVec, IntGaugeVec, Opts};
@@ -32,7 +31,10 @@ use serde::de::DeserializeOwned;
 use crate::config::Settings;
 use crate::telemetry::Metrics;
 
-pub type RedisPool = bb8::Pool<RedisConnectionManager>;
+mod redis_conn;
+pub use redis_conn::{RedisConn, RedisManager};
+
+pub type RedisPool = bb8::Pool<RedisManager>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
@@ -66,7 +68,7 @@ pub async fn connect_redis(settings: &Settings) -> Result<Option<RedisPool>, Cac
     let Some(url) = &settings.redis_url else {
         return Ok(None);
     };
-    let manager = RedisConnectionManager::new(url.expose_secret())?;
+    let manager = RedisManager::new(url.expose_secret())?;
     let pool = bb8::Pool::builder()
         .max_size(32)
         .connection_timeout(Duration::from_secs(2))

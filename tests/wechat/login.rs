@@ -145,7 +145,7 @@ async fn instances_share_the_access_token_through_redis() {
     let a = &sb.client;
     let b = points_app::wechat::WechatClient::new(sb.config()).unwrap();
     let pool = bb8::Pool::builder()
-        .build(bb8_redis::RedisConnectionManager::new(url).unwrap())
+        .build(points_app::cache::RedisManager::new(url).unwrap())
         .await
         .unwrap();
     let key = format!("t{}:wechat:access_token", uuid::Uuid::now_v7().simple());
