@@ -23,6 +23,10 @@ use crate::storage::Db;
 use crate::telemetry::Metrics;
 use crate::wechat::{self, WechatServices};
 
+/// How long an idle HTTP/1.1 connection is kept open: longer than the 60 s nginx keeps its
+/// upstream connections (see `.keep_alive` below), and than the load generator's 60 s.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(75);
+
 pub struct Application {
     port: u16,
     server: Server,
@@ -173,6 +177,11 @@ impl Application {
             // SIGINT is graceful too (actix would stop at once): see `run_until_stopped`.
             .disable_signals()
             .client_request_timeout(Duration::from_secs(10))
+            // Longer than any keep-alive a client or proxy in front holds an idle connection
+            // (nginx's upstream `keepalive_timeout` is 60 s here): a server that closes first
+            // races the proxy's next request on that connection, and a POST lost that way is
+            // not retried (actix's default is 5 s).
+            .keep_alive(KEEP_ALIVE)
             .listen(listener)?
             .run()
         };

@@ -52,6 +52,9 @@ impl Api {
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(5))
             .pool_max_idle_per_host(4096)
+            // Shorter than the server's and the sandbox's 75 s keep-alive, so the generator
+            // never sends on a connection the other side is closing.
+            .pool_idle_timeout(Duration::from_secs(60))
             .build()?;
         Ok(Api {
             http,

@@ -135,6 +135,10 @@ pub async fn start(config: &SandboxConfig) -> anyhow::Result<SandboxHandle> {
             .configure(configure)
     })
     .workers(2)
+    // Idle connections outlive the server's WeChat client pool's 60 s (see
+    // `startup::KEEP_ALIVE`): a sandbox that closed one first would race the server's next
+    // call on it.
+    .keep_alive(crate::startup::KEEP_ALIVE)
     // The owner (the server, or the sandbox binary) decides when to stop, on its signals.
     .disable_signals()
     .shutdown_timeout(5)

@@ -41,6 +41,9 @@ impl WechatClient {
         let http = reqwest::Client::builder()
             .connect_timeout(config.network.connect_timeout)
             .timeout(config.network.request_timeout)
+            // An idle connection is dropped here before the other side is likely to close
+            // it (the sandbox keeps them 75 s), so a call is not sent on a closing one.
+            .pool_idle_timeout(std::time::Duration::from_secs(60))
             .user_agent(USER_AGENT)
             .build()
             .map_err(|e| WechatError::Transport(e.without_url().to_string()))?;
